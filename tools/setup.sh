@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every Debian package strata needs (idempotent, quiet) and builds
+# Release into build/. Run as root on Debian 12.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git file
+  # libraries
+  libarchive-dev libssl-dev libzstd-dev zlib1g-dev libisal-dev nlohmann-json3-dev
+  libcurl4-openssl-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # runtime: RUN steps and overlay snapshots
+  runc
+  # real clients and services the integration tests check against
+  docker-registry skopeo umoci podman buildah apache2-utils openssl
+  busybox-static pigz zstd gzip tar hyperfine
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)"
