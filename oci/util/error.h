@@ -75,9 +75,9 @@ std::unexpected<Error> ErrnoError(int err, std::string_view what);
 
 // Evaluates a Status/Result expression and returns its error from the calling
 // function if it failed.
-#define STRATA_RETURN_IF_ERROR(expr)                                      \
-  do {                                                                    \
-    auto&& strata_status_ = (expr);                                       \
+#define STRATA_RETURN_IF_ERROR(expr)                                     \
+  do {                                                                   \
+    auto&& strata_status_ = (expr);                                      \
     if (!strata_status_) return std::unexpected(strata_status_.error()); \
   } while (0)
 
@@ -85,7 +85,7 @@ std::unexpected<Error> ErrnoError(int err, std::string_view what);
 // the error.
 #define STRATA_ASSIGN_OR_RETURN(lhs, expr) \
   STRATA_ASSIGN_OR_RETURN_IMPL_(STRATA_CONCAT_(strata_result_, __LINE__), lhs, expr)
-#define STRATA_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)           \
-  auto tmp = (expr);                                            \
-  if (!tmp) return std::unexpected(std::move(tmp).error());    \
+#define STRATA_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)       \
+  auto tmp = (expr);                                        \
+  if (!tmp) return std::unexpected(std::move(tmp).error()); \
   lhs = std::move(*tmp)

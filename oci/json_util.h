@@ -1,0 +1,35 @@
+// Non-throwing helpers to read typed fields out of nlohmann::json objects.
+// Each Get* returns InvalidArgument naming `what` and the key on a type
+// mismatch; a missing key yields the default (or NotFound for Require*).
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "oci/util/error.h"
+
+namespace strata::oci {
+
+// Parses JSON text without exceptions; InvalidArgument naming `what` on error.
+Result<nlohmann::json> ParseJson(std::string_view text, std::string_view what);
+
+Result<std::string> GetString(const nlohmann::json& obj, std::string_view key,
+                              std::string_view what, bool required = false);
+Result<int64_t> GetInt(const nlohmann::json& obj, std::string_view key, std::string_view what,
+                       bool required = false);
+Result<std::vector<std::string>> GetStringList(const nlohmann::json& obj, std::string_view key,
+                                               std::string_view what);
+Result<std::map<std::string, std::string>> GetStringMap(const nlohmann::json& obj,
+                                                        std::string_view key,
+                                                        std::string_view what);
+// Object with all keys except `known` (the round-trip store of unknown fields).
+nlohmann::json ExtraFields(const nlohmann::json& obj,
+                           std::initializer_list<std::string_view> known);
+// Copies every key of `extra` into `obj` that `obj` does not already have.
+void MergeExtra(nlohmann::json& obj, const nlohmann::json& extra);
+
+}  // namespace strata::oci

@@ -1,0 +1,53 @@
+// Manifest (image-spec manifest.md) and Index (image-index.md), also reading
+// Docker schema2 manifests and manifest lists. A manifest is stored and pushed
+// as the exact bytes it was made from; these types are for reading and for
+// making new ones. Unknown fields survive a round-trip in `extra`.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "oci/descriptor.h"
+#include "oci/util/error.h"
+
+namespace strata::oci {
+
+struct Manifest {
+  int schema_version = 2;
+  std::string media_type;  // may be empty in OCI manifests
+  std::string artifact_type;
+  Descriptor config;
+  std::vector<Descriptor> layers;
+  std::optional<Descriptor> subject;
+  std::map<std::string, std::string> annotations;
+  nlohmann::json extra = nlohmann::json::object();
+
+  static Result<Manifest> Parse(std::string_view json);
+  nlohmann::json ToJson() const;
+  // Canonical bytes strata writes (sorted keys, compact).
+  std::string Serialize() const { return ToJson().dump(); }
+};
+
+struct Index {
+  int schema_version = 2;
+  std::string media_type;
+  std::string artifact_type;
+  std::vector<Descriptor> manifests;
+  std::optional<Descriptor> subject;
+  std::map<std::string, std::string> annotations;
+  nlohmann::json extra = nlohmann::json::object();
+
+  static Result<Index> Parse(std::string_view json);
+  nlohmann::json ToJson() const;
+  std::string Serialize() const { return ToJson().dump(); }
+};
+
+// The media type of a manifest-like JSON document: its mediaType field, or,
+// for OCI documents without one, inferred from "manifests" vs "config".
+Result<std::string> DetectManifestMediaType(std::string_view json);
+
+}  // namespace strata::oci
