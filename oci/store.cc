@@ -626,8 +626,21 @@ FsckReport Store::Fsck() const {
 Result<PruneReport> Store::Prune(const PruneOptions& opts) {
   // Our own shared lock must go before we can take it exclusively; no other
   // strata process may hold the store while we sweep.
-  STRATA_ASSIGN_OR_RETURN(auto excl, FileLock::Acquire(root_ / "lock", LOCK_EX | LOCK_NB));
-  (void)excl;
+  // Converting our shared lock to exclusive fails at once while any other
+  // strata process holds the store; we go back to shared when done.
+  while (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) {
+      return MakeError(ErrorCode::kUnavailable,
+                       "store {} is in use by another strata process; retry when it finishes",
+                       root_.string());
+    }
+    return ErrnoError(errno, "lock store");
+  }
+  struct Downgrade {
+    int fd;
+    ~Downgrade() { ::flock(fd, LOCK_SH); }
+  } downgrade{lock_.get()};
   PruneReport report;
   STRATA_ASSIGN_OR_RETURN(auto idx, ReadIndex());
   std::unordered_set<Digest> live;

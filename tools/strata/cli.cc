@@ -1,0 +1,69 @@
+#include "tools/strata/cli.h"
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace strata::cli {
+
+std::filesystem::path Context::Root() const {
+  return global.root.empty() ? oci::Store::DefaultRoot() : std::filesystem::path(global.root);
+}
+
+Result<std::unique_ptr<oci::Store>> Context::OpenStore() const {
+  auto root = Root();
+  auto s = oci::Store::Open(root);
+  if (!s) return Unexpected(s.error().Wrap(fmt::format("open store {}", root.string())));
+  return s;
+}
+
+int Fail(const Error& e) {
+  fmt::print(stderr, "strata: {}\n", e.message());
+  return kExitFailure;
+}
+
+void AddGlobalFlags(CLI::App& app, GlobalOptions& g) {
+  app.add_option("--root", g.root, "Store root (default $STRATA_ROOT or /var/lib/strata)")
+      ->group("Global");
+  app.add_flag("--tls-verify{true},!--no-tls-verify", g.tls_verify,
+               "Verify registry TLS certificates (--tls-verify=false to disable)")
+      ->group("Global");
+  app.add_option("--authfile", g.authfile, "Registry credentials file")->group("Global");
+  app.add_option("--creds", g.creds, "Registry credentials USER:PASSWORD")->group("Global");
+  app.add_flag("-q,--quiet", g.quiet, "Print only essential output")->group("Global");
+  app.add_flag("-v,--verbose", g.verbose, "Print more detail")->group("Global");
+}
+
+std::string HumanSize(int64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  if (u == 0) return fmt::format("{}B", bytes);
+  return fmt::format("{:.3g}{}", v, units[u]);
+}
+
+std::string HumanAge(const std::string& rfc3339) {
+  std::tm tm{};
+  if (rfc3339.size() < 19 || ::strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm) == nullptr) {
+    return "";
+  }
+  int64_t then = ::timegm(&tm);
+  int64_t now = std::time(nullptr);
+  int64_t d = now - then;
+  if (d < 0) return "in the future";
+  auto unit = [](int64_t n, const char* what) {
+    return fmt::format("{} {}{} ago", n, what, n == 1 ? "" : "s");
+  };
+  if (d < 60) return unit(d, "second");
+  if (d < 3600) return unit(d / 60, "minute");
+  if (d < 86400) return unit(d / 3600, "hour");
+  if (d < 86400 * 30) return unit(d / 86400, "day");
+  if (d < 86400 * 365) return unit(d / (86400 * 30), "month");
+  return unit(d / (86400 * 365), "year");
+}
+
+}  // namespace strata::cli

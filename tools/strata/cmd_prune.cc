@@ -1,0 +1,28 @@
+// strata prune: remove every blob no tag or build-cache record reaches.
+#include <fmt/format.h>
+
+#include "tools/strata/verbs.h"
+
+namespace strata::cli {
+
+Verb PruneVerb() {
+  return {"prune", "Remove unreferenced blobs, partial ingests and unused snapshots",
+          [](CLI::App& app) -> Action {
+            auto all = std::make_shared<bool>(false);
+            app.add_flag("-a,--all", *all, "Also drop the build cache");
+            return [all](Context& ctx) -> int {
+              auto store = ctx.OpenStore();
+              if (!store) return Fail(store.error());
+              auto r = (*store)->Prune({.all = *all});
+              if (!r) return Fail(r.error());
+              fmt::print("Removed {} blobs, {} partial ingests, {} snapshots, {} cache records\n",
+                         r->blobs_removed, r->ingest_removed, r->snapshots_removed,
+                         r->cache_records_removed);
+              fmt::print("Total reclaimed space: {} ({} bytes)\n", HumanSize(r->bytes_freed),
+                         r->bytes_freed);
+              return kExitOk;
+            };
+          }};
+}
+
+}  // namespace strata::cli
