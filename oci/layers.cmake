@@ -1,0 +1,6 @@
+# Layer writer/reader, compression, whiteouts, snapshots, import/unpack.
+target_sources(strata_oci PRIVATE
+  ${PROJECT_SOURCE_DIR}/oci/compress.cc
+  ${PROJECT_SOURCE_DIR}/oci/whiteout.cc
+  ${PROJECT_SOURCE_DIR}/oci/layer_writer.cc
+)

@@ -1,0 +1,7 @@
+# Unit tests for the layer pipeline (compression, tar writer, applier,
+# whiteouts, snapshots, import/unpack).
+add_executable(strata_layer_tests
+  ${PROJECT_SOURCE_DIR}/tests/oci/compress_test.cc
+)
+target_link_libraries(strata_layer_tests PRIVATE strata_testing strata_oci GTest::gtest_main)
+gtest_discover_tests(strata_layer_tests PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
