@@ -1,0 +1,305 @@
+#include "oci/store.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "oci/media_types.h"
+#include "tests/testing/test_util.h"
+
+namespace strata::oci {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir();
+    auto s = Store::Open(dir_.path() / "store");
+    ASSERT_TRUE(s.has_value()) << s.error().message();
+    store_ = std::move(*s);
+  }
+
+  // A tiny image: one "layer" blob, a config, a manifest. Returns the
+  // manifest descriptor.
+  Descriptor MakeImage(const std::string& salt) {
+    auto layer = store_->Put("layer-" + salt, std::string(media_type::kLayerTar));
+    EXPECT_TRUE(layer.has_value());
+    ImageConfig cfg;
+    cfg.os = "linux";
+    cfg.architecture = Platform::Host().architecture;
+    cfg.diff_ids.push_back(layer->digest);
+    cfg.config.env.push_back("SALT=" + salt);
+    auto c = store_->Put(cfg.Serialize(), std::string(media_type::kImageConfig));
+    EXPECT_TRUE(c.has_value());
+    Manifest m;
+    m.media_type = media_type::kImageManifest;
+    m.config = *c;
+    m.layers.push_back(*layer);
+    auto md = store_->Put(m.Serialize(), std::string(media_type::kImageManifest));
+    EXPECT_TRUE(md.has_value());
+    return *md;
+  }
+
+  ScopedTempDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, LayoutIsAnOciImageLayout) {
+  auto root = store_->root();
+  EXPECT_TRUE(fs::exists(root / "oci-layout"));
+  EXPECT_TRUE(fs::exists(root / "index.json"));
+  EXPECT_TRUE(fs::is_directory(root / "blobs" / "sha256"));
+  auto idx = store_->ReadIndex();
+  ASSERT_OK(idx);
+  EXPECT_EQ(idx->schema_version, 2);
+}
+
+TEST_F(StoreTest, IngestVerifiesAndCommitsReadOnly) {
+  ASSERT_OK_AND_ASSIGN(auto w, store_->Ingest());
+  ASSERT_OK(w.Write("hello "));
+  ASSERT_OK(w.Write("world"));
+  ASSERT_OK_AND_ASSIGN(auto d, w.Commit("application/octet-stream", Digest::Of("hello world"), 11));
+  EXPECT_EQ(d.size, 11);
+  EXPECT_TRUE(store_->Has(d.digest));
+  struct stat st;
+  ASSERT_EQ(::stat(store_->BlobPath(d.digest).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
+  EXPECT_TRUE(fs::is_empty(store_->IngestDir()));
+  ASSERT_OK_AND_ASSIGN(auto bytes, store_->ReadBlob(d.digest));
+  EXPECT_EQ(bytes, "hello world");
+}
+
+TEST_F(StoreTest, DigestMismatchLeavesNothingBehind) {
+  ASSERT_OK_AND_ASSIGN(auto w, store_->Ingest());
+  ASSERT_OK(w.Write("evil bytes"));
+  Digest expected = Digest::Of("good bytes");
+  auto r = w.Commit("application/octet-stream", expected);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr(expected.ToString()));
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr(Digest::Of("evil bytes").ToString()));
+  EXPECT_FALSE(store_->Has(expected));
+  EXPECT_FALSE(store_->Has(Digest::Of("evil bytes")));
+  EXPECT_TRUE(fs::is_empty(store_->IngestDir()));
+  ASSERT_OK_AND_ASSIGN(auto blobs, store_->ListBlobs());
+  EXPECT_TRUE(blobs.empty());
+}
+
+TEST_F(StoreTest, SizeMismatchFails) {
+  ASSERT_OK_AND_ASSIGN(auto w, store_->Ingest());
+  ASSERT_OK(w.Write("abc"));
+  auto r = w.Commit("x", Digest::Of("abc"), 4);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr("size mismatch"));
+}
+
+TEST_F(StoreTest, AbandonedWriterRemovesIngestFile) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto w, store_->Ingest());
+    ASSERT_OK(w.Write("partial"));
+  }
+  EXPECT_TRUE(fs::is_empty(store_->IngestDir()));
+}
+
+TEST_F(StoreTest, ExistingBlobIsNeverRewritten) {
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Put("same", "x"));
+  struct stat before;
+  ASSERT_EQ(::stat(store_->BlobPath(d.digest).c_str(), &before), 0);
+  ASSERT_OK_AND_ASSIGN(auto w, store_->Ingest());
+  ASSERT_OK(w.Write("same"));
+  ASSERT_OK(w.Commit("x", d.digest));
+  struct stat after;
+  ASSERT_EQ(::stat(store_->BlobPath(d.digest).c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
+  EXPECT_EQ(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+}
+
+TEST_F(StoreTest, CorruptBlobIsReportedNotServed) {
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Put("original content", "x"));
+  auto path = store_->BlobPath(d.digest);
+  ::chmod(path.c_str(), 0644);
+  testing::WriteTestFile(path, "tampered content");
+  auto r = store_->ReadBlob(d.digest);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr(d.digest.ToString()));
+  auto report = store_->Fsck();
+  EXPECT_FALSE(report.ok());
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_THAT(report.problems[0], ::testing::HasSubstr(d.digest.ToString()));
+}
+
+TEST_F(StoreTest, TagResolveUntagAndMovingKeepsOldImage) {
+  Descriptor a = MakeImage("a");
+  Descriptor b = MakeImage("b");
+  auto ref = *Reference::Parse("app:1");
+  ASSERT_OK(store_->Tag(ref, a));
+  ASSERT_OK_AND_ASSIGN(auto r1, store_->Resolve("app:1"));
+  EXPECT_EQ(r1.digest, a.digest);
+  ASSERT_OK_AND_ASSIGN(auto r1b, store_->Resolve("docker.io/library/app:1"));
+  EXPECT_EQ(r1b.digest, a.digest);
+  ASSERT_OK(store_->Tag(ref, b));
+  ASSERT_OK_AND_ASSIGN(auto r2, store_->Resolve("app:1"));
+  EXPECT_EQ(r2.digest, b.digest);
+  // The old image is intact and addressable by digest.
+  ASSERT_OK_AND_ASSIGN(auto old, store_->LoadImage(a.digest.ToString()));
+  EXPECT_EQ(*old.config.config.GetEnv("SALT"), "a");
+  ASSERT_OK_AND_ASSIGN(auto images, store_->ListImages());
+  EXPECT_EQ(images.size(), 1u);
+  // Short ID prefix resolves a tagged image.
+  ASSERT_OK_AND_ASSIGN(auto byprefix, store_->Resolve(b.digest.hex().substr(0, 12)));
+  EXPECT_EQ(byprefix.digest, b.digest);
+  ASSERT_OK(store_->Untag(ref));
+  EXPECT_EQ(store_->Resolve("app:1").error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(store_->Untag(ref).error().code(), ErrorCode::kNotFound);
+  EXPECT_TRUE(store_->Has(b.digest));
+}
+
+TEST_F(StoreTest, TagRequiresManifestInStore) {
+  auto d = Descriptor::Of(std::string(media_type::kImageManifest), Digest::Of("nope"), 4);
+  auto s = store_->Tag(*Reference::Parse("x"), d);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, IndexJsonNamesTagsWithRefNameAnnotation) {
+  Descriptor a = MakeImage("a");
+  ASSERT_OK(store_->Tag(*Reference::Parse("localhost:5000/team/app:v1"), a));
+  ASSERT_OK_AND_ASSIGN(auto idx, store_->ReadIndex());
+  ASSERT_EQ(idx.manifests.size(), 1u);
+  EXPECT_EQ(idx.manifests[0].annotations.at(std::string(kAnnotationRefName)),
+            "localhost:5000/team/app:v1");
+}
+
+TEST_F(StoreTest, FsckReportsMissingLayer) {
+  Descriptor a = MakeImage("a");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
+  EXPECT_TRUE(store_->Fsck().ok());
+  auto layer = Digest::Of("layer-a");
+  ASSERT_EQ(::unlink(store_->BlobPath(layer).c_str()), 0);
+  auto report = store_->Fsck();
+  ASSERT_FALSE(report.ok());
+  EXPECT_THAT(report.problems[0], ::testing::HasSubstr(layer.ToString()));
+  EXPECT_THAT(report.problems[0], ::testing::HasSubstr("app:latest"));
+}
+
+TEST_F(StoreTest, PruneKeepsTaggedAndCachedBlobsAndSweepsTheRest) {
+  Descriptor kept = MakeImage("kept");
+  Descriptor dropped = MakeImage("dropped");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), kept));
+  ASSERT_OK_AND_ASSIGN(auto cached, store_->Put("cached layer", "x"));
+  testing::WriteTestFile(store_->CacheDir() / "k.json",
+                         R"({"blobs":[")" + cached.digest.ToString() + R"("]})");
+  {
+    // A leftover from a killed writer.
+    testing::WriteTestFile(store_->IngestDir() / "leftover", "partial");
+  }
+  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
+  EXPECT_EQ(r.blobs_removed, 3);  // dropped's manifest, config, layer
+  EXPECT_EQ(r.ingest_removed, 1);
+  EXPECT_GT(r.bytes_freed, 0);
+  EXPECT_TRUE(store_->Has(kept.digest));
+  EXPECT_TRUE(store_->Has(cached.digest));
+  EXPECT_FALSE(store_->Has(dropped.digest));
+  EXPECT_TRUE(store_->Fsck().ok());
+  ASSERT_OK_AND_ASSIGN(auto r2, store_->Prune({.all = true}));
+  EXPECT_EQ(r2.blobs_removed, 1);
+  EXPECT_FALSE(store_->Has(cached.digest));
+  EXPECT_TRUE(store_->Has(kept.digest));
+}
+
+TEST_F(StoreTest, PruneRefusesWhileAnotherProcessUsesTheStore) {
+  auto other = Store::Open(store_->root());  // same process, separate lock fd
+  ASSERT_OK(other);
+  auto r = store_->Prune({});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
+  other->reset();
+  ASSERT_OK(store_->Prune({}));
+}
+
+// Several processes tag and ingest at once; index.json stays valid and holds
+// every tag, and fsck is clean.
+TEST_F(StoreTest, ConcurrentWritersNeverCorruptTheStore) {
+  constexpr int kProcs = 6;
+  constexpr int kTagsEach = 15;
+  auto root = store_->root();
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProcs; ++p) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto s = Store::Open(root);
+      if (!s) ::_exit(10);
+      for (int i = 0; i < kTagsEach; ++i) {
+        std::string salt = std::to_string(p) + "-" + std::to_string(i);
+        auto layer = (*s)->Put("layer-" + salt, std::string(media_type::kLayerTar));
+        ImageConfig cfg;
+        cfg.os = "linux";
+        cfg.architecture = "amd64";
+        cfg.diff_ids.push_back(layer->digest);
+        auto c = (*s)->Put(cfg.Serialize(), std::string(media_type::kImageConfig));
+        Manifest m;
+        m.media_type = media_type::kImageManifest;
+        m.config = *c;
+        m.layers.push_back(*layer);
+        auto md = (*s)->Put(m.Serialize(), std::string(media_type::kImageManifest));
+        if (!md) ::_exit(11);
+        if (!(*s)->Tag(*Reference::Parse("app:" + salt), *md)) ::_exit(12);
+      }
+      ::_exit(0);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+  ASSERT_OK_AND_ASSIGN(auto images, store_->ListImages());
+  EXPECT_EQ(images.size(), static_cast<size_t>(kProcs * kTagsEach));
+  auto report = store_->Fsck();
+  EXPECT_TRUE(report.ok()) << (report.problems.empty() ? "" : report.problems[0]);
+}
+
+// A writer killed mid-ingest leaves a store fsck accepts; prune cleans up.
+TEST_F(StoreTest, KilledWriterLeavesStoreConsistent) {
+  Descriptor a = MakeImage("a");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
+  auto root = store_->root();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto s = Store::Open(root);
+    auto w = (*s)->Ingest();
+    std::string chunk(1 << 16, 'z');
+    for (int i = 0; i < 16; ++i) (void)w->Write(chunk);
+    (void)!::write(ready[1], "x", 1);
+    for (;;) {
+      (void)w->Write(chunk);
+      ::usleep(1000);
+    }
+  }
+  char c;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::kill(pid, SIGKILL);
+  int status;
+  ::waitpid(pid, &status, 0);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  EXPECT_FALSE(fs::is_empty(store_->IngestDir()));
+  auto report = store_->Fsck();
+  EXPECT_TRUE(report.ok());
+  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
+  EXPECT_EQ(r.ingest_removed, 1);
+  EXPECT_TRUE(fs::is_empty(store_->IngestDir()));
+  ASSERT_OK(store_->LoadImage("app"));
+}
+
+}  // namespace
+}  // namespace strata::oci
