@@ -39,7 +39,7 @@ namespace strata::oci {
 struct TarOptions {
   // Every mtime later than this (unix seconds) is written as this. The caller
   // reads $SOURCE_DATE_EPOCH; the library never looks at the environment.
-  std::optional<int64_t> source_date_epoch;
+  std::optional<int64_t> source_date_epoch = std::nullopt;
   // Convert overlayfs whiteouts (see above).
   bool overlay_upper = false;
 };

@@ -3,4 +3,5 @@ target_sources(strata_oci PRIVATE
   ${PROJECT_SOURCE_DIR}/oci/compress.cc
   ${PROJECT_SOURCE_DIR}/oci/whiteout.cc
   ${PROJECT_SOURCE_DIR}/oci/layer_writer.cc
+  ${PROJECT_SOURCE_DIR}/oci/layer_reader.cc
 )

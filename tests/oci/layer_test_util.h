@@ -1,0 +1,62 @@
+// Helpers shared by the layer test suites: a source tree with every entry
+// type, a canonical description of a tree for comparisons, and reading the
+// entries of a layer blob back with libarchive.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "oci/byte_stream.h"
+#include "oci/store.h"
+#include "oci/util/error.h"
+
+namespace strata::oci::testing {
+
+// Fills `dir` with: dirs (one sticky 1777), files with setuid/setgid and
+// odd modes, an empty file, a 1 MiB file, a symlink, a hardlink pair, a fifo,
+// a char device (only when running as root), xattrs user.* and
+// security.capability, uid/gid 1234/5678 on some entries (when root), a long
+// path (> 100 bytes), a non-ASCII name, mtimes set to fixed values.
+void MakeRichTree(const std::filesystem::path& dir);
+
+// One line per path (sorted): type, mode, uid:gid, size, content hash, link
+// target, rdev, xattrs (except trusted.overlay.*), mtime, and a hardlink
+// group number. Two trees with equal descriptions are equal for strata.
+// With `with_times` false, mtimes are left out.
+std::string DescribeTree(const std::filesystem::path& dir, bool with_times = true);
+
+struct TarEntryInfo {
+  std::string path;
+  char type;  // 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'p' fifo, 'c' char, 'b' block
+  unsigned mode;
+  int64_t uid, gid;
+  bool has_uname, has_atime, has_ctime;
+  int64_t mtime;
+  std::string link;
+  std::vector<std::string> xattrs;  // names
+};
+
+// The entries of an uncompressed tar.
+std::vector<TarEntryInfo> ListTar(const std::string& tar);
+
+// A blob from the store, decompressed with the codec its media type names.
+std::string ReadLayerTar(const Store& store, const Descriptor& layer);
+
+// ByteSource over a string or a file (read in small chunks).
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string s) : s_(std::move(s)) {}
+  Result<size_t> Read(void* buf, size_t size) override;
+
+ private:
+  std::string s_;
+  size_t pos_ = 0;
+};
+
+// Sets a path's mtime (not following symlinks).
+void SetMtime(const std::filesystem::path& p, int64_t t);
+
+}  // namespace strata::oci::testing
