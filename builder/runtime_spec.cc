@@ -1,0 +1,279 @@
+#include "builder/runtime_spec.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+namespace strata::builder {
+namespace {
+
+using nlohmann::json;
+
+bool IsAbsolute(std::string_view p) { return !p.empty() && p.front() == '/'; }
+
+json Mount(std::string_view destination, std::string_view type, std::string_view source,
+           std::vector<std::string> options) {
+  return json{{"destination", destination},
+              {"type", type},
+              {"source", source},
+              {"options", std::move(options)}};
+}
+
+json CharDevice(std::string_view path, int64_t major, int64_t minor) {
+  return json{{"path", path},   {"type", "c"},      {"major", major},
+              {"minor", minor}, {"fileMode", 0666},  // rw for everyone, as docker
+              {"uid", 0},       {"gid", 0}};
+}
+
+const std::map<std::string, int, std::less<>>& RlimitResources() {
+  static const std::map<std::string, int, std::less<>> kMap = {
+      {"RLIMIT_AS", RLIMIT_AS},
+      {"RLIMIT_CORE", RLIMIT_CORE},
+      {"RLIMIT_CPU", RLIMIT_CPU},
+      {"RLIMIT_DATA", RLIMIT_DATA},
+      {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+      {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+      {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+      {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+      {"RLIMIT_NICE", RLIMIT_NICE},
+      {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+      {"RLIMIT_NPROC", RLIMIT_NPROC},
+      {"RLIMIT_RSS", RLIMIT_RSS},
+      {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+      {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+      {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+      {"RLIMIT_STACK", RLIMIT_STACK},
+  };
+  return kMap;
+}
+
+std::string_view EnvKey(std::string_view entry) { return entry.substr(0, entry.find('=')); }
+
+}  // namespace
+
+Result<NetworkMode> ParseNetworkMode(std::string_view s) {
+  if (s == "host" || s == "default" || s.empty()) return NetworkMode::kHost;
+  if (s == "none") return NetworkMode::kNone;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "network mode \"{}\" not supported (want host or none)", s);
+}
+
+const std::vector<std::string>& DefaultCapabilities() {
+  static const std::vector<std::string> kCaps = {
+      "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+      "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+      "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+      "CAP_KILL",    "CAP_AUDIT_WRITE",
+  };
+  return kCaps;
+}
+
+const std::vector<std::string>& DefaultMaskedPaths() {
+  static const std::vector<std::string> kPaths = {
+      "/proc/asound",     "/proc/acpi",        "/proc/interrupts",
+      "/proc/kcore",      "/proc/keys",        "/proc/latency_stats",
+      "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+      "/proc/scsi",       "/sys/firmware",     "/sys/devices/virtual/powercap",
+  };
+  return kPaths;
+}
+
+const std::vector<std::string>& DefaultReadonlyPaths() {
+  static const std::vector<std::string> kPaths = {
+      "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+  };
+  return kPaths;
+}
+
+std::vector<std::string> WithDefaultEnv(const std::vector<std::string>& env,
+                                        std::string_view home) {
+  std::vector<std::string> out;
+  std::map<std::string, size_t, std::less<>> index;
+  for (const std::string& e : env) {
+    std::string key(EnvKey(e));
+    if (auto it = index.find(key); it != index.end()) {
+      out[it->second] = e;
+    } else {
+      index.emplace(key, out.size());
+      out.push_back(e);
+    }
+  }
+  if (!index.contains("PATH")) out.push_back(fmt::format("PATH={}", kDefaultPath));
+  if (!index.contains("HOME")) out.push_back(fmt::format("HOME={}", home.empty() ? "/" : home));
+  return out;
+}
+
+Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
+  if (o.args.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty command");
+  if (!IsAbsolute(o.cwd)) {
+    return MakeError(ErrorCode::kInvalidArgument, "working directory \"{}\" is not absolute",
+                     o.cwd);
+  }
+  if (!o.rootfs.is_absolute()) {
+    return MakeError(ErrorCode::kInvalidArgument, "rootfs \"{}\" is not absolute",
+                     o.rootfs.string());
+  }
+  for (const std::string& e : o.env) {
+    if (e.find('=') == std::string::npos || e.front() == '=') {
+      return MakeError(ErrorCode::kInvalidArgument, "invalid environment entry \"{}\"", e);
+    }
+  }
+
+  json caps = DefaultCapabilities();
+  json user{{"uid", o.uid}, {"gid", o.gid}};
+  if (!o.additional_gids.empty()) user["additionalGids"] = o.additional_gids;
+  json process{
+      {"terminal", false},
+      {"user", std::move(user)},
+      {"args", o.args},
+      {"env", o.env},
+      {"cwd", o.cwd},
+      {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+      {"noNewPrivileges", false},
+  };
+  if (!o.rlimits.empty()) {
+    json limits = json::array();
+    for (const Rlimit& r : o.rlimits) {
+      limits.push_back({{"type", r.type}, {"hard", r.hard}, {"soft", r.soft}});
+    }
+    process["rlimits"] = std::move(limits);
+  }
+
+  json mounts = json::array();
+  mounts.push_back(Mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}));
+  mounts.push_back(
+      Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}));
+  mounts.push_back(
+      Mount("/dev/pts", "devpts", "devpts",
+            {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}));
+  mounts.push_back(
+      Mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}));
+  mounts.push_back(Mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}));
+  mounts.push_back(Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}));
+
+  auto add_bind = [&](std::string_view dest, const std::filesystem::path& src, bool ro) {
+    std::vector<std::string> opts = {"rbind", "rprivate", "nosuid", "nodev"};
+    if (ro) opts.push_back("ro");
+    mounts.push_back(Mount(dest, "bind", src.string(), std::move(opts)));
+  };
+  if (!o.hosts_file.empty()) add_bind("/etc/hosts", o.hosts_file, true);
+  if (!o.resolv_conf_file.empty()) add_bind("/etc/resolv.conf", o.resolv_conf_file, true);
+  if (!o.hostname_file.empty()) add_bind("/etc/hostname", o.hostname_file, true);
+
+  for (const BindMount& b : o.binds) {
+    if (!IsAbsolute(b.destination) || !b.source.is_absolute()) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "bind mount {} -> {}: both paths must be absolute", b.source.string(),
+                       b.destination);
+    }
+    std::vector<std::string> opts = {"rbind", "rprivate"};
+    if (b.read_only) opts.push_back("ro");
+    mounts.push_back(Mount(b.destination, "bind", b.source.string(), std::move(opts)));
+  }
+  for (const TmpfsMount& t : o.tmpfs) {
+    if (!IsAbsolute(t.destination)) {
+      return MakeError(ErrorCode::kInvalidArgument, "tmpfs mount {}: path must be absolute",
+                       t.destination);
+    }
+    std::vector<std::string> opts = {"nosuid", "nodev", fmt::format("mode={:o}", t.mode)};
+    if (t.size_bytes > 0) opts.push_back(fmt::format("size={}", t.size_bytes));
+    mounts.push_back(Mount(t.destination, "tmpfs", "tmpfs", std::move(opts)));
+  }
+
+  json namespaces = json::array();
+  for (const char* ns : {"pid", "ipc", "uts", "mount"}) namespaces.push_back({{"type", ns}});
+  if (o.network == NetworkMode::kNone) namespaces.push_back({{"type", "network"}});
+
+  json devices = json::array({
+      CharDevice("/dev/null", 1, 3),
+      CharDevice("/dev/zero", 1, 5),
+      CharDevice("/dev/full", 1, 7),
+      CharDevice("/dev/random", 1, 8),
+      CharDevice("/dev/urandom", 1, 9),
+      CharDevice("/dev/tty", 5, 0),
+  });
+
+  json linux_section{
+      {"namespaces", std::move(namespaces)},
+      {"devices", std::move(devices)},
+      {"maskedPaths", DefaultMaskedPaths()},
+      {"readonlyPaths", DefaultReadonlyPaths()},
+  };
+
+  json spec{
+      {"ociVersion", "1.0.2"},
+      {"process", std::move(process)},
+      {"root", {{"path", o.rootfs.string()}, {"readonly", false}}},
+      {"hostname", o.hostname},
+      {"mounts", std::move(mounts)},
+      {"linux", std::move(linux_section)},
+  };
+  return spec;
+}
+
+Result<std::vector<Rlimit>> ClampRlimits(const std::vector<Rlimit>& limits) {
+  std::vector<Rlimit> out;
+  for (const Rlimit& r : limits) {
+    auto it = RlimitResources().find(r.type);
+    if (it == RlimitResources().end()) {
+      return MakeError(ErrorCode::kInvalidArgument, "unknown rlimit type \"{}\"", r.type);
+    }
+    struct rlimit cur;
+    if (::getrlimit(it->second, &cur) != 0) {
+      return ErrnoError(errno, fmt::format("getrlimit {}", r.type));
+    }
+    Rlimit c = r;
+    if (cur.rlim_max != RLIM_INFINITY) {
+      c.hard = std::min<uint64_t>(c.hard, cur.rlim_max);
+      c.soft = std::min<uint64_t>(c.soft, cur.rlim_max);
+    }
+    c.soft = std::min(c.soft, c.hard);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string GenerateHostsFile(std::string_view hostname) {
+  std::string out = "127.0.0.1\tlocalhost";
+  if (!hostname.empty() && hostname != "localhost") out += fmt::format(" {}", hostname);
+  out += "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  return out;
+}
+
+std::string GenerateResolvConf(std::string_view host, NetworkMode network) {
+  if (network == NetworkMode::kHost && host.find("nameserver") != std::string_view::npos) {
+    std::string out(host);
+    if (!out.empty() && out.back() != '\n') out.push_back('\n');
+    return out;
+  }
+  std::string out;
+  bool have_nameserver = false;
+  size_t start = 0;
+  while (start < host.size()) {
+    size_t end = host.find('\n', start);
+    if (end == std::string_view::npos) end = host.size();
+    std::string_view line = host.substr(start, end - start);
+    start = end + 1;
+    std::string_view trimmed = line;
+    while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t')) {
+      trimmed.remove_prefix(1);
+    }
+    if (trimmed.starts_with("nameserver")) {
+      std::string_view addr = trimmed.substr(10);
+      while (!addr.empty() && (addr.front() == ' ' || addr.front() == '\t')) addr.remove_prefix(1);
+      bool loopback = addr.starts_with("127.") || addr.starts_with("::1");
+      if (loopback) continue;
+      have_nameserver = true;
+    }
+    out.append(line);
+    out.push_back('\n');
+  }
+  if (!have_nameserver) out += "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+  return out;
+}
+
+}  // namespace strata::builder
