@@ -1,0 +1,539 @@
+// Integration tests against the real CNCF Distribution registry and real
+// clients (skopeo). Each test starts its own registry and stops it.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "oci/media_types.h"
+#include "registry/client.h"
+#include "registry/curl_transport.h"
+#include "tests/registry/registry_fixture.h"
+#include "tests/testing/test_util.h"
+
+namespace strata::registry {
+namespace {
+
+using strata::testing::MakeTempDir;
+using strata::testing::RunCommand;
+using testing::FaultProxy;
+using testing::MakeTestImage;
+using testing::ProxyAction;
+using testing::ProxyRequest;
+using testing::RegistryProcess;
+namespace mt = oci::media_type;
+
+// Records every event as text (to grep for secrets) and counts kinds.
+class RecordingSink : public ProgressSink {
+ public:
+  void OnEvent(const ProgressEvent& e) override {
+    std::lock_guard<std::mutex> l(mu_);
+    lines.push_back(fmt::format("{} {} {} {} {}", static_cast<int>(e.kind), e.digest.ToString(),
+                                e.size, e.bytes, e.detail));
+    ++counts[e.kind];
+  }
+  std::mutex mu_;
+  std::vector<std::string> lines;
+  std::map<ProgressEvent::Kind, int> counts;
+};
+
+std::unique_ptr<oci::Store> OpenStore(const std::filesystem::path& p) {
+  auto s = oci::Store::Open(p);
+  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message());
+  return std::move(*s);
+}
+
+oci::Reference Ref(const std::string& s) {
+  auto r = oci::Reference::Parse(s);
+  EXPECT_TRUE(r.has_value()) << s;
+  return *r;
+}
+
+ClientOptions FastRetries() {
+  ClientOptions o;
+  o.retry.initial_backoff = std::chrono::milliseconds(20);
+  o.retry.max_backoff = std::chrono::milliseconds(200);
+  o.retry.max_total = std::chrono::milliseconds(20000);
+  return o;
+}
+
+std::unique_ptr<Client> PlainClient(std::shared_ptr<const CredentialStore> creds = nullptr) {
+  return Client::Create(std::move(creds), FastRetries());
+}
+
+nlohmann::json SkopeoInspect(const std::string& image, const std::string& extra = "") {
+  auto r = RunCommand(
+      fmt::format("skopeo inspect --tls-verify=false {} docker://{} 2>&1", extra, image));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  return nlohmann::json::parse(r.output, nullptr, false);
+}
+
+class RegistryIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!strata::testing::HaveTool("skopeo")) GTEST_SKIP() << "skopeo not installed";
+    registry_ = std::make_unique<RegistryProcess>(RegistryProcess::Options{});
+    ASSERT_TRUE(registry_->ok()) << registry_->error();
+  }
+  std::string Host() const { return registry_->host(); }
+  std::unique_ptr<RegistryProcess> registry_;
+};
+
+TEST_F(RegistryIntegrationTest, PushIsAcceptedBySkopeoAndRepushSkipsEverything) {
+  auto dir = MakeTempDir();
+  auto store = OpenStore(dir.path() / "store");
+  auto img = MakeTestImage(*store, "app:1", {200000, 5000, 70000});
+  auto client = PlainClient();
+  RecordingSink sink;
+  PushOptions opts;
+  opts.progress = &sink;
+  ASSERT_OK_AND_ASSIGN(auto pushed,
+                       client->Push(*store, "app:1", Ref(Host() + "/team/app:1"), opts));
+  EXPECT_EQ(pushed.descriptor.digest, img.manifest.digest);
+  EXPECT_EQ(pushed.blobs_uploaded, 4);
+
+  auto j = SkopeoInspect(Host() + "/team/app:1");
+  EXPECT_EQ(j.value("Digest", ""), img.manifest.digest.ToString());
+  EXPECT_EQ(j["Layers"].size(), 3u);
+  // skopeo copy verifies every blob against its digest.
+  auto out = MakeTempDir();
+  auto r = RunCommand(
+      fmt::format("skopeo copy --src-tls-verify=false docker://{}/team/app:1 oci:{}:x 2>&1", Host(),
+                  (out.path() / "layout").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_OK_AND_ASSIGN(auto again, client->Push(*store, "app:1", Ref(Host() + "/team/app:1"), {}));
+  auto elapsed = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(again.blobs_uploaded, 0);
+  EXPECT_EQ(again.blobs_skipped, 4);
+  EXPECT_LT(elapsed, std::chrono::seconds(2));
+}
+
+TEST_F(RegistryIntegrationTest, ChunkedUploadAndPullRoundTrip) {
+  auto dir = MakeTempDir();
+  auto src = OpenStore(dir.path() / "src");
+  auto img = MakeTestImage(*src, "big:1", {700000, 1000});
+  auto client = PlainClient();
+  PushOptions opts;
+  opts.monolithic_max = 64 * 1024;
+  opts.chunk_size = 200 * 1024;
+  ASSERT_OK_AND_ASSIGN(auto pushed, client->Push(*src, "big:1", Ref(Host() + "/big:1"), opts));
+  EXPECT_EQ(pushed.descriptor.digest, img.manifest.digest);
+
+  auto dst = OpenStore(dir.path() / "dst");
+  RecordingSink sink;
+  PullOptions popts;
+  popts.progress = &sink;
+  ASSERT_OK_AND_ASSIGN(auto pulled, client->Pull(*dst, Ref(Host() + "/big:1"), popts));
+  EXPECT_EQ(pulled.manifest.digest, img.manifest.digest);
+  EXPECT_EQ(pulled.blobs_fetched, 3);
+  for (const auto& l : img.layers) EXPECT_TRUE(dst->Has(l.digest));
+  ASSERT_OK_AND_ASSIGN(auto loaded, dst->LoadImage(Host() + "/big:1"));
+  EXPECT_EQ(loaded.descriptor.digest, img.manifest.digest);
+  EXPECT_EQ(loaded.manifest.layers.size(), 2u);
+
+  // A second pull fetches nothing.
+  ASSERT_OK_AND_ASSIGN(auto again, client->Pull(*dst, Ref(Host() + "/big:1"), {}));
+  EXPECT_EQ(again.blobs_fetched, 0);
+  EXPECT_EQ(again.blobs_skipped, 3);
+  // Pull by digest.
+  auto by_digest = Ref(Host() + "/big@" + img.manifest.digest.ToString());
+  auto dst2 = OpenStore(dir.path() / "dst2");
+  ASSERT_OK_AND_ASSIGN(auto pd, client->Pull(*dst2, by_digest, {}));
+  EXPECT_EQ(pd.manifest.digest, img.manifest.digest);
+}
+
+TEST_F(RegistryIntegrationTest, PullsDockerSchema2ImageThatSkopeoPushed) {
+  auto dir = MakeTempDir();
+  auto src = OpenStore(dir.path() / "src");
+  MakeTestImage(*src, "app:1", {30000, 20000});
+  auto client = PlainClient();
+  ASSERT_OK(client->Push(*src, "app:1", Ref(Host() + "/oci:1"), {}));
+  auto r = RunCommand(fmt::format(
+      "skopeo copy --src-tls-verify=false --dest-tls-verify=false --format v2s2 docker://{0}/oci:1 "
+      "docker://{0}/v2s2:1 2>&1",
+      Host()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto dst = OpenStore(dir.path() / "dst");
+  ASSERT_OK_AND_ASSIGN(auto pulled, client->Pull(*dst, Ref(Host() + "/v2s2:1"), {}));
+  EXPECT_EQ(pulled.manifest.media_type, mt::kDockerManifest);
+  ASSERT_OK_AND_ASSIGN(auto img, dst->LoadImage(Host() + "/v2s2:1"));
+  EXPECT_EQ(img.manifest.config.media_type, mt::kDockerConfig);
+  auto j = SkopeoInspect(Host() + "/v2s2:1");
+  EXPECT_EQ(j.value("Digest", ""), pulled.manifest.digest.ToString());
+}
+
+TEST_F(RegistryIntegrationTest, PushesAndPullsAMultiPlatformIndex) {
+  auto dir = MakeTempDir();
+  auto src = OpenStore(dir.path() / "src");
+  auto amd = MakeTestImage(*src, "", {10000}, "amd64");
+  auto arm = MakeTestImage(*src, "", {12000}, "arm64");
+  nlohmann::json index = {
+      {"schemaVersion", 2},
+      {"mediaType", mt::kImageIndex},
+      {"manifests",
+       {{{"mediaType", mt::kImageManifest},
+         {"digest", amd.manifest.digest.ToString()},
+         {"size", amd.manifest.size},
+         {"platform", {{"os", "linux"}, {"architecture", "amd64"}}}},
+        {{"mediaType", mt::kImageManifest},
+         {"digest", arm.manifest.digest.ToString()},
+         {"size", arm.manifest.size},
+         {"platform", {{"os", "linux"}, {"architecture", "arm64"}, {"variant", "v8"}}}}}}};
+  ASSERT_OK_AND_ASSIGN(auto idesc, src->Put(index.dump(), std::string(mt::kImageIndex)));
+  ASSERT_OK(src->Tag(Ref("multi:1"), idesc));
+  auto client = PlainClient();
+  ASSERT_OK_AND_ASSIGN(auto pushed, client->Push(*src, "multi:1", Ref(Host() + "/multi:1"), {}));
+  EXPECT_EQ(pushed.descriptor.digest, idesc.digest);
+  auto raw = RunCommand(
+      fmt::format("skopeo inspect --tls-verify=false --raw docker://{}/multi:1", Host()));
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  EXPECT_EQ(oci::Digest::Of(raw.output), idesc.digest);
+
+  // Copied by skopeo (all platforms), pulled back for arm64.
+  auto r = RunCommand(fmt::format(
+      "skopeo copy --all --src-tls-verify=false --dest-tls-verify=false docker://{0}/multi:1 "
+      "docker://{0}/copied:1 2>&1",
+      Host()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto dst = OpenStore(dir.path() / "dst");
+  PullOptions opts;
+  ASSERT_OK_AND_ASSIGN(opts.platform, oci::Platform::Parse("linux/arm64"));
+  ASSERT_OK_AND_ASSIGN(auto pulled, client->Pull(*dst, Ref(Host() + "/copied:1"), opts));
+  ASSERT_TRUE(pulled.index.has_value());
+  EXPECT_EQ(pulled.manifest.digest, arm.manifest.digest);
+  EXPECT_TRUE(dst->Has(arm.layers[0].digest));
+  EXPECT_FALSE(dst->Has(amd.layers[0].digest));
+  EXPECT_TRUE(dst->Has(pulled.index->digest));
+}
+
+TEST_F(RegistryIntegrationTest, MountsBlobsFromAnotherRepository) {
+  auto dir = MakeTempDir();
+  auto store = OpenStore(dir.path() / "s");
+  MakeTestImage(*store, "app:1", {40000, 40000});
+  auto client = PlainClient();
+  ASSERT_OK(client->Push(*store, "app:1", Ref(Host() + "/base/app:1"), {}));
+  PushOptions opts;
+  opts.mount_from = {"base/app"};
+  ASSERT_OK_AND_ASSIGN(auto r, client->Push(*store, "app:1", Ref(Host() + "/other/app:2"), opts));
+  EXPECT_EQ(r.blobs_mounted, 3);
+  EXPECT_EQ(r.blobs_uploaded, 0);
+  SkopeoInspect(Host() + "/other/app:2");
+}
+
+TEST_F(RegistryIntegrationTest, UnknownTagIsNotFoundNamingRegistryAndRepo) {
+  auto dir = MakeTempDir();
+  auto store = OpenStore(dir.path() / "s");
+  auto r = PlainClient()->Pull(*store, Ref(Host() + "/nope/app:9"), {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(r.error().message().find(Host() + "/nope/app"), std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("MANIFEST_UNKNOWN"), std::string::npos) << r.error().message();
+}
+
+// ---------------------------------------------------------------------------
+// TLS + htpasswd registry.
+
+class TlsRegistryIntegrationTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kUser = "ci-user";
+  static constexpr const char* kPassword = "pw-Zq81-secret";
+  void SetUp() override {
+    if (!strata::testing::HaveTool("skopeo")) GTEST_SKIP() << "skopeo not installed";
+    registry_ = std::make_unique<RegistryProcess>(RegistryProcess::Options{true, kUser, kPassword});
+    ASSERT_TRUE(registry_->ok()) << registry_->error();
+  }
+  std::unique_ptr<Client> MakeClient(std::shared_ptr<const CredentialStore> creds) {
+    ClientOptions o = FastRetries();
+    o.certs_dir = registry_->certs_dir();
+    return Client::Create(std::move(creds), o);
+  }
+  std::unique_ptr<RegistryProcess> registry_;
+};
+
+TEST_F(TlsRegistryIntegrationTest, LoginPushPullWithBasicAuthAndNoSecretLeaks) {
+  auto dir = MakeTempDir();
+  const std::string host = registry_->host();
+  std::vector<std::string> messages;
+
+  CredentialSources src;
+  src.authfile = dir.path() / "auth.json";
+  auto creds = std::make_shared<CredentialStore>(src, nullptr);
+  auto client = MakeClient(creds);
+
+  auto bad = client->CheckLogin(host, AuthConfig{kUser, "wrong", ""});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), ErrorCode::kUnauthenticated);
+  messages.push_back(bad.error().message());
+  ASSERT_OK(client->CheckLogin(host, AuthConfig{kUser, kPassword, ""}));
+  ASSERT_OK(creds->Login(host, AuthConfig{kUser, kPassword, ""}));
+
+  // Anonymous push is refused.
+  auto store = OpenStore(dir.path() / "s");
+  auto img = MakeTestImage(*store, "app:1", {50000});
+  auto anon = MakeClient(nullptr)->Push(*store, "app:1", Ref(host + "/app:1"), {});
+  ASSERT_FALSE(anon);
+  EXPECT_EQ(anon.error().code(), ErrorCode::kUnauthenticated) << anon.error().message();
+  messages.push_back(anon.error().message());
+
+  RecordingSink sink;
+  PushOptions opts;
+  opts.progress = &sink;
+  ASSERT_OK_AND_ASSIGN(auto pushed, client->Push(*store, "app:1", Ref(host + "/app:1"), opts));
+  EXPECT_EQ(pushed.descriptor.digest, img.manifest.digest);
+  auto r =
+      RunCommand(fmt::format("skopeo inspect --cert-dir {} --creds {}:{} docker://{}/app:1 2>&1",
+                             (registry_->certs_dir() / host).string(), kUser, kPassword, host));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+
+  auto dst = OpenStore(dir.path() / "d");
+  PullOptions popts;
+  popts.progress = &sink;
+  ASSERT_OK_AND_ASSIGN(auto pulled, client->Pull(*dst, Ref(host + "/app:1"), popts));
+  EXPECT_EQ(pulled.manifest.digest, img.manifest.digest);
+
+  // Without trusting the CA the TLS handshake fails.
+  ClientOptions untrusted = FastRetries();
+  untrusted.certs_dir = dir.path() / "empty";
+  auto tls_fail = Client::Create(creds, untrusted)->Pull(*dst, Ref(host + "/app:1"), {});
+  ASSERT_FALSE(tls_fail);
+  messages.push_back(tls_fail.error().message());
+  // --tls-verify=false accepts it.
+  ClientOptions insecure = FastRetries();
+  insecure.tls_verify = false;
+  insecure.certs_dir = dir.path() / "empty";
+  ASSERT_OK(Client::Create(creds, insecure)->Pull(*dst, Ref(host + "/app:1"), {}));
+
+  ASSERT_OK(creds->Logout(host));
+  auto after = client->Pull(*dst, Ref(host + "/app:1"), {});
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code(), ErrorCode::kUnauthenticated);
+  messages.push_back(after.error().message());
+
+  const std::string encoded = Base64Encode(std::string(kUser) + ":" + kPassword);
+  for (const auto& m : messages) {
+    EXPECT_EQ(m.find(kPassword), std::string::npos) << m;
+    EXPECT_EQ(m.find(encoded), std::string::npos) << m;
+  }
+  EXPECT_FALSE(sink.lines.empty());
+  for (const auto& l : sink.lines) {
+    EXPECT_EQ(l.find(kPassword), std::string::npos) << l;
+    EXPECT_EQ(l.find(encoded), std::string::npos) << l;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Fault injection through a loopback proxy in front of the plain registry.
+
+class FaultIntegrationTest : public RegistryIntegrationTest {
+ protected:
+  // Pushes a small image straight to the registry; returns it.
+  testing::TestImage Seed(oci::Store& store, const std::string& repo, std::vector<size_t> sizes) {
+    auto img = MakeTestImage(store, "seed:1", sizes);
+    auto r = PlainClient()->Push(store, "seed:1", Ref(Host() + "/" + repo + ":1"), {});
+    EXPECT_TRUE(r.has_value()) << r.error().message();
+    return img;
+  }
+  static bool IsBlobGet(const ProxyRequest& r, const oci::Digest& d) {
+    return r.method == "GET" && r.target.find("/blobs/" + d.ToString()) != std::string::npos;
+  }
+};
+
+TEST_F(FaultIntegrationTest, ResumesABlobDownloadAfterAConnectionReset) {
+  auto dir = MakeTempDir();
+  auto seed = OpenStore(dir.path() / "seed");
+  auto img = Seed(*seed, "app", {600000});
+  std::atomic<int> cuts{0};
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (IsBlobGet(r, img.layers[0].digest) && cuts++ == 0) return ProxyAction::Cut(150000);
+    return ProxyAction::Forward();
+  });
+  auto dst = OpenStore(dir.path() / "dst");
+  RecordingSink sink;
+  PullOptions opts;
+  opts.progress = &sink;
+  ASSERT_OK_AND_ASSIGN(
+      auto pulled,
+      PlainClient()->Pull(*dst, Ref(fmt::format("127.0.0.1:{}/app:1", proxy.port())), opts));
+  EXPECT_TRUE(dst->Has(img.layers[0].digest));
+  bool saw_range = false;
+  for (const auto& r : proxy.requests())
+    if (IsBlobGet(r, img.layers[0].digest) && r.Header("Range").starts_with("bytes="))
+      saw_range = true;
+  EXPECT_TRUE(saw_range);
+  EXPECT_GE(sink.counts[ProgressEvent::Kind::kBlobRetrying], 1);
+}
+
+TEST_F(FaultIntegrationTest, RetriesAServerErrorThenSucceeds) {
+  auto dir = MakeTempDir();
+  auto seed = OpenStore(dir.path() / "seed");
+  Seed(*seed, "app", {1000});
+  std::atomic<int> manifest_gets{0};
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (r.target.find("/manifests/") != std::string::npos && manifest_gets++ == 0)
+      return ProxyAction::Respond(500, R"({"errors":[{"code":"UNKNOWN","message":"boom"}]})");
+    return ProxyAction::Forward();
+  });
+  auto dst = OpenStore(dir.path() / "dst");
+  ASSERT_OK(PlainClient()->Pull(*dst, Ref(fmt::format("127.0.0.1:{}/app:1", proxy.port())), {}));
+  EXPECT_EQ(manifest_gets.load(), 2);
+}
+
+TEST_F(FaultIntegrationTest, HonoursRetryAfterOn429) {
+  auto dir = MakeTempDir();
+  auto store = OpenStore(dir.path() / "s");
+  MakeTestImage(*store, "app:1", {1000});
+  std::atomic<int> heads{0};
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (r.method == "HEAD" && heads++ == 0)
+      return ProxyAction::Respond(429, "", {{"Retry-After", "1"}});
+    return ProxyAction::Forward();
+  });
+  PushOptions opts;
+  opts.jobs = 1;
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_OK(PlainClient()->Push(*store, "app:1",
+                                Ref(fmt::format("127.0.0.1:{}/app:1", proxy.port())), opts));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(950));
+  EXPECT_GE(heads.load(), 3);
+}
+
+TEST_F(FaultIntegrationTest, BlobWithWrongBytesFailsAndLeavesTheStoreUnchanged) {
+  auto dir = MakeTempDir();
+  auto seed = OpenStore(dir.path() / "seed");
+  auto img = Seed(*seed, "app", {5000});
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (IsBlobGet(r, img.layers[0].digest))
+      return ProxyAction::Respond(200, std::string(static_cast<size_t>(img.layers[0].size), 'x'));
+    return ProxyAction::Forward();
+  });
+  auto dst = OpenStore(dir.path() / "dst");
+  const auto ref = Ref(fmt::format("127.0.0.1:{}/app:1", proxy.port()));
+  auto r = PlainClient()->Pull(*dst, ref, {});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kFailedPrecondition) << r.error().message();
+  EXPECT_NE(r.error().message().find(img.layers[0].digest.ToString()), std::string::npos);
+  EXPECT_FALSE(dst->Has(img.layers[0].digest));
+  EXPECT_FALSE(dst->Resolve(ref).has_value());
+  ASSERT_OK_AND_ASSIGN(auto blobs, dst->ListBlobs());
+  for (const auto& b : blobs) EXPECT_NE(b, img.layers[0].digest);
+}
+
+// A proxy that plays a token-auth registry: /v2/ needs a Bearer token from
+// its own /token endpoint, which accepts only `password`.
+ProxyAction TokenAuth(const ProxyRequest& r, int port, const std::string& user,
+                      const std::string& password, const std::string& token) {
+  if (r.target.starts_with("/token")) {
+    if (r.Header("Authorization") == "Basic " + Base64Encode(user + ":" + password))
+      return ProxyAction::Respond(200, fmt::format(R"({{"token":"{}","expires_in":300}})", token));
+    return ProxyAction::Respond(401, R"({"details":"incorrect username or password"})");
+  }
+  if (r.Header("Authorization") != "Bearer " + token) {
+    return ProxyAction::Respond(
+        401, R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})",
+        {{"WWW-Authenticate",
+          fmt::format(R"(Bearer realm="http://127.0.0.1:{}/token",service="fake-registry")",
+                      port)}});
+  }
+  ProxyAction a = ProxyAction::Forward();
+  a.strip_authorization = true;
+  return a;
+}
+
+TEST_F(FaultIntegrationTest, RejectingTokenEndpointIsUnauthenticatedWithoutLeaks) {
+  auto dir = MakeTempDir();
+  auto seed = OpenStore(dir.path() / "seed");
+  Seed(*seed, "app", {1000});
+  const std::string token = "tok-9f8e7d-secret";
+  int port = 0;
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    return TokenAuth(r, port, "robot", "right-pw-123", token);
+  });
+  port = proxy.port();
+  const auto ref = Ref(fmt::format("127.0.0.1:{}/app:1", port));
+  auto dst = OpenStore(dir.path() / "dst");
+
+  CredentialSources wrong;
+  wrong.creds = AuthConfig{"robot", "wrong-pw-456", ""};
+  RecordingSink sink;
+  PullOptions opts;
+  opts.progress = &sink;
+  auto r = PlainClient(std::make_shared<CredentialStore>(wrong, nullptr))->Pull(*dst, ref, opts);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnauthenticated) << r.error().message();
+  EXPECT_NE(r.error().message().find("rejected"), std::string::npos) << r.error().message();
+  EXPECT_EQ(r.error().message().find("wrong-pw-456"), std::string::npos);
+
+  CredentialSources right;
+  right.creds = AuthConfig{"robot", "right-pw-123", ""};
+  ASSERT_OK_AND_ASSIGN(
+      auto ok,
+      PlainClient(std::make_shared<CredentialStore>(right, nullptr))->Pull(*dst, ref, opts));
+  for (const auto& l : sink.lines) {
+    EXPECT_EQ(l.find(token), std::string::npos) << l;
+    EXPECT_EQ(l.find("right-pw-123"), std::string::npos) << l;
+  }
+}
+
+TEST_F(FaultIntegrationTest, RedirectToAnotherHostDropsAuthorization) {
+  auto dir = MakeTempDir();
+  auto seed = OpenStore(dir.path() / "seed");
+  auto img = Seed(*seed, "app", {20000});
+  const std::string token = "tok-redirect-secret";
+  // "Blob storage": another authority (localhost vs 127.0.0.1), no auth.
+  FaultProxy storage(registry_->port(), [](const ProxyRequest&) { return ProxyAction::Forward(); });
+  int port = 0;
+  FaultProxy front(registry_->port(), [&](const ProxyRequest& r) {
+    if (IsBlobGet(r, img.layers[0].digest) && r.Header("Authorization") == "Bearer " + token)
+      return ProxyAction::Respond(
+          307, "", {{"Location", fmt::format("http://localhost:{}{}", storage.port(), r.target)}});
+    return TokenAuth(r, port, "robot", "pw", token);
+  });
+  port = front.port();
+  CredentialSources src;
+  src.creds = AuthConfig{"robot", "pw", ""};
+  auto dst = OpenStore(dir.path() / "dst");
+  ASSERT_OK(PlainClient(std::make_shared<CredentialStore>(src, nullptr))
+                ->Pull(*dst, Ref(fmt::format("127.0.0.1:{}/app:1", port)), {}));
+  EXPECT_TRUE(dst->Has(img.layers[0].digest));
+  auto at_storage = storage.requests();
+  ASSERT_FALSE(at_storage.empty());
+  for (const auto& r : at_storage) EXPECT_EQ(r.Header("Authorization"), "") << r.target;
+  bool front_saw_token = false;
+  for (const auto& r : front.requests())
+    if (r.Header("Authorization") == "Bearer " + token) front_saw_token = true;
+  EXPECT_TRUE(front_saw_token);
+}
+
+TEST_F(FaultIntegrationTest, ChunkedUploadResumesFromTheRegistryOffset) {
+  auto dir = MakeTempDir();
+  auto store = OpenStore(dir.path() / "s");
+  auto img = MakeTestImage(*store, "app:1", {500000});
+  std::atomic<int> patches{0};
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (r.method == "PATCH" && patches++ == 1)
+      return ProxyAction::Respond(503,
+                                  R"({"errors":[{"code":"UNAVAILABLE","message":"try later"}]})");
+    return ProxyAction::Forward();
+  });
+  PushOptions opts;
+  opts.monolithic_max = 1024;
+  opts.chunk_size = 128 * 1024;
+  ClientOptions co = FastRetries();
+  co.retry.max_attempts = 1;  // let the client's resume logic handle it
+  auto client = Client::Create(nullptr, co);
+  const std::string dest = fmt::format("127.0.0.1:{}/app:1", proxy.port());
+  ASSERT_OK(client->Push(*store, "app:1", Ref(dest), opts));
+  bool saw_status = false;
+  for (const auto& r : proxy.requests())
+    if (r.method == "GET" && r.target.find("/blobs/uploads/") != std::string::npos)
+      saw_status = true;
+  EXPECT_TRUE(saw_status);
+  auto j = SkopeoInspect(Host() + "/app:1");
+  EXPECT_EQ(j.value("Digest", ""), img.manifest.digest.ToString());
+}
+
+}  // namespace
+}  // namespace strata::registry
