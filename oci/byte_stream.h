@@ -8,9 +8,12 @@
 // objects unless they say otherwise; a stage does not own the next stage.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -68,5 +71,39 @@ class DigestingSink : public ByteSink {
   ByteSink* next_;
   Digester hasher_;
 };
+
+// Replays `prefix` (bytes already read from `in`, e.g. to look at magic
+// numbers), then continues with `in`.
+class PrefixSource : public ByteSource {
+ public:
+  PrefixSource(std::string prefix, ByteSource* in) : prefix_(std::move(prefix)), in_(in) {}
+  Result<size_t> Read(void* buf, size_t size) override {
+    if (pos_ < prefix_.size()) {
+      size_t n = std::min(size, prefix_.size() - pos_);
+      std::memcpy(buf, prefix_.data() + pos_, n);
+      pos_ += n;
+      return n;
+    }
+    return in_->Read(buf, size);
+  }
+
+ private:
+  std::string prefix_;
+  size_t pos_ = 0;
+  ByteSource* in_;
+};
+
+// Reads up to `n` bytes (fewer only at the end of the stream).
+inline Result<std::string> ReadUpTo(ByteSource* in, size_t n) {
+  std::string out(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    STRATA_ASSIGN_OR_RETURN(size_t r, in->Read(out.data() + got, n - got));
+    if (r == 0) break;
+    got += r;
+  }
+  out.resize(got);
+  return out;
+}
 
 }  // namespace strata::oci

@@ -32,26 +32,6 @@ struct ArchiveReadDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
 };
 
-// Replays the bytes already read for the magic check, then the rest.
-class PrefixSource : public ByteSource {
- public:
-  PrefixSource(std::string prefix, ByteSource* in) : prefix_(std::move(prefix)), in_(in) {}
-  Result<size_t> Read(void* buf, size_t size) override {
-    if (pos_ < prefix_.size()) {
-      size_t n = std::min(size, prefix_.size() - pos_);
-      std::memcpy(buf, prefix_.data() + pos_, n);
-      pos_ += n;
-      return n;
-    }
-    return in_->Read(buf, size);
-  }
-
- private:
-  std::string prefix_;
-  size_t pos_ = 0;
-  ByteSource* in_;
-};
-
 // Hashes the uncompressed stream (diffID) and stops it at the size limit.
 class DiffIdSource : public ByteSource {
  public:
@@ -504,15 +484,10 @@ Result<ApplyResult> ApplyTar(ByteSource* compressed, Compression compression,
     return fail(Error(ErrorCode::kInvalidArgument, "unknown layer compression"));
   }
   // Check the magic bytes against what the media type declares.
-  std::string head(4, '\0');
-  size_t got = 0;
-  while (got < head.size()) {
-    auto n = compressed->Read(head.data() + got, head.size() - got);
-    if (!n) return fail(n.error());
-    if (*n == 0) break;
-    got += *n;
-  }
-  head.resize(got);
+  auto head_or = ReadUpTo(compressed, 4);
+  if (!head_or) return fail(head_or.error());
+  std::string head = std::move(*head_or);
+  const size_t got = head.size();
   Compression actual = DetectCompression(head);
   if (actual != compression) {
     return fail(Error(ErrorCode::kInvalidArgument,

@@ -219,3 +219,31 @@ std::string ReadLayerTar(const Store& store, const Descriptor& layer) {
 }
 
 }  // namespace strata::oci::testing
+
+#include "oci/image_config.h"
+#include "oci/layer_writer.h"
+#include "oci/manifest.h"
+
+namespace strata::oci::testing {
+
+Result<Image> MakeImage(Store& store, const std::vector<fs::path>& layer_dirs, bool overlay_upper) {
+  ImageConfig config;
+  config.os = "linux";
+  config.architecture = Platform::Host().architecture;
+  Manifest m;
+  m.media_type = std::string(media_type::kImageManifest);
+  for (const auto& dir : layer_dirs) {
+    LayerWriterOptions opts;
+    opts.tar.overlay_upper = overlay_upper;
+    STRATA_ASSIGN_OR_RETURN(LayerInfo info, CommitLayer(store, dir, opts));
+    config.diff_ids.push_back(info.diff_id);
+    m.layers.push_back(info.descriptor);
+  }
+  STRATA_ASSIGN_OR_RETURN(m.config,
+                          store.Put(config.Serialize(), std::string(media_type::kImageConfig)));
+  STRATA_ASSIGN_OR_RETURN(Descriptor d,
+                          store.Put(m.Serialize(), std::string(media_type::kImageManifest)));
+  return store.LoadImage(d);
+}
+
+}  // namespace strata::oci::testing

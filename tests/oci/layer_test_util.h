@@ -60,3 +60,12 @@ class StringSource : public ByteSource {
 void SetMtime(const std::filesystem::path& p, int64_t t);
 
 }  // namespace strata::oci::testing
+
+namespace strata::oci::testing {
+
+// Commits one layer per directory (gzip, overlay_upper as given) and an image
+// (config with their diffIDs, manifest) into `store`; returns the loaded image.
+Result<Image> MakeImage(Store& store, const std::vector<std::filesystem::path>& layer_dirs,
+                        bool overlay_upper = false);
+
+}  // namespace strata::oci::testing

@@ -6,6 +6,9 @@ add_executable(strata_layer_tests
   ${PROJECT_SOURCE_DIR}/tests/oci/whiteout_test.cc
   ${PROJECT_SOURCE_DIR}/tests/oci/layer_writer_test.cc
   ${PROJECT_SOURCE_DIR}/tests/oci/layer_reader_test.cc
+  ${PROJECT_SOURCE_DIR}/tests/oci/snapshots_test.cc
+  ${PROJECT_SOURCE_DIR}/tests/oci/unpack_test.cc
+  ${PROJECT_SOURCE_DIR}/tests/oci/import_test.cc
 )
 target_link_libraries(strata_layer_tests PRIVATE strata_testing strata_oci GTest::gtest_main)
 gtest_discover_tests(strata_layer_tests PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
