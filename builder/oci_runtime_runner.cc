@@ -342,7 +342,9 @@ OciRuntimeRunner::OciRuntimeRunner(OciRuntimeRunnerOptions options) : options_(s
     const char* path = std::getenv("PATH");
     options_.path_env = path != nullptr ? path : std::string(kDefaultPath);
   }
-  if (options_.bundle_dir.empty()) options_.bundle_dir = options_.state_dir / "bundles";
+  if (options_.bundle_dir.empty()) {
+    options_.bundle_dir = options_.state_dir.parent_path() / "bundles";
+  }
 }
 
 Result<std::filesystem::path> OciRuntimeRunner::Runtime() {

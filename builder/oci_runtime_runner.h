@@ -44,7 +44,8 @@ struct OciRuntimeRunnerOptions {
   std::string runtime;
   // The runtime's state dir (`--root`), e.g. STORE/runtime/runc. Required.
   std::filesystem::path state_dir;
-  // Where bundle dirs are created; empty = state_dir/"bundles".
+  // Where bundle dirs are created; empty = a "bundles" sibling of state_dir
+  // (not inside it: the runtime treats every entry of its root as a container).
   std::filesystem::path bundle_dir;
   // PATH used to find runtimes by name; empty = $PATH at construction.
   std::string path_env;

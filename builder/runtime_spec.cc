@@ -23,12 +23,6 @@ json Mount(std::string_view destination, std::string_view type, std::string_view
               {"options", std::move(options)}};
 }
 
-json CharDevice(std::string_view path, int64_t major, int64_t minor) {
-  return json{{"path", path},   {"type", "c"},      {"major", major},
-              {"minor", minor}, {"fileMode", 0666},  // rw for everyone, as docker
-              {"uid", 0},       {"gid", 0}};
-}
-
 const std::map<std::string, int, std::less<>>& RlimitResources() {
   static const std::map<std::string, int, std::less<>> kMap = {
       {"RLIMIT_AS", RLIMIT_AS},
@@ -188,18 +182,12 @@ Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
   for (const char* ns : {"pid", "ipc", "uts", "mount"}) namespaces.push_back({{"type", ns}});
   if (o.network == NetworkMode::kNone) namespaces.push_back({{"type", "network"}});
 
-  json devices = json::array({
-      CharDevice("/dev/null", 1, 3),
-      CharDevice("/dev/zero", 1, 5),
-      CharDevice("/dev/full", 1, 7),
-      CharDevice("/dev/random", 1, 8),
-      CharDevice("/dev/urandom", 1, 9),
-      CharDevice("/dev/tty", 5, 0),
-  });
-
+  // No linux.devices: the runtime spec requires runtimes to create exactly
+  // the minimal set (null, zero, full, random, urandom, tty, ptmx) with the
+  // matching device-cgroup rules. Listing them again makes runc 1.1 drop its
+  // defaults' cgroup rules, and opening /dev/null then fails with EPERM.
   json linux_section{
       {"namespaces", std::move(namespaces)},
-      {"devices", std::move(devices)},
       {"maskedPaths", DefaultMaskedPaths()},
       {"readonlyPaths", DefaultReadonlyPaths()},
   };

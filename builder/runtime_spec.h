@@ -5,7 +5,8 @@
 //     (only `lo` inside); the host network otherwise, as docker build's default;
 //   - Docker's default capability set in bounding/effective/permitted, nothing
 //     inheritable or ambient; noNewPrivileges false;
-//   - /proc, /dev (tmpfs + null, zero, full, random, urandom, tty), /dev/pts,
+//   - /proc, /dev (tmpfs; the runtime adds the spec's default devices null,
+//     zero, full, random, urandom, tty, ptmx), /dev/pts,
 //     /dev/shm, /dev/mqueue, /sys read-only; docker's masked and read-only paths;
 //   - /etc/hosts, /etc/resolv.conf, /etc/hostname bound read-only from files
 //     the runner generates in the bundle;

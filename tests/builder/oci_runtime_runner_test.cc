@@ -41,6 +41,7 @@ run)
     echo "fake: start failed" >&2
     exit 1
   fi
+  if [ -f $D/selfkill ]; then kill -9 $$; fi
   if [ -f $D/sleep ]; then echo $$ > $D/pid; echo sleeping; exec sleep 60; fi
   echo out-line-1
   printf 'err-line\n' >&2
@@ -229,7 +230,16 @@ TEST_F(FakeRuntimeTest, StreamsOutputMapsExitCodeAndDeletesContainer) {
 
   // The bundle is gone afterwards.
   std::error_code ec;
-  EXPECT_TRUE(std::filesystem::is_empty(work_.path() / "state/bundles", ec)) << ec.message();
+  EXPECT_TRUE(std::filesystem::is_empty(work_.path() / "bundles", ec)) << ec.message();
+}
+
+TEST_F(FakeRuntimeTest, RuntimeKilledBySignalIs128PlusSignal) {
+  WriteTestFile(work_.path() / "selfkill", "");
+  OciRuntimeRunner runner(Options());
+  RecordingSink sink;
+  ASSERT_OK_AND_ASSIGN(int code, runner.Run(Spec(), sink));
+  EXPECT_EQ(code, 137);
+  EXPECT_THAT(Calls(), HasSubstr(" delete -f strata-"));
 }
 
 TEST_F(FakeRuntimeTest, RuntimeStartFailureIsAnErrorNotAnExitCode) {
