@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Layer commit throughput: strata's writer (tar -> sha256 -> gzip|zstd ->
+# sha256 -> store) against the classic pipelines on the same data, same run.
+#
+#   tools/bench/layer_bench.sh [BUILD_DIR]      (default: build)
+#
+# Data sets (made once under $BENCH_DIR, default /tmp/strata-layer-bench):
+#   random: one 1 GiB file of random bytes (incompressible: measures overhead)
+#   tree:   2000 files copied from /usr/include and /usr/lib (source-like)
+# Prints, per data set, seconds, MB/s of uncompressed tar, output size, peak
+# RSS (/usr/bin/time -v) and speed relative to strata gzip. Uses every core;
+# results on a shared machine are noisy: run it twice.
+set -euo pipefail
+build=${1:-build}
+bench=$build/tools/bench/layer_commit_bench
+[ -x "$bench" ] || { echo "build layer_commit_bench first ($bench)" >&2; exit 1; }
+data=${BENCH_DIR:-/tmp/strata-layer-bench}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+mkdir -p "$data"
+if [ ! -f "$data/random/blob" ]; then
+  mkdir -p "$data/random"
+  head -c $((1024 * 1024 * 1024)) /dev/urandom > "$data/random/blob"
+fi
+if [ ! -d "$data/tree" ]; then
+  mkdir -p "$data/tree"
+  (find /usr/include /usr/lib -type f -size -2M 2>/dev/null | sort | head -2000) > "$out/list"
+  tar -cf - -T "$out/list" 2>/dev/null | tar -xf - -C "$data/tree"
+fi
+
+# measure NAME OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints a row.
+measure() {
+  local name=$1 outfile=$2; shift 2
+  /usr/bin/time -v -o "$out/time" "$@" > "$out/stdout"
+  local secs rss size
+  secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$out/time")
+  rss=$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$out/time")
+  if [ -n "$outfile" ]; then size=$(stat -c %s "$outfile"); else size=$(sed -n 's/.*blob_bytes=\([0-9]*\).*/\1/p' "$out/stdout"); fi
+  printf '%-22s %8.2f s %9.1f MB/s %12d bytes %6d MiB RSS\n' "$name" "$secs" \
+    "$(echo "$tar_bytes / 1000000 / $secs" | bc -l)" "$size" "$rss"
+}
+
+for set in random tree; do
+  dir=$data/$set
+  tar_bytes=$(tar -cf - -C "$dir" . | wc -c)
+  echo "== $set: $(find "$dir" -type f | wc -l) files, $tar_bytes tar bytes, $(nproc) cores"
+  measure "strata gzip (level 1)" "" "$bench" "$dir" gzip
+  measure "strata gzip -6" "" "$bench" "$dir" gzip 6
+  measure "strata zstd (level 3)" "" "$bench" "$dir" zstd
+  measure "tar | gzip -1" "$out/o" sh -c "tar -cf - -C '$dir' . | gzip -1 > '$out/o'"
+  measure "tar | gzip -6" "$out/o" sh -c "tar -cf - -C '$dir' . | gzip -6 > '$out/o'"
+  measure "tar | pigz (-6)" "$out/o" sh -c "tar -cf - -C '$dir' . | pigz > '$out/o'"
+  measure "tar | pigz -1" "$out/o" sh -c "tar -cf - -C '$dir' . | pigz -1 > '$out/o'"
+  measure "tar | zstd -T0" "$out/o" sh -c "tar -cf - -C '$dir' . | zstd -q -T0 > '$out/o'"
+done
