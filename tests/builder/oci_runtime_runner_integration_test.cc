@@ -225,7 +225,13 @@ TEST_F(OciRuntimeRunnerIntegrationTest, EtcFilesAreBoundAndLeaveNoStubsInTheLaye
   EXPECT_EQ(lines[1], "buildbox");
   EXPECT_NE(lines[2], "0");
   EXPECT_NE(lines[3], "0");
-  // busybox has no /etc/hosts etc.: the mount points runc made are removed.
+  // busybox has no /etc/hosts etc.: the mount points runc made are removed,
+  // and /etc (copied up when they were made) keeps the lower layer's mtime.
+  struct stat lower_etc, upper_etc;
+  ASSERT_EQ(::stat((busybox_->path() / "rootfs/etc").c_str(), &lower_etc), 0);
+  ASSERT_EQ(::stat(Upper("etc").c_str(), &upper_etc), 0);
+  EXPECT_EQ(upper_etc.st_mtim.tv_sec, lower_etc.st_mtim.tv_sec);
+  EXPECT_EQ(upper_etc.st_mtim.tv_nsec, lower_etc.st_mtim.tv_nsec);
   for (const char* f : {"etc/hosts", "etc/resolv.conf", "etc/hostname"}) {
     EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(Upper(f)))) << f;
   }

@@ -5,6 +5,7 @@ add_executable(strata_runtime_tests
   ${PROJECT_SOURCE_DIR}/tests/builder/runtime_spec_test.cc
   ${PROJECT_SOURCE_DIR}/tests/builder/oci_runtime_runner_test.cc
   ${PROJECT_SOURCE_DIR}/tests/builder/fake_command_runner_test.cc
+  ${PROJECT_SOURCE_DIR}/tests/builder/overlay_mount_test.cc
 )
 target_link_libraries(strata_runtime_tests PRIVATE strata_testing strata_builder GTest::gtest_main)
 gtest_discover_tests(strata_runtime_tests PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
