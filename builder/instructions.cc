@@ -542,8 +542,11 @@ std::span<const FlagSpec> FlagsFor(std::string_view k) {
 struct Expander {
   const ShellLexer& lexer;
   const EnvGetter& env;
+  std::set<std::string>* unresolved;
   Status Word(std::string& w) const {
-    STRATA_ASSIGN_OR_RETURN(w, lexer.ProcessWord(w, env));
+    STRATA_ASSIGN_OR_RETURN(Expansion e, lexer.Process(w, env));
+    if (unresolved) unresolved->insert(e.unmatched.begin(), e.unmatched.end());
+    w = std::move(e.word);
     return OkStatus();
   }
   Status Words(std::vector<std::string>& ws) const {
@@ -586,8 +589,9 @@ Status ExpandCommand(Command& cmd, const Expander& x, const ShellLexer& lexer) {
         } else if constexpr (std::is_same_v<T, ExposeCommand>) {
           std::vector<std::string> out;
           for (const std::string& p : c.ports) {
-            STRATA_ASSIGN_OR_RETURN(auto words, x.lexer.ProcessWords(p, x.env));
-            out.insert(out.end(), words.begin(), words.end());
+            STRATA_ASSIGN_OR_RETURN(Expansion e, x.lexer.Process(p, x.env));
+            if (x.unresolved) x.unresolved->insert(e.unmatched.begin(), e.unmatched.end());
+            out.insert(out.end(), e.words.begin(), e.words.end());
           }
           c.ports = std::move(out);
         } else if constexpr (std::is_same_v<T, CopyCommand>) {
@@ -603,7 +607,9 @@ Status ExpandCommand(Command& cmd, const Expander& x, const ShellLexer& lexer) {
           ShellLexer body_lexer(body);
           for (Heredoc& h : c.source_contents) {
             if (!h.expand) continue;
-            STRATA_ASSIGN_OR_RETURN(h.content, body_lexer.ProcessWord(h.content, x.env));
+            STRATA_ASSIGN_OR_RETURN(Expansion e, body_lexer.Process(h.content, x.env));
+            if (x.unresolved) x.unresolved->insert(e.unmatched.begin(), e.unmatched.end());
+            h.content = std::move(e.word);
           }
         } else if constexpr (std::is_same_v<T, WorkdirCommand>) {
           STRATA_RETURN_IF_ERROR(x.Word(c.path));
@@ -624,6 +630,29 @@ Status ExpandCommand(Command& cmd, const Expander& x, const ShellLexer& lexer) {
         return OkStatus();
       },
       cmd);
+}
+
+// Go's time.Duration.String() for whole milliseconds and up ("1m30s", "500ms").
+std::string GoDurationString(int64_t ns) {
+  if (ns == 0) return "0s";
+  if (ns < 1'000'000'000) {
+    if (ns % 1'000'000 == 0) return fmt::format("{}ms", ns / 1'000'000);
+    if (ns % 1'000 == 0) return fmt::format("{}\u00b5s", ns / 1'000);
+    return fmt::format("{}ns", ns);
+  }
+  int64_t h = ns / 3'600'000'000'000;
+  int64_t m = ns / 60'000'000'000 % 60;
+  int64_t s = ns / 1'000'000'000 % 60;
+  int64_t frac = ns % 1'000'000'000;
+  std::string sec = std::to_string(s);
+  if (frac) {
+    std::string f = fmt::format("{:09d}", frac);
+    while (f.back() == '0') f.pop_back();
+    sec += "." + f;
+  }
+  if (h) return fmt::format("{}h{}m{}s", h, m, sec);
+  if (m) return fmt::format("{}m{}s", m, sec);
+  return sec + "s";
 }
 
 // Go's %q for a string (ASCII subset that Dockerfiles use).
@@ -904,9 +933,10 @@ Result<Instruction> ParseInstruction(const Node& node, char escape, std::string_
 }
 
 Result<Instruction> ExpandInstruction(const Instruction& raw, const ShellLexer& lexer,
-                                      const EnvGetter& env, std::string_view file_name) {
+                                      const EnvGetter& env, std::string_view file_name,
+                                      std::set<std::string>* unresolved) {
   Instruction out = raw;
-  Expander x{lexer, env};
+  Expander x{lexer, env, unresolved};
   Status s = ExpandCommand(out.command, x, lexer);
   if (!s) {
     return MakeError(s.error().code(), "{}: {}", Where(file_name, raw.start_line),
@@ -1058,10 +1088,10 @@ std::string CreatedBy(const Instruction& ins, const std::vector<std::string>& sh
         } else if constexpr (std::is_same_v<T, OnbuildCommand>) {
           return "ONBUILD " + c.expression;
         } else if constexpr (std::is_same_v<T, HealthcheckCommand>) {
-          auto d = [](const std::string& s) { return GoQuote(s.empty() ? "0s" : s); };
+          auto d = [](int64_t ns) { return GoQuote(GoDurationString(ns)); };
           return fmt::format("HEALTHCHECK &{{{} {} {} {} {} '\\x{:02x}'}}", GoQuoteList(c.test),
-                             d(c.interval), d(c.timeout), d(c.start_period), d(c.start_interval),
-                             c.retries);
+                             d(c.interval_ns), d(c.timeout_ns), d(c.start_period_ns),
+                             d(c.start_interval_ns), c.retries);
         } else {
           return "";  // FROM leaves no history entry of its own
         }

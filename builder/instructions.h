@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -173,9 +174,11 @@ Result<Instruction> ParseInstruction(const Node& node, char escape,
 
 // Returns `raw` with every expandable word expanded through `lexer` and `env`
 // (see the file comment for which words). Errors carry "<file>:<line>: ".
+// If `unresolved` is given, it receives the names referenced but not set.
 Result<Instruction> ExpandInstruction(const Instruction& raw, const ShellLexer& lexer,
                                       const EnvGetter& env,
-                                      std::string_view file_name = "Dockerfile");
+                                      std::string_view file_name = "Dockerfile",
+                                      std::set<std::string>* unresolved = nullptr);
 
 // Normalizes EXPOSE specs: "80" -> "80/tcp", "53/UDP" -> "53/udp", ranges
 // expanded ("8000-8001" -> "8000/tcp", "8001/tcp"). kInvalidArgument if a spec

@@ -180,7 +180,8 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
     for (const Instruction& raw : w.raw) {
       std::vector<KeyValue> values = args.Values();
       EnvGetter get = DispatchEnv(st.env, values);
-      auto expanded = ExpandInstruction(raw, lexer, get, file);
+      std::set<std::string> unresolved;
+      auto expanded = ExpandInstruction(raw, lexer, get, file, w.env_known ? nullptr : &unresolved);
       if (!expanded) {
         w.error = expanded.error();
         break;
@@ -188,6 +189,7 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
       PlanInstruction pi;
       pi.raw = raw;
       pi.args = values;
+      pi.unresolved.assign(unresolved.begin(), unresolved.end());
       if (auto* env = std::get_if<EnvCommand>(&expanded->command)) {
         for (const KeyValue& kv : env->env) SetEnv(st.env, kv);
       } else if (auto* arg = std::get_if<ArgCommand>(&expanded->command)) {
@@ -309,6 +311,7 @@ nlohmann::json Plan::ToJson() const {
     for (const PlanInstruction& pi : st.instructions) {
       nlohmann::json ij = InstructionToJson(pi.expanded);
       if (!pi.created_by.empty()) ij["created_by"] = pi.created_by;
+      if (!pi.unresolved.empty()) ij["unresolved"] = pi.unresolved;
       if (std::holds_alternative<RunCommand>(pi.expanded.command) && !pi.args.empty()) {
         ij["args"] = KeyValuesJson(pi.args);
       }

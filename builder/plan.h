@@ -39,6 +39,9 @@ struct PlanInstruction {
   Instruction expanded;        // statically expanded (see file comment)
   std::vector<KeyValue> args;  // ARGs in effect before this instruction (with values)
   std::string created_by;      // docker-style history text ("" for none)
+  // Variables the static expansion could not resolve (left as written in
+  // `expanded`); the engine resolves them at dispatch from the base image's ENV.
+  std::vector<std::string> unresolved;
 };
 
 struct StageBase {
