@@ -1,0 +1,35 @@
+// strata push REF [DEST]: upload the image REF names in the store to DEST
+// (default: REF itself); prints the digest the registry stored.
+#include <fmt/format.h>
+
+#include "tools/strata/registry_cli.h"
+#include "tools/strata/verbs.h"
+
+namespace strata::cli {
+
+Verb PushVerb() {
+  return {"push", "Push an image to a registry", [](CLI::App& app) -> Action {
+            auto src = std::make_shared<std::string>();
+            auto dst = std::make_shared<std::string>();
+            app.add_option("REF", *src, "Image in the store")->required();
+            app.add_option("DEST", *dst, "Destination reference (default: REF)");
+            return [src, dst](Context& ctx) -> int {
+              auto dest = oci::Reference::Parse(dst->empty() ? *src : *dst);
+              if (!dest) return Fail(dest.error());
+              auto store = ctx.OpenStore();
+              if (!store) return Fail(store.error());
+              auto creds = MakeCredentialStore(ctx);
+              if (!creds) return Fail(creds.error());
+              StderrProgress progress(ctx.global.quiet);
+              registry::PushOptions opts;
+              opts.progress = &progress;
+              auto client = MakeClient(ctx, *creds);
+              auto pushed = client->Push(**store, *src, *dest, opts);
+              if (!pushed) return Fail(pushed.error());
+              fmt::print("{}\n", pushed->descriptor.digest.ToString());
+              return kExitOk;
+            };
+          }};
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,70 @@
+// Helpers the registry verbs (pull, push, login, logout) share: building a
+// registry::Client and a CredentialStore from the global flags, and a
+// ProgressSink that prints blob progress to stderr.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <memory>
+#include <mutex>
+
+#include "registry/client.h"
+#include "registry/credentials.h"
+#include "tools/strata/cli.h"
+
+namespace strata::cli {
+
+inline Result<std::shared_ptr<registry::CredentialStore>> MakeCredentialStore(const Context& ctx) {
+  auto sources = registry::CredentialSources::FromEnvironment();
+  sources.authfile = ctx.global.authfile;
+  if (!ctx.global.creds.empty()) {
+    STRATA_ASSIGN_OR_RETURN(auto creds, registry::ParseCredsFlag(ctx.global.creds));
+    sources.creds = creds;
+  }
+  return std::make_shared<registry::CredentialStore>(std::move(sources), nullptr);
+}
+
+inline std::unique_ptr<registry::Client> MakeClient(
+    const Context& ctx, std::shared_ptr<const registry::CredentialStore> creds) {
+  registry::ClientOptions opts;
+  opts.tls_verify = ctx.global.tls_verify;
+  opts.AddInsecureFromEnvironment();
+  return registry::Client::Create(std::move(creds), std::move(opts));
+}
+
+// "Copying blob sha256:abc123… done" lines on stderr, as podman prints them.
+class StderrProgress : public registry::ProgressSink {
+ public:
+  explicit StderrProgress(bool quiet) : quiet_(quiet) {}
+  void OnEvent(const registry::ProgressEvent& e) override {
+    if (quiet_) return;
+    using K = registry::ProgressEvent::Kind;
+    std::lock_guard<std::mutex> lock(mu_);
+    switch (e.kind) {
+      case K::kBlobSkipped:
+        fmt::print(stderr, "Copying blob {} skipped: already exists\n", e.digest.Short());
+        break;
+      case K::kBlobMounted:
+        fmt::print(stderr, "Copying blob {} mounted from {}\n", e.digest.Short(), e.detail);
+        break;
+      case K::kBlobDone:
+        fmt::print(stderr, "Copying blob {} done ({})\n", e.digest.Short(), HumanSize(e.size));
+        break;
+      case K::kBlobRetrying:
+        fmt::print(stderr, "Copying blob {} retrying at {} ({})\n", e.digest.Short(),
+                   HumanSize(e.bytes), e.detail);
+        break;
+      case K::kManifestPushed:
+        fmt::print(stderr, "Writing manifest {}\n", e.detail);
+        break;
+      default:
+        break;
+    }
+  }
+
+ private:
+  bool quiet_;
+  std::mutex mu_;
+};
+
+}  // namespace strata::cli
