@@ -233,6 +233,53 @@ TEST_F(RegistryIntegrationTest, UnknownTagIsNotFoundNamingRegistryAndRepo) {
   EXPECT_NE(r.error().message().find("MANIFEST_UNKNOWN"), std::string::npos) << r.error().message();
 }
 
+TEST_F(RegistryIntegrationTest, PodmanPullsAndRunsWhatWePushed) {
+  if (!strata::testing::HaveTool("podman") || !strata::testing::HaveTool("runc"))
+    GTEST_SKIP() << "podman/runc not installed";
+  auto dir = MakeTempDir();
+  const auto rootfs = dir.path() / "rootfs";
+  auto r = RunCommand(fmt::format(
+      "{0}/tools/make-busybox-rootfs.sh {1} && tar cf {2}/layer.tar --numeric-owner -C {1} . && "
+      "gzip -n -c {2}/layer.tar > {2}/layer.tgz 2>&1",
+      STRATA_SOURCE_DIR, rootfs.string(), dir.path().string()));
+  if (r.exit_code != 0) GTEST_SKIP() << "no busybox rootfs: " << r.output;
+  auto store = OpenStore(dir.path() / "s");
+  ASSERT_OK_AND_ASSIGN(auto diff, oci::DigestFile((dir.path() / "layer.tar").string()));
+  ASSERT_OK_AND_ASSIGN(auto tgz, ReadFile(dir.path() / "layer.tgz"));
+  ASSERT_OK_AND_ASSIGN(auto layer, store->Put(tgz, std::string(mt::kLayerTarGzip)));
+  nlohmann::json config = {{"architecture", oci::Platform::Host().architecture},
+                           {"os", "linux"},
+                           {"config", {{"Env", {"PATH=/bin"}}, {"Cmd", {"/bin/sh"}}}},
+                           {"rootfs", {{"type", "layers"}, {"diff_ids", {diff.ToString()}}}}};
+  ASSERT_OK_AND_ASSIGN(auto cdesc, store->Put(config.dump(), std::string(mt::kImageConfig)));
+  nlohmann::json manifest = {{"schemaVersion", 2},
+                             {"mediaType", mt::kImageManifest},
+                             {"config",
+                              {{"mediaType", mt::kImageConfig},
+                               {"digest", cdesc.digest.ToString()},
+                               {"size", cdesc.size}}},
+                             {"layers",
+                              {{{"mediaType", mt::kLayerTarGzip},
+                                {"digest", layer.digest.ToString()},
+                                {"size", layer.size}}}}};
+  ASSERT_OK_AND_ASSIGN(auto mdesc, store->Put(manifest.dump(), std::string(mt::kImageManifest)));
+  ASSERT_OK(store->Tag(Ref("bb:1"), mdesc));
+  ASSERT_OK(PlainClient()->Push(*store, "bb:1", Ref(Host() + "/bb:1"), {}));
+
+  const std::string podman = fmt::format(
+      "podman --root {0}/proot --runroot {0}/prun --storage-driver vfs", dir.path().string());
+  r = RunCommand(fmt::format("{} pull -q --tls-verify=false {}/bb:1 2>&1", podman, Host()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r =
+      RunCommand(fmt::format("{} run --rm --runtime runc --network none --ulimit nofile=1024:1024 "
+                             "--ulimit nproc=1024:1024 "
+                             "{}/bb:1 echo hello-from-strata 2>&1",
+                             podman, Host()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("hello-from-strata"), std::string::npos) << r.output;
+  RunCommand(podman + " rmi -af >/dev/null 2>&1");
+}
+
 // ---------------------------------------------------------------------------
 // TLS + htpasswd registry.
 
