@@ -214,7 +214,7 @@ Result<std::shared_ptr<Client::Session>> Client::OpenSession(
   AuthConfig creds;
   if (auth_override) {
     creds = *auth_override;
-  } else if (credentials_ && !challenges.empty()) {
+  } else if (credentials_) {
     STRATA_ASSIGN_OR_RETURN(creds, credentials_->Lookup(domain, repo));
   }
   auto authenticator =
@@ -280,11 +280,10 @@ Result<Resolved> Client::Resolve(const oci::Reference& ref) {
 
 Status Client::FetchBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
                          const PullOptions& opts, PullResult& result) {
-  static std::mutex result_mu;  // guards `result` counters across workers
   const std::string what = fmt::format("fetch blob {} from {}", d.digest, s.Where());
   if (store.Has(d.digest)) {
     {
-      std::lock_guard<std::mutex> lock(result_mu);
+      std::lock_guard<std::mutex> lock(stats_mu_);
       ++result.blobs_skipped;
     }
     Emit(opts.progress, ProgressEvent::Kind::kBlobSkipped, d.digest, d.size);
@@ -356,7 +355,7 @@ Status Client::FetchBlob(Session& s, oci::Store& store, const oci::Descriptor& d
   auto committed = writer->Commit(d.media_type, d.digest, d.size);
   if (!committed) return std::unexpected(committed.error().Wrap(what));
   {
-    std::lock_guard<std::mutex> lock(result_mu);
+    std::lock_guard<std::mutex> lock(stats_mu_);
     ++result.blobs_fetched;
     result.bytes_fetched += d.size;
   }
@@ -478,7 +477,6 @@ Status Client::UploadChunked(Session& s, oci::Store& store, const oci::Descripto
 
 Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
                         const PushOptions& opts, PushResult& result) {
-  static std::mutex result_mu;
   const std::string what = fmt::format("push blob {} to {}", d.digest, s.Where());
   const std::string blob_url = s.RepoUrl() + "/blobs/" + d.digest.ToString();
   {
@@ -488,7 +486,7 @@ Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
     auto resp = s.transport->RoundTrip(head);
     if (!resp) return std::unexpected(resp.error().Wrap(what));
     if (resp->status == 200) {
-      std::lock_guard<std::mutex> lock(result_mu);
+      std::lock_guard<std::mutex> lock(stats_mu_);
       ++result.blobs_skipped;
       Emit(opts.progress, ProgressEvent::Kind::kBlobSkipped, d.digest, d.size);
       return OkStatus();
@@ -523,7 +521,7 @@ Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
     auto r = start_upload(from);
     if (!r) continue;  // mounting is an optimization; fall back to uploading
     if (r->first == 201) {
-      std::lock_guard<std::mutex> lock(result_mu);
+      std::lock_guard<std::mutex> lock(stats_mu_);
       ++result.blobs_mounted;
       Emit(opts.progress, ProgressEvent::Kind::kBlobMounted, d.digest, d.size, 0, from);
       return OkStatus();
@@ -566,7 +564,7 @@ Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
     }
   }
   {
-    std::lock_guard<std::mutex> lock(result_mu);
+    std::lock_guard<std::mutex> lock(stats_mu_);
     ++result.blobs_uploaded;
     result.bytes_uploaded += d.size;
   }

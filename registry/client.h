@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -151,6 +152,7 @@ class Client {
   ClientOptions options_;
   std::shared_ptr<Clock> clock_;
   std::shared_ptr<TokenCache> tokens_;
+  std::mutex stats_mu_;  // guards the counters of results filled by workers
 };
 
 // Index of the manifest in `index` for `platform` (containerd matching);
