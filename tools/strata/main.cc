@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   using namespace strata::cli;
   const Verb verbs[] = {
       ImagesVerb(), InspectVerb(), TagVerb(), RmiVerb(), HistoryVerb(), FsckVerb(), PruneVerb(),
+      SaveVerb(),   LoadVerb(),
   };
 
   GlobalOptions global;

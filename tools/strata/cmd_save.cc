@@ -1,0 +1,34 @@
+// strata save REF... -o FILE [--format oci-archive|docker-archive]: write
+// images to an archive that docker/podman load (docker-archive, the default,
+// as with docker and podman) or any OCI tool reads (oci-archive). Prints
+// nothing on success.
+#include <fmt/format.h>
+
+#include "oci/archive.h"
+#include "tools/strata/verbs.h"
+
+namespace strata::cli {
+
+Verb SaveVerb() {
+  return {"save", "Save images to an archive file", [](CLI::App& app) -> Action {
+            auto refs = std::make_shared<std::vector<std::string>>();
+            auto output = std::make_shared<std::string>();
+            auto format = std::make_shared<std::string>("docker-archive");
+            app.add_option("REF", *refs, "Images to save (tags or digests)")->required();
+            app.add_option("-o,--output", *output, "Archive file to write")->required();
+            app.add_option("--format", *format, "oci-archive or docker-archive")
+                ->check(CLI::IsMember({"oci-archive", "docker-archive"}));
+            return [refs, output, format](Context& ctx) -> int {
+              auto fmt_kind = oci::ParseArchiveFormat(*format);
+              if (!fmt_kind) return Fail(fmt_kind.error());
+              auto store = ctx.OpenStore();
+              if (!store) return Fail(store.error());
+              if (auto s = oci::SaveArchive(**store, *refs, *output, *fmt_kind); !s) {
+                return Fail(s.error());
+              }
+              return kExitOk;
+            };
+          }};
+}
+
+}  // namespace strata::cli
