@@ -14,5 +14,13 @@ Verb FsckVerb();
 Verb PruneVerb();
 Verb SaveVerb();
 Verb LoadVerb();
+Verb PullVerb();    // cmd_pull.cc
+Verb PushVerb();    // cmd_push.cc
+Verb LoginVerb();   // cmd_login.cc
+Verb LogoutVerb();  // cmd_login.cc
+Verb BuildVerb();
+Verb ImportVerb();
+Verb UnpackVerb();
+Verb ParseVerb();
 
 }  // namespace strata::cli

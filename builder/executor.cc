@@ -1,0 +1,1190 @@
+#include "builder/executor.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "builder/build_cache.h"
+#include "builder/dockerignore.h"
+#include "builder/overlay_mount.h"
+#include "builder/user_db.h"
+#include "oci/layer_reader.h"
+#include "oci/layer_writer.h"
+#include "oci/media_types.h"
+#include "oci/util/file_util.h"
+
+namespace strata::builder {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr std::string_view kHistoryComment = "buildkit.dockerfile.v0";
+
+// The state of a stage as instructions are applied.
+struct StageState {
+  oci::ImageConfig config;
+  std::vector<oci::Descriptor> layers;
+  oci::Digest key;            // cache key chain
+  bool cache_broken = false;  // a miss happened earlier in this stage
+  bool cmd_set = false;       // CMD set in this stage (ENTRYPOINT rule)
+  // History time of the latest step: a layer step's first run (kept in its
+  // cache record), inherited by metadata steps, so a fully cached rebuild
+  // yields the same config and digest.
+  std::string created;
+};
+
+std::string JoinArgs(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) {
+    if (!s.empty()) s += ' ';
+    s += x;
+  }
+  return s;
+}
+
+std::string Located(std::string_view file, const Instruction& ins, std::string_view what) {
+  return fmt::format("{}:{}: {}", file, ins.start_line, what);
+}
+
+// Resolves `rel` inside `root` as if `root` were "/": symlinks in any
+// component are followed but can never leave the root. The final component
+// is followed only when `follow_last`.
+Result<fs::path> ResolveInRoot(const fs::path& root, std::string_view rel, bool follow_last) {
+  std::vector<std::string> todo;
+  auto push_parts = [&](std::string_view p, std::vector<std::string>& out) {
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i <= p.size()) {
+      size_t j = p.find('/', i);
+      if (j == std::string_view::npos) j = p.size();
+      std::string_view c = p.substr(i, j - i);
+      if (!c.empty() && c != ".") parts.emplace_back(c);
+      i = j + 1;
+    }
+    out.insert(out.begin(), parts.begin(), parts.end());
+  };
+  push_parts(rel, todo);
+  std::vector<std::string> done;
+  int hops = 0;
+  while (!todo.empty()) {
+    std::string c = todo.front();
+    todo.erase(todo.begin());
+    if (c == "..") {
+      if (!done.empty()) done.pop_back();
+      continue;
+    }
+    done.push_back(c);
+    fs::path cur = root;
+    for (const auto& d : done) cur /= d;
+    if (todo.empty() && !follow_last) break;
+    struct stat st;
+    if (::lstat(cur.c_str(), &st) != 0) {
+      if (errno == ENOENT) {
+        for (const auto& t : todo) {
+          if (t != "..") done.push_back(t);
+        }
+        break;
+      }
+      return ErrnoError(errno, fmt::format("stat {}", cur.string()));
+    }
+    if (S_ISLNK(st.st_mode)) {
+      if (++hops > 40)
+        return MakeError(ErrorCode::kInvalidArgument, "too many symlinks in {}", rel);
+      char buf[4096];
+      ssize_t n = ::readlink(cur.c_str(), buf, sizeof(buf) - 1);
+      if (n < 0) return ErrnoError(errno, fmt::format("readlink {}", cur.string()));
+      std::string target(buf, static_cast<size_t>(n));
+      done.pop_back();
+      if (!target.empty() && target[0] == '/') done.clear();
+      push_parts(target, todo);
+    }
+  }
+  fs::path out = root;
+  for (const auto& d : done) out /= d;
+  return out;
+}
+
+// A read-only view of a layer chain: an overlay of its snapshots.
+class View {
+ public:
+  static Result<View> Mount(const std::vector<fs::path>& lowers_topmost_first,
+                            const fs::path& tmp_parent) {
+    View v;
+    STRATA_ASSIGN_OR_RETURN(v.dir_, ScopedTempDir::Create(tmp_parent, ".view-"));
+    std::vector<fs::path> lowers = lowers_topmost_first;
+    if (lowers.empty()) {
+      STRATA_RETURN_IF_ERROR(MakeDirs(v.dir_.path() / "empty"));
+      lowers.push_back(v.dir_.path() / "empty");
+    }
+    STRATA_RETURN_IF_ERROR(MakeDirs(v.dir_.path() / "merged"));
+    OverlayOptions o;
+    o.lower_dirs = lowers;
+    o.mountpoint = v.dir_.path() / "merged";
+    STRATA_ASSIGN_OR_RETURN(v.mount_, OverlayMount::Mount(o));
+    return v;
+  }
+  fs::path root() const { return dir_.path() / "merged"; }
+
+ private:
+  ScopedTempDir dir_;  // destroyed after mount_
+  OverlayMount mount_;
+};
+
+bool IsNumeric(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// --chmod: octal ("755") or symbolic ("u+x,g-w,o=r", "a+rX" without X).
+Result<mode_t> ApplyChmod(std::string_view spec, mode_t mode, bool is_dir) {
+  if (IsNumeric(spec)) {
+    mode_t m = 0;
+    for (char c : spec) {
+      if (c > '7') return MakeError(ErrorCode::kInvalidArgument, "invalid --chmod {}", spec);
+      m = m * 8 + static_cast<mode_t>(c - '0');
+    }
+    if (m > 07777) return MakeError(ErrorCode::kInvalidArgument, "invalid --chmod {}", spec);
+    return m;
+  }
+  mode_t m = mode & 07777;
+  size_t i = 0;
+  while (i < spec.size()) {
+    size_t j = spec.find(',', i);
+    if (j == std::string_view::npos) j = spec.size();
+    std::string_view clause = spec.substr(i, j - i);
+    size_t k = 0;
+    mode_t who = 0;
+    for (; k < clause.size() && std::string_view("ugoa").find(clause[k]) != std::string_view::npos;
+         ++k) {
+      switch (clause[k]) {
+        case 'u':
+          who |= 04700;
+          break;
+        case 'g':
+          who |= 02070;
+          break;
+        case 'o':
+          who |= 01007;
+          break;
+        case 'a':
+          who |= 07777;
+          break;
+      }
+    }
+    if (who == 0) who = 07777;
+    if (k >= clause.size() || std::string_view("+-=").find(clause[k]) == std::string_view::npos) {
+      return MakeError(ErrorCode::kInvalidArgument, "invalid --chmod {}", spec);
+    }
+    char op = clause[k++];
+    mode_t bits = 0;
+    for (; k < clause.size(); ++k) {
+      switch (clause[k]) {
+        case 'r':
+          bits |= 0444;
+          break;
+        case 'w':
+          bits |= 0222;
+          break;
+        case 'x':
+          bits |= 0111;
+          break;
+        case 'X':
+          if (is_dir || (mode & 0111)) bits |= 0111;
+          break;
+        case 's':
+          bits |= 06000;
+          break;
+        case 't':
+          bits |= 01000;
+          break;
+        default:
+          return MakeError(ErrorCode::kInvalidArgument, "invalid --chmod {}", spec);
+      }
+    }
+    bits &= who;
+    if (op == '+')
+      m |= bits;
+    else if (op == '-')
+      m &= ~bits;
+    else
+      m = (m & ~(who & 0777)) | bits;
+    i = j + 1;
+  }
+  return m;
+}
+
+// One file-system entry a COPY will create.
+struct CopyEntry {
+  std::string dest;  // absolute path in the image
+  fs::path src;      // absolute host path ("" for heredoc content / made dirs)
+  struct stat st {};
+  std::string content;  // heredoc body
+  bool is_heredoc = false;
+};
+
+// Content digests of context files, memoized by (dev, ino, size, mtime ns,
+// ctime ns) in ROOT/cache/context-<hash of the context path>.memo. A stat
+// match only skips re-hashing that same path; keys are content digests.
+class ContextHasher {
+ public:
+  ContextHasher(const fs::path& cache_dir, const fs::path& context)
+      : path_(cache_dir /
+              ("context-" + oci::Digest::Of(context.string()).hex().substr(0, 32) + ".memo")) {
+    auto text = ReadFile(path_);
+    if (!text) return;
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (!j.is_object()) return;
+    for (const auto& [k, v] : j.items()) {
+      if (v.is_array() && v.size() == 2 && v[0].is_string() && v[1].is_string()) {
+        memo_[k] = {v[0].get<std::string>(), v[1].get<std::string>()};
+      }
+    }
+  }
+
+  Result<std::string> Digest(const fs::path& file, const struct stat& st) {
+    std::string stamp =
+        fmt::format("{}:{}:{}:{}.{}:{}.{}", st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
+                    st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+    auto it = memo_.find(file.string());
+    if (it != memo_.end() && it->second.first == stamp) return it->second.second;
+    STRATA_ASSIGN_OR_RETURN(auto d, oci::DigestFile(file.string()));
+    memo_[file.string()] = {stamp, d.ToString()};
+    dirty_ = true;
+    return d.ToString();
+  }
+
+  void Save() {
+    if (!dirty_) return;
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : memo_) j[k] = {v.first, v.second};
+    (void)WriteFileAtomic(path_, j.dump());
+  }
+
+ private:
+  fs::path path_;
+  std::map<std::string, std::pair<std::string, std::string>> memo_;
+  bool dirty_ = false;
+};
+
+bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+
+// An absolute, cleaned image path: "/a/b" (never "//a", never "..").
+std::string CleanAbs(std::string_view p) {
+  std::string c = CleanPath("/" + std::string(p));
+  while (c.starts_with("/")) c.erase(0, 1);
+  if (c == "." || c == "..") c.clear();
+  return "/" + c;
+}
+
+// `abs` (an image path) below `root`: never escapes to the host's "/".
+fs::path Under(const fs::path& root, std::string_view abs) {
+  std::string rel = CleanAbs(abs).substr(1);
+  return rel.empty() ? root : root / rel;
+}
+
+class Build {
+ public:
+  Build(oci::Store& store, CommandRunner& runner, ProgressSink& progress, const BuildOptions& opts)
+      : store_(store), runner_(runner), progress_(progress), opts_(opts), cache_(store) {}
+
+  Result<BuildResult> Run();
+
+ private:
+  Status RunStage(const Stage& stage);
+  Status InitFromBase(const Stage& stage, StageState& st);
+  Status Dispatch(const Stage& stage, const PlanInstruction& pi, const Instruction& ins,
+                  StageState& st, const std::string& label);
+  Status DoRun(const Instruction& ins, const RunCommand& run, const PlanInstruction& pi,
+               StageState& st, const std::string& label);
+  Status DoCopy(const Instruction& ins, const CopyCommand& copy, StageState& st,
+                const std::string& label);
+  Status DoWorkdir(const Instruction& ins, StageState& st, const std::string& label);
+  Status AddLayer(StageState& st, const oci::LayerInfo& info, const fs::path& snapshot_src);
+  Result<std::vector<fs::path>> Lowers(const StageState& st);
+  Result<fs::path> EnsureSnapshot(const StageState& st, size_t i);
+  std::string Now() const;
+  void History(StageState& st, std::string created_by, bool empty,
+               std::optional<std::string> created = std::nullopt);
+  Status Fail(const Instruction& ins, const Error& e) const {
+    return Unexpected(Error(e.code(), Located(file_name_, ins, e.message())));
+  }
+
+  oci::Store& store_;
+  CommandRunner& runner_;
+  ProgressSink& progress_;
+  const BuildOptions& opts_;
+  BuildCache cache_;
+  Plan plan_;
+  std::string file_name_ = "Dockerfile";
+  fs::path context_;
+  DockerIgnore ignore_;
+  std::unique_ptr<ContextHasher> hasher_;
+  std::map<int, StageState> done_;
+  int step_ = 0;
+  int cached_ = 0;
+};
+
+std::string Build::Now() const {
+  int64_t t =
+      opts_.source_date_epoch ? *opts_.source_date_epoch : static_cast<int64_t>(std::time(nullptr));
+  return oci::FormatRfc3339(t);
+}
+
+void Build::History(StageState& st, std::string created_by, bool empty,
+                    std::optional<std::string> created) {
+  if (created && !created->empty()) st.created = *created;
+  if (st.created.empty()) st.created = Now();
+  if (opts_.source_date_epoch) st.created = Now();
+  oci::HistoryEntry h;
+  h.created = st.created;
+  h.created_by = std::move(created_by);
+  h.comment = std::string(kHistoryComment);
+  h.empty_layer = empty;
+  st.config.history.push_back(std::move(h));
+}
+
+Result<fs::path> Build::EnsureSnapshot(const StageState& st, size_t i) {
+  oci::Digest chain = ChainId(st.config.diff_ids, i + 1);
+  fs::path dir = store_.SnapshotsDir() / chain.hex();
+  if (fs::exists(dir)) return dir;
+  STRATA_ASSIGN_OR_RETURN(auto tmp, ScopedTempDir::Create(store_.SnapshotsDir(), ".unpack-"));
+  fs::path target = tmp.path() / "fs";
+  STRATA_RETURN_IF_ERROR(MakeDirs(target));
+  oci::ApplyOptions ao;
+  ao.form = oci::ApplyForm::kOverlay;
+  ao.allow_devices = ::geteuid() == 0;
+  ao.preserve_owners = ::geteuid() == 0;
+  STRATA_RETURN_IF_ERROR(oci::ApplyLayer(store_, st.layers[i], st.config.diff_ids[i], target, ao));
+  if (::rename(target.c_str(), dir.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY) {
+    return ErrnoError(errno, fmt::format("snapshot {}", dir.string()));
+  }
+  return dir;
+}
+
+Result<std::vector<fs::path>> Build::Lowers(const StageState& st) {
+  std::vector<fs::path> out;
+  for (size_t i = st.layers.size(); i-- > 0;) {
+    STRATA_ASSIGN_OR_RETURN(auto p, EnsureSnapshot(st, i));
+    out.push_back(p);
+  }
+  return out;
+}
+
+Status Build::AddLayer(StageState& st, const oci::LayerInfo& info, const fs::path& snapshot_src) {
+  st.layers.push_back(info.descriptor);
+  st.config.diff_ids.push_back(info.diff_id);
+  if (!snapshot_src.empty()) {
+    // The directory the layer was made from is, as it stands, the layer in
+    // overlay form: adopt it as the snapshot instead of unpacking again.
+    fs::path dir =
+        store_.SnapshotsDir() / ChainId(st.config.diff_ids, st.config.diff_ids.size()).hex();
+    if (!fs::exists(dir)) (void)::rename(snapshot_src.c_str(), dir.c_str());
+  }
+  return OkStatus();
+}
+
+Status Build::InitFromBase(const Stage& stage, StageState& st) {
+  st.config.os = "linux";
+  st.config.architecture = plan_.target_platform.arch;
+  st.config.variant = plan_.target_platform.variant;
+  CacheKey key("FROM");
+  switch (stage.base.kind) {
+    case StageBase::Kind::kScratch:
+      key.Add("scratch");
+      break;
+    case StageBase::Kind::kStage: {
+      auto it = done_.find(stage.base.stage);
+      if (it == done_.end()) {
+        return Fail(stage.from, Error(ErrorCode::kInternal, "base stage not built"));
+      }
+      st = it->second;
+      st.cache_broken = false;
+      st.cmd_set = false;
+      key.Add(st.key.ToString());
+      break;
+    }
+    case StageBase::Kind::kImage: {
+      auto ref = oci::Reference::Parse(stage.base.image);
+      if (!ref) return Fail(stage.from, ref.error());
+      oci::Platform want;
+      want.os = plan_.target_platform.os;
+      want.architecture = plan_.target_platform.arch;
+      want.variant = plan_.target_platform.variant;
+      Result<oci::Descriptor> desc = MakeError(ErrorCode::kNotFound, "");
+      if (!opts_.pull_always) desc = store_.Resolve(*ref);
+      if (!desc) {
+        if (!opts_.resolver) {
+          return Fail(stage.from,
+                      Error(ErrorCode::kNotFound,
+                            fmt::format("FROM {}: image not found in the store", ref->Familiar())));
+        }
+        desc = opts_.resolver(*ref, want);
+        if (!desc)
+          return Fail(stage.from, desc.error().Wrap(fmt::format("FROM {}", ref->Familiar())));
+      }
+      auto img = store_.LoadImage(*desc, want);
+      if (!img) return Fail(stage.from, img.error().Wrap(fmt::format("FROM {}", ref->Familiar())));
+      if (img->manifest.layers.size() != img->config.diff_ids.size()) {
+        return Fail(stage.from,
+                    Error(ErrorCode::kInvalidArgument,
+                          fmt::format("FROM {}: {} layers but {} diff_ids", ref->Familiar(),
+                                      img->manifest.layers.size(), img->config.diff_ids.size())));
+      }
+      st.config = img->config;
+      st.layers = img->manifest.layers;
+      st.created = img->config.created;
+      key.Add(img->descriptor.digest.ToString());
+      break;
+    }
+  }
+  key.Add(plan_.target_platform.ToString());
+  st.key = key.Finish();
+  if (!st.config.config.GetEnv("PATH")) st.config.config.SetEnv("PATH", kDefaultPath);
+  return OkStatus();
+}
+
+Result<BuildResult> Build::Run() {
+  context_ = fs::absolute(opts_.context_dir);
+  if (!fs::is_directory(context_)) {
+    return MakeError(ErrorCode::kInvalidArgument, "build context {} is not a directory",
+                     context_.string());
+  }
+  fs::path dockerfile = opts_.dockerfile.empty()         ? context_ / "Dockerfile"
+                        : opts_.dockerfile.is_absolute() ? opts_.dockerfile
+                                                         : fs::absolute(opts_.dockerfile);
+  file_name_ = dockerfile.filename().string();
+  auto text = ReadFile(dockerfile);
+  if (!text) return Unexpected(text.error());
+  ParseOptions po;
+  po.file_name = file_name_;
+  po.build_args = opts_.build_args;
+  po.target = opts_.target;
+  STRATA_ASSIGN_OR_RETURN(plan_, ParseDockerfile(*text, po));
+  for (const auto& w : plan_.warnings) {
+    progress_.Warning(w.line > 0 ? fmt::format("{}:{}: {}", file_name_, w.line, w.message)
+                                 : w.message);
+  }
+  std::vector<oci::Reference> tags;
+  for (const auto& t : opts_.tags) {
+    STRATA_ASSIGN_OR_RETURN(auto r, oci::Reference::Parse(t));
+    tags.push_back(r);
+  }
+  STRATA_ASSIGN_OR_RETURN(ignore_, DockerIgnore::Load(context_, dockerfile));
+  hasher_ = std::make_unique<ContextHasher>(store_.CacheDir(), context_);
+  for (int idx : plan_.build_order) {
+    STRATA_RETURN_IF_ERROR(RunStage(plan_.stages[static_cast<size_t>(idx)]));
+  }
+  hasher_->Save();
+  StageState& final = done_.at(plan_.target);
+  for (const auto& [k, v] : opts_.labels) final.config.config.labels[k] = v;
+  final.config.created = final.created.empty() ? Now() : final.created;
+  auto cfg = store_.Put(final.config.Serialize(), std::string(oci::media_type::kImageConfig));
+  if (!cfg) return Unexpected(cfg.error());
+  oci::Manifest m;
+  m.media_type = std::string(oci::media_type::kImageManifest);
+  m.config = *cfg;
+  m.layers = final.layers;
+  auto md = store_.Put(m.Serialize(), std::string(oci::media_type::kImageManifest));
+  if (!md) return Unexpected(md.error());
+  for (const auto& t : tags) STRATA_RETURN_IF_ERROR(store_.Tag(t, *md));
+  BuildResult r;
+  r.manifest = *md;
+  r.config = cfg->digest;
+  r.tags = tags;
+  r.steps = step_;
+  r.cached_steps = cached_;
+  return r;
+}
+
+Status Build::RunStage(const Stage& stage) {
+  StageState st;
+  STRATA_RETURN_IF_ERROR(InitFromBase(stage, st));
+  size_t total = stage.instructions.size() + 1;
+  std::string sname = stage.name.empty() ? fmt::format("stage-{}", stage.index) : stage.name;
+  {
+    int id = ++step_;
+    progress_.StepStart(id, fmt::format("[{} 1/{}] {}", sname, total, stage.from.original));
+    progress_.StepDone(id, false, 0);
+  }
+  // ONBUILD triggers of the base run first, then are cleared.
+  std::vector<std::string> triggers;
+  if (stage.base.kind == StageBase::Kind::kImage) triggers = st.config.config.on_build;
+  st.config.config.on_build.clear();
+  for (const auto& trig : triggers) {
+    auto ast = ParseAst(trig, "ONBUILD");
+    if (!ast || ast->nodes.size() != 1) {
+      return Fail(stage.from, Error(ErrorCode::kInvalidArgument,
+                                    fmt::format("invalid ONBUILD trigger \"{}\"", trig)));
+    }
+    auto ins = ParseInstruction(ast->nodes[0], '\\', "ONBUILD");
+    if (!ins) return Fail(stage.from, ins.error());
+    ins->start_line = stage.from.start_line;
+    PlanInstruction pi;
+    pi.raw = *ins;
+    STRATA_RETURN_IF_ERROR(
+        Dispatch(stage, pi, pi.raw, st, fmt::format("[{} ONBUILD] {}", sname, trig)));
+  }
+  for (size_t i = 0; i < stage.instructions.size(); ++i) {
+    const PlanInstruction& pi = stage.instructions[i];
+    std::string label = fmt::format("[{} {}/{}] {}", sname, i + 2, total, pi.expanded.original);
+    STRATA_RETURN_IF_ERROR(Dispatch(stage, pi, pi.raw, st, label));
+  }
+  done_[stage.index] = std::move(st);
+  return OkStatus();
+}
+
+Status Build::Dispatch(const Stage& stage, const PlanInstruction& pi, const Instruction& raw,
+                       StageState& st, const std::string& label) {
+  (void)stage;
+  ShellLexer lexer(plan_.directives.escape);
+  auto env_getter = DispatchEnv(st.config.config.env, pi.args);
+  auto expanded = ExpandInstruction(raw, lexer, env_getter, file_name_);
+  if (!expanded) return Unexpected(expanded.error());
+  const Instruction& ins = *expanded;
+  auto& cc = st.config.config;
+  std::vector<std::string> shell =
+      cc.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : cc.shell;
+  std::vector<KeyValue> run_args;
+  for (const auto& a : pi.args) {
+    if (!IsProxyArg(a.key)) run_args.push_back(a);
+  }
+  std::string created_by = CreatedBy(ins, shell, run_args);
+  CacheKey key("STEP");
+  key.Add(st.key.ToString()).Add(nlohmann::json(InstructionToJson(ins)).dump());
+  auto command_line = [&](const CommandLine& c) {
+    return c.exec_form ? c.exec : [&] {
+      auto v = shell;
+      v.push_back(c.shell);
+      return v;
+    }();
+  };
+
+  if (auto* run = std::get_if<RunCommand>(&ins.command)) return DoRun(ins, *run, pi, st, label);
+  if (auto* copy = std::get_if<CopyCommand>(&ins.command)) return DoCopy(ins, *copy, st, label);
+  if (std::holds_alternative<WorkdirCommand>(ins.command)) return DoWorkdir(ins, st, label);
+
+  int id = ++step_;
+  progress_.StepStart(id, label);
+  bool history = true;
+  std::visit(
+      [&](const auto& c) {
+        using T = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<T, EnvCommand>) {
+          for (const auto& kv : c.env) cc.SetEnv(kv.key, kv.value);
+        } else if constexpr (std::is_same_v<T, LabelCommand>) {
+          for (const auto& kv : c.labels) cc.labels[kv.key] = kv.value;
+        } else if constexpr (std::is_same_v<T, ExposeCommand>) {
+          if (auto ports = NormalizeExposedPorts(c.ports)) {
+            for (const auto& p : *ports) cc.exposed_ports.insert(p);
+          }
+        } else if constexpr (std::is_same_v<T, UserCommand>) {
+          cc.user = c.user;
+        } else if constexpr (std::is_same_v<T, VolumeCommand>) {
+          for (const auto& v : c.volumes) cc.volumes.insert(v);
+        } else if constexpr (std::is_same_v<T, StopSignalCommand>) {
+          cc.stop_signal = c.signal;
+        } else if constexpr (std::is_same_v<T, CmdCommand>) {
+          cc.cmd = command_line(c.cmd);
+          st.cmd_set = true;
+        } else if constexpr (std::is_same_v<T, EntrypointCommand>) {
+          cc.entrypoint = command_line(c.cmd);
+          if (!st.cmd_set) cc.cmd.reset();
+        } else if constexpr (std::is_same_v<T, ShellCommand>) {
+          cc.shell = c.shell;
+        } else if constexpr (std::is_same_v<T, OnbuildCommand>) {
+          cc.on_build.push_back(c.expression);
+        } else if constexpr (std::is_same_v<T, MaintainerCommand>) {
+          st.config.author = c.maintainer;
+        } else if constexpr (std::is_same_v<T, HealthcheckCommand>) {
+          oci::HealthConfig h;
+          if (c.none) {
+            h.test = {"NONE"};
+          } else {
+            h.test = c.test;
+            h.interval_ns = c.interval_ns;
+            h.timeout_ns = c.timeout_ns;
+            h.start_period_ns = c.start_period_ns;
+            h.start_interval_ns = c.start_interval_ns;
+            h.retries = c.retries;
+          }
+          cc.healthcheck = h;
+        } else if constexpr (std::is_same_v<T, ArgCommand>) {
+          history = false;  // BuildKit records no history for ARG
+        }
+      },
+      ins.command);
+  if (history) History(st, created_by, true);
+  st.key = key.Finish();
+  progress_.StepDone(id, false, 0);
+  return OkStatus();
+}
+
+Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanInstruction& pi,
+                    StageState& st, const std::string& label) {
+  const auto& cc = st.config.config;
+  std::vector<std::string> shell =
+      cc.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : cc.shell;
+  RunSpec spec;
+  if (run.cmd.exec_form) {
+    spec.args = run.cmd.exec;
+  } else {
+    std::string script = run.cmd.shell;
+    std::string trimmed = script;
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
+      trimmed.pop_back();
+    if (run.heredocs.size() == 1 &&
+        (trimmed.starts_with("<<") && trimmed.find(' ') == std::string::npos)) {
+      // `RUN <<EOF` alone: the body is the script.
+      script = run.heredocs[0].content;
+    } else {
+      // Hand the heredocs to the shell, which implements them.
+      for (const auto& h : run.heredocs) script += "\n" + h.content + h.name;
+    }
+    spec.args = shell;
+    spec.args.push_back(script);
+  }
+  std::vector<KeyValue> run_args;
+  spec.env = cc.env;
+  for (const auto& a : pi.args) {
+    bool shadowed = cc.GetEnv(a.key).has_value();
+    if (!shadowed) spec.env.push_back(a.key + "=" + a.value);
+    if (!IsProxyArg(a.key)) run_args.push_back(a);
+  }
+  for (const auto& a : plan_.proxy_args) {
+    bool present = false;
+    for (const auto& e : spec.env) present |= e.starts_with(a.key + "=");
+    if (!present) spec.env.push_back(a.key + "=" + a.value);
+  }
+  spec.cwd = cc.working_dir.empty() ? "/" : cc.working_dir;
+  spec.user = cc.user;
+  spec.network = opts_.network;
+  if (run.network == "none") spec.network = NetworkMode::kNone;
+  if (run.network == "host") spec.network = NetworkMode::kHost;
+  std::string created_by = CreatedBy(ins, shell, run_args);
+
+  CacheKey key("RUN");
+  key.Add(st.key.ToString()).Add(spec.args).Add(spec.env).Add(spec.cwd).Add(spec.user);
+  key.Add(spec.network == NetworkMode::kNone ? "none" : "host");
+  oci::Digest k = key.Finish();
+  int id = ++step_;
+  progress_.StepStart(id, label);
+  auto start = std::chrono::steady_clock::now();
+  if (!opts_.no_cache && !st.cache_broken) {
+    if (auto rec = cache_.Lookup(k)) {
+      if (!rec->empty_layer) {
+        oci::LayerInfo li{rec->layer, rec->diff_id, 0};
+        STRATA_RETURN_IF_ERROR(AddLayer(st, li, {}));
+      }
+      History(st, created_by, rec->empty_layer, rec->created);
+      st.key = k;
+      ++cached_;
+      progress_.StepDone(id, true, 0);
+      return OkStatus();
+    }
+  }
+  st.cache_broken = true;
+  auto lowers = Lowers(st);
+  if (!lowers) return Fail(ins, lowers.error());
+  STRATA_ASSIGN_OR_RETURN(auto work, ScopedTempDir::Create(store_.SnapshotsDir(), ".run-"));
+  for (const char* d : {"upper", "work", "merged"})
+    STRATA_RETURN_IF_ERROR(MakeDirs(work.path() / d));
+  if (lowers->empty()) {
+    STRATA_RETURN_IF_ERROR(MakeDirs(work.path() / "empty"));
+    lowers->push_back(work.path() / "empty");
+  }
+  OverlayOptions oo;
+  oo.lower_dirs = *lowers;
+  oo.upper_dir = work.path() / "upper";
+  oo.work_dir = work.path() / "work";
+  oo.mountpoint = work.path() / "merged";
+  auto mount = OverlayMount::Mount(oo);
+  if (!mount) return Fail(ins, mount.error().Wrap("mount overlay"));
+  spec.rootfs = oo.mountpoint;
+  TailSink tail(&progress_, 20);
+  auto rc = runner_.Run(spec, tail);
+  STRATA_RETURN_IF_ERROR(mount->Unmount());
+  if (!rc) return Fail(ins, rc.error().Wrap(fmt::format("RUN {}", JoinArgs(spec.args))));
+  if (*rc != 0) {
+    std::string msg = fmt::format("{}: exit code {}", ins.original, *rc);
+    auto lines = tail.Tail();
+    if (!lines.empty()) {
+      msg += "\n--- last output ---";
+      for (const auto& l : lines) msg += "\n" + l;
+    }
+    return Fail(ins, Error(ErrorCode::kFailedPrecondition, msg));
+  }
+  fs::path upper = work.path() / "upper";
+  bool empty = fs::is_empty(upper);
+  CacheRecord rec;
+  rec.created_by = created_by;
+  rec.empty_layer = empty;
+  if (!empty) {
+    oci::LayerWriterOptions lo;
+    lo.compress = opts_.compression;
+    lo.tar.overlay_upper = true;
+    lo.tar.source_date_epoch = opts_.source_date_epoch;
+    auto info = oci::CommitLayer(store_, upper, lo);
+    if (!info) return Fail(ins, info.error().Wrap("commit layer"));
+    rec.layer = info->descriptor;
+    rec.diff_id = info->diff_id;
+    STRATA_RETURN_IF_ERROR(AddLayer(st, *info, upper));
+  }
+  rec.created = Now();
+  History(st, created_by, empty, rec.created);
+  st.key = k;
+  (void)cache_.Record(k, rec);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  progress_.StepDone(id, false, secs);
+  return OkStatus();
+}
+
+Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::string& label) {
+  const auto& w = std::get<WorkdirCommand>(ins.command);
+  std::string path = w.path;
+  if (path.empty() || path[0] != '/') {
+    path = (st.config.config.working_dir.empty() ? "/" : st.config.config.working_dir) + "/" + path;
+  }
+  path = CleanAbs(path);
+  st.config.config.working_dir = path;
+  int id = ++step_;
+  progress_.StepStart(id, label);
+  std::string created_by = fmt::format("WORKDIR {}", path);
+  CacheKey key("WORKDIR");
+  key.Add(st.key.ToString()).Add(path);
+  oci::Digest k = key.Finish();
+  if (!opts_.no_cache && !st.cache_broken) {
+    if (auto rec = cache_.Lookup(k)) {
+      if (!rec->empty_layer)
+        STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0}, {}));
+      History(st, created_by, rec->empty_layer, rec->created);
+      st.key = k;
+      ++cached_;
+      progress_.StepDone(id, true, 0);
+      return OkStatus();
+    }
+  }
+  st.cache_broken = true;
+  // Docker creates the directory when it does not exist yet.
+  auto lowers = Lowers(st);
+  if (!lowers) return Fail(ins, lowers.error());
+  bool exists = false;
+  {
+    STRATA_ASSIGN_OR_RETURN(auto view, View::Mount(*lowers, store_.SnapshotsDir()));
+    auto resolved = ResolveInRoot(view.root(), path, true);
+    exists = resolved && fs::is_directory(*resolved);
+  }
+  CacheRecord rec;
+  rec.created_by = created_by;
+  rec.empty_layer = exists;
+  if (!exists) {
+    STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
+    fs::path fsdir = staging.path() / "fs";
+    STRATA_RETURN_IF_ERROR(MakeDirs(Under(fsdir, path)));
+    oci::LayerWriterOptions lo;
+    lo.compress = opts_.compression;
+    lo.tar.source_date_epoch = opts_.source_date_epoch;
+    auto info = oci::CommitLayer(store_, fsdir, lo);
+    if (!info) return Fail(ins, info.error());
+    rec.layer = info->descriptor;
+    rec.diff_id = info->diff_id;
+    STRATA_RETURN_IF_ERROR(AddLayer(st, *info, fsdir));
+  }
+  rec.created = Now();
+  History(st, created_by, exists, rec.created);
+  st.key = k;
+  (void)cache_.Record(k, rec);
+  progress_.StepDone(id, false, 0);
+  return OkStatus();
+}
+
+// Copies one entry into the staging tree.
+Status Materialize(const fs::path& fsroot, const CopyEntry& e, std::optional<uint32_t> uid,
+                   std::optional<uint32_t> gid, std::optional<mode_t> mode_override) {
+  fs::path dst = Under(fsroot, e.dest);
+  STRATA_RETURN_IF_ERROR(MakeDirs(dst.parent_path()));
+  uid_t u = uid ? *uid : 0;
+  gid_t g = gid ? *gid : 0;
+  if (e.is_heredoc) {
+    STRATA_RETURN_IF_ERROR(WriteFileAtomic(dst, e.content, mode_override ? *mode_override : 0644));
+    (void)::lchown(dst.c_str(), u, g);
+    return OkStatus();
+  }
+  const struct stat& st = e.st;
+  mode_t mode = mode_override ? *mode_override : (st.st_mode & 07777);
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdir(dst.c_str(), 0700) != 0 && errno != EEXIST) {
+      return ErrnoError(errno, fmt::format("mkdir {}", dst.string()));
+    }
+    ::chmod(dst.c_str(), mode);
+  } else if (S_ISLNK(st.st_mode)) {
+    char buf[4096];
+    ssize_t n = ::readlink(e.src.c_str(), buf, sizeof(buf) - 1);
+    if (n < 0) return ErrnoError(errno, fmt::format("readlink {}", e.src.string()));
+    ::unlink(dst.c_str());
+    if (::symlink(std::string(buf, static_cast<size_t>(n)).c_str(), dst.c_str()) != 0) {
+      return ErrnoError(errno, fmt::format("symlink {}", dst.string()));
+    }
+  } else if (S_ISREG(st.st_mode)) {
+    STRATA_ASSIGN_OR_RETURN(auto in, OpenFile(e.src, O_RDONLY));
+    ::unlink(dst.c_str());
+    STRATA_ASSIGN_OR_RETURN(auto out, OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    off_t left = st.st_size;
+    while (left > 0) {
+      ssize_t n =
+          ::copy_file_range(in.get(), nullptr, out.get(), nullptr, static_cast<size_t>(left), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        // Fall back to read/write (cross-device on old kernels, special fs).
+        char buf[1 << 16];
+        ssize_t r = ::read(in.get(), buf, sizeof(buf));
+        if (r < 0) return ErrnoError(errno, fmt::format("read {}", e.src.string()));
+        if (r == 0) break;
+        STRATA_RETURN_IF_ERROR(WriteAll(out.get(), buf, static_cast<size_t>(r)));
+        left -= r;
+        continue;
+      }
+      left -= n;
+    }
+    ::fchmod(out.get(), mode);
+  } else {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "cannot copy {}: not a file, directory or symlink", e.src.string());
+  }
+  (void)::lchown(dst.c_str(), u, g);
+  if (!S_ISLNK(st.st_mode)) ::chmod(dst.c_str(), mode);
+  struct timespec times[2] = {st.st_mtim, st.st_mtim};
+  ::utimensat(AT_FDCWD, dst.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  return OkStatus();
+}
+
+Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState& st,
+                     const std::string& label) {
+  const char* verb = copy.add ? "ADD" : "COPY";
+  int id = ++step_;
+  progress_.StepStart(id, label);
+  auto start = std::chrono::steady_clock::now();
+  // Source root: the context, another stage's file system, or an image's.
+  fs::path src_root = context_;
+  std::optional<View> from_view;
+  std::string from_key;
+  const DockerIgnore* ignore = &ignore_;
+  if (!copy.from.empty()) {
+    ignore = nullptr;
+    std::vector<std::string> names;
+    for (const auto& s : plan_.stages) names.push_back(s.name);
+    auto stage_idx = StageGraph::Resolve(names, copy.from);
+    StageState src;
+    if (stage_idx) {
+      auto it = done_.find(*stage_idx);
+      if (it == done_.end()) {
+        return Fail(ins, Error(ErrorCode::kInternal, fmt::format("stage {} not built", copy.from)));
+      }
+      src = it->second;
+      from_key = src.key.ToString();
+    } else {
+      auto img = store_.LoadImage(copy.from);
+      if (!img && opts_.resolver) {
+        auto ref = oci::Reference::Parse(copy.from);
+        if (ref) {
+          auto d = opts_.resolver(*ref, oci::Platform::Host());
+          if (d) img = store_.LoadImage(*d);
+        }
+      }
+      if (!img) return Fail(ins, img.error().Wrap(fmt::format("{} --from={}", verb, copy.from)));
+      src.config = img->config;
+      src.layers = img->manifest.layers;
+      from_key = img->descriptor.digest.ToString();
+    }
+    auto lowers = Lowers(src);
+    if (!lowers) return Fail(ins, lowers.error());
+    auto v = View::Mount(*lowers, store_.SnapshotsDir());
+    if (!v) return Fail(ins, v.error());
+    from_view = std::move(*v);
+    src_root = from_view->root();
+  }
+
+  // Resolve the destination.
+  std::string workdir = st.config.config.working_dir.empty() ? "/" : st.config.config.working_dir;
+  std::string dest = copy.dest;
+  bool dest_dir = dest.ends_with("/") || dest.ends_with("/.") || dest == ".";
+  if (dest.empty() || dest[0] != '/') dest = workdir + "/" + dest;
+  dest = CleanAbs(dest);
+
+  // Select sources.
+  struct Selected {
+    fs::path path;
+    std::string rel;  // relative to the source root
+    struct stat st;
+  };
+  std::vector<Selected> selected;
+  std::optional<DockerIgnore> excludes;
+  if (!copy.excludes.empty()) {
+    std::string text;
+    for (const auto& e : copy.excludes) text += e + "\n";
+    auto ex = DockerIgnore::Parse(text, "--exclude");
+    if (!ex) return Fail(ins, ex.error());
+    excludes = std::move(*ex);
+  }
+  auto excluded = [&](const std::string& rel) {
+    return (ignore && ignore->Matches(rel)) || (excludes && excludes->Matches(rel));
+  };
+  std::function<void(const fs::path&, const std::string&, std::vector<std::string>&)> walk =
+      [&](const fs::path& dir, const std::string& rel, std::vector<std::string>& out) {
+        std::vector<std::string> names;
+        std::error_code ec;
+        for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+          names.push_back(it->path().filename().string());
+        }
+        std::sort(names.begin(), names.end());
+        for (const auto& n : names) {
+          std::string r = rel.empty() ? n : rel + "/" + n;
+          out.push_back(r);
+          struct stat s;
+          if (::lstat((dir / n).c_str(), &s) == 0 && S_ISDIR(s.st_mode)) walk(dir / n, r, out);
+        }
+      };
+  bool multi = copy.sources.size() + copy.source_contents.size() > 1;
+  for (const auto& raw_src : copy.sources) {
+    if (copy.add && (raw_src.starts_with("http://") || raw_src.starts_with("https://"))) {
+      return Fail(ins, Error(ErrorCode::kUnimplemented,
+                             fmt::format("ADD {}: remote URLs are not supported yet", raw_src)));
+    }
+    std::string rel = CleanPath(raw_src);
+    while (rel.starts_with("/")) rel = rel.substr(1);
+    if (rel == ".." || rel.starts_with("../")) {
+      return Fail(ins,
+                  Error(ErrorCode::kInvalidArgument,
+                        fmt::format("{} {}: source is outside the build context", verb, raw_src)));
+    }
+    if (rel == ".") rel = "";
+    if (HasGlob(rel)) {
+      multi = true;
+      std::vector<std::string> all;
+      walk(src_root, "", all);
+      for (const auto& r : all) {
+        if (::fnmatch(rel.c_str(), r.c_str(), FNM_PATHNAME) != 0 || excluded(r)) continue;
+        Selected s{src_root / r, r, {}};
+        if (::lstat(s.path.c_str(), &s.st) != 0) continue;
+        selected.push_back(std::move(s));
+      }
+      continue;
+    }
+    auto resolved = ResolveInRoot(src_root, rel, false);
+    if (!resolved) return Fail(ins, resolved.error());
+    Selected s{*resolved, rel, {}};
+    if ((!rel.empty() && excluded(rel)) || ::lstat(s.path.c_str(), &s.st) != 0) {
+      return Fail(ins, Error(ErrorCode::kNotFound,
+                             fmt::format("{} failed: file not found in build context or excluded "
+                                         "by .dockerignore: stat {}: file does not exist",
+                                         verb, raw_src)));
+    }
+    selected.push_back(std::move(s));
+  }
+  if (selected.empty() && copy.source_contents.empty()) {
+    return Fail(ins, Error(ErrorCode::kNotFound,
+                           fmt::format("{} failed: no source files were specified", verb)));
+  }
+  // If the destination exists as a directory in the image, copy into it.
+  std::optional<View> target_view;
+  auto target_root = [&]() -> Result<fs::path> {
+    if (!target_view) {
+      STRATA_ASSIGN_OR_RETURN(auto lowers, Lowers(st));
+      STRATA_ASSIGN_OR_RETURN(auto v, View::Mount(lowers, store_.SnapshotsDir()));
+      target_view = std::move(v);
+    }
+    return target_view->root();
+  };
+  if (!dest_dir && !multi && !(selected.size() == 1 && S_ISDIR(selected[0].st.st_mode))) {
+    auto root = target_root();
+    if (!root) return Fail(ins, root.error());
+    auto r = ResolveInRoot(*root, dest, true);
+    if (r && fs::is_directory(*r)) dest_dir = true;
+  }
+  if (multi && !dest_dir) {
+    return Fail(ins, Error(ErrorCode::kInvalidArgument,
+                           fmt::format("When using {} with more than one source file, the "
+                                       "destination must be a directory and end with a /",
+                                       verb)));
+  }
+  // Owner.
+  std::optional<uint32_t> uid, gid;
+  if (!copy.chown.empty()) {
+    std::string user = copy.chown, group;
+    if (auto c = user.find(':'); c != std::string::npos) {
+      group = user.substr(c + 1);
+      user = user.substr(0, c);
+    }
+    if (IsNumeric(user) && (group.empty() || IsNumeric(group))) {
+      uid = static_cast<uint32_t>(std::stoul(user));
+      gid = group.empty() ? *uid : static_cast<uint32_t>(std::stoul(group));
+    } else {
+      auto root = target_root();
+      if (!root) return Fail(ins, root.error());
+      auto ru = ResolveUser(*root, copy.chown);
+      if (!ru) return Fail(ins, ru.error().Wrap(fmt::format("{} --chown={}", verb, copy.chown)));
+      uid = ru->uid;
+      gid = group.empty() && !IsNumeric(user) ? ru->gid : ru->gid;
+    }
+  }
+  // Expand directories into entries and hash them for the cache key.
+  std::vector<CopyEntry> entries;
+  std::vector<fs::path> tar_sources;  // ADD of a local archive: extracted
+  for (const auto& s : selected) {
+    std::string base = s.rel.empty() ? "" : fs::path(s.rel).filename().string();
+    if (S_ISDIR(s.st.st_mode)) {
+      std::string dbase = copy.parents && !s.rel.empty() ? dest + "/" + s.rel : dest;
+      entries.push_back({CleanAbs(dbase), s.path, s.st, "", false});
+      std::vector<std::string> children;
+      walk(s.path, "", children);
+      for (const auto& c : children) {
+        std::string crel = s.rel.empty() ? c : s.rel + "/" + c;
+        if (excluded(crel)) continue;
+        CopyEntry e{CleanAbs(dbase + "/" + c), s.path / c, {}, "", false};
+        if (::lstat(e.src.c_str(), &e.st) != 0) continue;
+        entries.push_back(std::move(e));
+      }
+      continue;
+    }
+    if (copy.add && S_ISREG(s.st.st_mode)) {
+      auto fd = OpenFile(s.path, O_RDONLY);
+      char head[512] = {0};
+      ssize_t n = fd ? ::read(fd->get(), head, sizeof(head)) : 0;
+      auto comp =
+          oci::DetectCompression(std::string_view(head, n > 0 ? static_cast<size_t>(n) : 0));
+      bool is_tar = n >= 262 && std::string_view(head + 257, 5) == "ustar";
+      if (comp == oci::Compression::kGzip || comp == oci::Compression::kZstd || is_tar) {
+        tar_sources.push_back(s.path);
+        entries.push_back({"<archive>" + s.rel, s.path, s.st, "", false});
+        continue;
+      }
+    }
+    std::string target = dest_dir ? dest + "/" + (copy.parents ? s.rel : base) : dest;
+    entries.push_back({CleanAbs(target), s.path, s.st, "", false});
+  }
+  for (const auto& h : copy.source_contents) {
+    CopyEntry e;
+    e.dest = CleanAbs(dest_dir ? dest + "/" + h.name : dest);
+    e.is_heredoc = true;
+    e.content = h.content;
+    entries.push_back(std::move(e));
+  }
+  CacheKey key(verb);
+  key.Add(st.key.ToString()).Add(ins.original).Add(dest).Add(copy.chown).Add(copy.chmod);
+  key.Add(from_key);
+  for (const auto& e : entries) {
+    key.Add(e.dest);
+    if (e.is_heredoc) {
+      key.Add("heredoc").Add(e.content);
+      continue;
+    }
+    key.Add(fmt::format("{:o}:{}:{}:{}", e.st.st_mode, e.st.st_uid, e.st.st_gid,
+                        S_ISREG(e.st.st_mode) ? e.st.st_size : 0));
+    if (!from_key.empty()) continue;  // content follows from the source's key
+    if (S_ISREG(e.st.st_mode)) {
+      auto d = hasher_->Digest(e.src, e.st);
+      if (!d) return Fail(ins, d.error());
+      key.Add(*d);
+    } else if (S_ISLNK(e.st.st_mode)) {
+      std::error_code ec;
+      key.Add(fs::read_symlink(e.src, ec).string());
+    }
+  }
+  oci::Digest k = key.Finish();
+  std::string created_by = CreatedBy(ins, {}, {});
+  if (!opts_.no_cache && !st.cache_broken) {
+    if (auto rec = cache_.Lookup(k)) {
+      if (!rec->empty_layer)
+        STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0}, {}));
+      History(st, created_by, rec->empty_layer, rec->created);
+      st.key = k;
+      ++cached_;
+      progress_.StepDone(id, true, 0);
+      return OkStatus();
+    }
+  }
+  st.cache_broken = true;
+  STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
+  fs::path fsroot = staging.path() / "fs";
+  STRATA_RETURN_IF_ERROR(MakeDirs(fsroot));
+  for (const auto& e : entries) {
+    if (e.dest.starts_with("<archive>")) continue;
+    std::optional<mode_t> mode;
+    if (!copy.chmod.empty()) {
+      auto m = ApplyChmod(copy.chmod, e.is_heredoc ? 0644 : e.st.st_mode, S_ISDIR(e.st.st_mode));
+      if (!m) return Fail(ins, m.error());
+      mode = *m;
+    }
+    auto s = Materialize(fsroot, e, uid, gid, mode);
+    if (!s) return Fail(ins, s.error());
+  }
+  for (const auto& archive : tar_sources) {
+    fs::path target = Under(fsroot, dest);
+    STRATA_RETURN_IF_ERROR(MakeDirs(target));
+    STRATA_ASSIGN_OR_RETURN(auto fd, OpenFile(archive, O_RDONLY));
+    char head[8];
+    ssize_t n = ::read(fd.get(), head, sizeof(head));
+    ::lseek(fd.get(), 0, SEEK_SET);
+    auto comp = oci::DetectCompression(std::string_view(head, n > 0 ? static_cast<size_t>(n) : 0));
+    class FdSource : public oci::ByteSource {
+     public:
+      explicit FdSource(int fd) : fd_(fd) {}
+      Result<size_t> Read(void* buf, size_t size) override {
+        ssize_t r = ::read(fd_, buf, size);
+        if (r < 0) return ErrnoError(errno, "read archive");
+        return static_cast<size_t>(r);
+      }
+
+     private:
+      int fd_;
+    } src(fd.get());
+    oci::ApplyOptions ao;
+    ao.preserve_owners = ::geteuid() == 0;
+    auto r = oci::ApplyTar(&src, comp, target, ao, archive.filename().string());
+    if (!r) return Fail(ins, r.error().Wrap(fmt::format("ADD {}", archive.filename().string())));
+  }
+  oci::LayerWriterOptions lo;
+  lo.compress = opts_.compression;
+  lo.tar.source_date_epoch = opts_.source_date_epoch;
+  auto info = oci::CommitLayer(store_, fsroot, lo);
+  if (!info) return Fail(ins, info.error().Wrap("commit layer"));
+  CacheRecord rec;
+  rec.created_by = created_by;
+  rec.layer = info->descriptor;
+  rec.diff_id = info->diff_id;
+  STRATA_RETURN_IF_ERROR(AddLayer(st, *info, fsroot));
+  rec.created = Now();
+  History(st, created_by, false, rec.created);
+  st.key = k;
+  (void)cache_.Record(k, rec);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  progress_.StepDone(id, false, secs);
+  return OkStatus();
+}
+
+}  // namespace
+
+oci::Digest ChainId(const std::vector<oci::Digest>& diff_ids, size_t n) {
+  oci::Digest chain = diff_ids[0];
+  for (size_t i = 1; i < n; ++i) {
+    chain = oci::Digest::Of(chain.ToString() + " " + diff_ids[i].ToString());
+  }
+  return chain;
+}
+
+Result<BuildResult> Executor::Build(const BuildOptions& options) {
+  class Build b(store_, runner_, progress_, options);
+  return b.Run();
+}
+
+}  // namespace strata::builder

@@ -1,0 +1,94 @@
+// Executor: runs a Plan (plan.h) into new, immutable images in the store.
+//
+// Per stage, in dependency order: FROM seeds the config and layer chain (a
+// stored image, a previous stage, or scratch; ONBUILD triggers of the base
+// run first); each instruction is expanded at dispatch with the stage's ENV
+// and the ARGs in effect, then:
+//   RUN       overlay of the chain's snapshots + fresh upper dir, run by the
+//             CommandRunner; the upper dir becomes the layer (whiteouts
+//             converted) and, renamed, the snapshot of the new chain.
+//   COPY/ADD  selected sources (after .dockerignore) copied into a staging
+//             dir that becomes the layer and the snapshot.
+//   others    config and history only.
+// Steps that make layers are cached (build_cache.h) under a key chained from
+// the parent's key, the expanded instruction, the env/args in effect and the
+// content digests of COPY sources; a miss disables lookups for the rest of
+// the stage. Nothing is tagged unless the whole build succeeds, and no
+// existing blob is ever opened for writing.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "builder/command_runner.h"
+#include "builder/plan.h"
+#include "oci/compress.h"
+#include "oci/descriptor.h"
+#include "oci/reference.h"
+#include "oci/store.h"
+
+namespace strata::builder {
+
+// Progress of a build; the CLI renders it (plain, json, quiet). Command
+// output of the running step arrives through OutputSink::Line.
+class ProgressSink : public OutputSink {
+ public:
+  // `id` numbers steps across the build; `name` is "[stage 2/5] RUN make".
+  virtual void StepStart(int id, std::string_view name) = 0;
+  virtual void StepDone(int id, bool cached, double seconds) = 0;
+  virtual void Warning(std::string_view text) = 0;
+};
+
+// Finds an image that is not in the store (pull). Returns its descriptor in
+// the store after fetching, or an error.
+using ImageResolver =
+    std::function<Result<oci::Descriptor>(const oci::Reference& ref, const oci::Platform&)>;
+
+struct BuildOptions {
+  std::filesystem::path context_dir;
+  std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
+  std::vector<std::string> tags;
+  std::map<std::string, std::string> build_args;
+  std::string target;
+  bool no_cache = false;
+  NetworkMode network = NetworkMode::kHost;
+  oci::CompressOptions compression;
+  std::map<std::string, std::string> labels;
+  std::optional<int64_t> source_date_epoch;
+  // Where to find a FROM image that is not in the store; empty = error.
+  ImageResolver resolver;
+  // "always" resolves every FROM image through `resolver` first.
+  bool pull_always = false;
+};
+
+struct BuildResult {
+  oci::Descriptor manifest;
+  oci::Digest config;
+  std::vector<oci::Reference> tags;
+  int steps = 0;
+  int cached_steps = 0;
+};
+
+class Executor {
+ public:
+  Executor(oci::Store& store, CommandRunner& runner, ProgressSink& progress)
+      : store_(store), runner_(runner), progress_(progress) {}
+
+  // Parses the Dockerfile, runs the stages the target needs, writes config
+  // and manifest, tags every `tags` entry. Errors name the Dockerfile line.
+  Result<BuildResult> Build(const BuildOptions& options);
+
+ private:
+  oci::Store& store_;
+  CommandRunner& runner_;
+  ProgressSink& progress_;
+};
+
+// The image-spec chainID of diff_ids[0..n).
+oci::Digest ChainId(const std::vector<oci::Digest>& diff_ids, size_t n);
+
+}  // namespace strata::builder

@@ -1,0 +1,240 @@
+// strata build: run a Dockerfile into a new image (see builder/executor.h).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "builder/executor.h"
+#include "builder/oci_runtime_runner.h"
+#include "builder/plan.h"
+#include "oci/util/file_util.h"
+#include "tools/strata/verbs.h"
+
+namespace strata::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// `--progress plain`: one line per step event, command output prefixed with
+// the step number, on stderr (stdout carries only the image ID).
+class PlainProgress : public builder::ProgressSink {
+ public:
+  void StepStart(int id, std::string_view name) override {
+    current_ = id;
+    fmt::print(stderr, "#{} {}\n", id, name);
+  }
+  void StepDone(int id, bool cached, double seconds) override {
+    if (cached) {
+      fmt::print(stderr, "#{} CACHED\n", id);
+    } else {
+      fmt::print(stderr, "#{} DONE {:.1f}s\n", id, seconds);
+    }
+  }
+  void Warning(std::string_view text) override { fmt::print(stderr, "WARNING: {}\n", text); }
+  void Line(builder::OutputStream, std::string_view line) override {
+    fmt::print(stderr, "#{} {}\n", current_, line);
+  }
+
+ private:
+  int current_ = 0;
+};
+
+// `--progress json`: one JSON object per event on stderr, for CI.
+class JsonProgress : public builder::ProgressSink {
+ public:
+  void StepStart(int id, std::string_view name) override {
+    current_ = id;
+    Emit({{"event", "step"}, {"id", id}, {"name", name}});
+  }
+  void StepDone(int id, bool cached, double seconds) override {
+    Emit({{"event", "done"}, {"id", id}, {"cached", cached}, {"seconds", seconds}});
+  }
+  void Warning(std::string_view text) override { Emit({{"event", "warning"}, {"text", text}}); }
+  void Line(builder::OutputStream s, std::string_view line) override {
+    Emit({{"event", "output"},
+          {"id", current_},
+          {"stream", s == builder::OutputStream::kStdout ? "stdout" : "stderr"},
+          {"text", nlohmann::json(std::string(line)).get<std::string>()}});
+  }
+
+ private:
+  void Emit(const nlohmann::json& j) {
+    fmt::print(stderr, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  int current_ = 0;
+};
+
+// `-q`: nothing but warnings; a failed RUN still reports its output tail in
+// the error.
+class QuietProgress : public builder::ProgressSink {
+ public:
+  void StepStart(int, std::string_view) override {}
+  void StepDone(int, bool, double) override {}
+  void Warning(std::string_view text) override { fmt::print(stderr, "WARNING: {}\n", text); }
+  void Line(builder::OutputStream, std::string_view) override {}
+};
+
+struct BuildFlags {
+  std::vector<std::string> tags;
+  std::string file;
+  std::vector<std::string> build_args;
+  std::string target;
+  bool no_cache = false;
+  std::string network = "host";
+  std::string compression = "gzip";
+  int compression_level = -1;
+  std::string progress = "auto";
+  std::string iidfile;
+  bool push = false;
+  std::vector<std::string> labels;
+  std::string runtime;
+  bool print_plan = false;
+  std::string pull = "missing";
+  std::string platform;
+  std::string context;
+};
+
+Result<std::map<std::string, std::string>> ParseKeyValues(const std::vector<std::string>& in,
+                                                          std::string_view flag,
+                                                          bool allow_env_lookup) {
+  std::map<std::string, std::string> out;
+  for (const auto& kv : in) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+      if (allow_env_lookup) {
+        // docker: `--build-arg NAME` takes the value from the environment.
+        if (const char* v = std::getenv(kv.c_str())) out[kv] = v;
+        continue;
+      }
+      return MakeError(ErrorCode::kInvalidArgument, "{} {}: want KEY=VALUE", flag, kv);
+    }
+    if (eq == 0) return MakeError(ErrorCode::kInvalidArgument, "{} {}: empty key", flag, kv);
+    out[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return out;
+}
+
+int RunBuild(Context& ctx, const BuildFlags& f) {
+  auto args = ParseKeyValues(f.build_args, "--build-arg", true);
+  if (!args) return Fail(args.error());
+  auto labels = ParseKeyValues(f.labels, "--label", false);
+  if (!labels) return Fail(labels.error());
+  fs::path context = f.context;
+  fs::path dockerfile = f.file.empty() ? context / "Dockerfile" : fs::path(f.file);
+  if (f.print_plan) {
+    auto text = ReadFile(dockerfile);
+    if (!text) return Fail(text.error());
+    builder::ParseOptions po;
+    po.file_name = dockerfile.filename().string();
+    po.build_args = *args;
+    po.target = f.target;
+    auto plan = builder::ParseDockerfileToJson(*text, po);
+    if (!plan) return Fail(plan.error());
+    fmt::print("{}\n", plan->dump(2));
+    return kExitOk;
+  }
+  builder::BuildOptions o;
+  o.context_dir = context;
+  o.dockerfile = dockerfile;
+  o.tags = f.tags;
+  o.build_args = *args;
+  o.target = f.target;
+  o.no_cache = f.no_cache;
+  o.labels = *labels;
+  if (f.network == "none") {
+    o.network = builder::NetworkMode::kNone;
+  } else if (f.network != "host" && f.network != "default") {
+    return Fail(Error(ErrorCode::kInvalidArgument,
+                      fmt::format("--network {}: want host or none", f.network)));
+  }
+  if (f.compression == "zstd") {
+    o.compression.compression = oci::Compression::kZstd;
+  } else if (f.compression != "gzip") {
+    return Fail(Error(ErrorCode::kInvalidArgument,
+                      fmt::format("--compression {}: want gzip or zstd", f.compression)));
+  }
+  o.compression.level = f.compression_level;
+  if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
+    char* end = nullptr;
+    long long v = std::strtoll(sde, &end, 10);
+    if (*end != '\0' || v < 0) {
+      return Fail(Error(ErrorCode::kInvalidArgument,
+                        fmt::format("SOURCE_DATE_EPOCH={} is not a unix time", sde)));
+    }
+    o.source_date_epoch = v;
+  }
+  if (f.push) {
+    return Fail(Error(ErrorCode::kUnimplemented,
+                      "build --push: push the built image with `strata push REF` for now"));
+  }
+  auto store = ctx.OpenStore();
+  if (!store) return Fail(store.error());
+  builder::OciRuntimeRunnerOptions ro;
+  ro.runtime = f.runtime;
+  ro.state_dir = (*store)->root() / "runtime";
+  builder::OciRuntimeRunner runner(ro);
+
+  std::unique_ptr<builder::ProgressSink> progress;
+  std::string mode = f.progress;
+  if (ctx.global.quiet) mode = "quiet";
+  if (mode == "auto" || mode == "tty") mode = "plain";  // tty rendering falls back to plain
+  if (mode == "plain") {
+    progress = std::make_unique<PlainProgress>();
+  } else if (mode == "json") {
+    progress = std::make_unique<JsonProgress>();
+  } else if (mode == "quiet") {
+    progress = std::make_unique<QuietProgress>();
+  } else {
+    return Fail(Error(ErrorCode::kInvalidArgument,
+                      fmt::format("--progress {}: want auto, plain, tty, json", f.progress)));
+  }
+  builder::Executor exec(**store, runner, *progress);
+  auto start = std::chrono::steady_clock::now();
+  auto r = exec.Build(o);
+  if (!r) return Fail(r.error());
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!f.iidfile.empty()) {
+    if (auto s = WriteFileAtomic(f.iidfile, r->manifest.digest.ToString()); !s) {
+      return Fail(s.error());
+    }
+  }
+  if (!ctx.global.quiet) {
+    for (const auto& t : r->tags) fmt::print(stderr, "Tagged {}\n", t.Familiar());
+    fmt::print(stderr, "Built in {:.2f}s ({} steps, {} cached)\n", secs, r->steps, r->cached_steps);
+  }
+  fmt::print("{}\n", r->manifest.digest.ToString());
+  return kExitOk;
+}
+
+}  // namespace
+
+Verb BuildVerb() {
+  return {"build", "Build an image from a Dockerfile", [](CLI::App& app) -> Action {
+            auto f = std::make_shared<BuildFlags>();
+            app.add_option("-t,--tag", f->tags, "Name and tag the image (repeatable)");
+            app.add_option("-f,--file", f->file, "Dockerfile (default CONTEXT/Dockerfile)");
+            app.add_option("--build-arg", f->build_args, "Build-time variable KEY=VALUE");
+            app.add_option("--target", f->target, "Build up to this stage");
+            app.add_flag("--no-cache", f->no_cache, "Do not use the build cache");
+            app.add_option("--network", f->network, "RUN network: host (default) or none");
+            app.add_option("--compression", f->compression, "Layer compression: gzip or zstd");
+            app.add_option("--compression-level", f->compression_level, "Codec level");
+            app.add_option("--progress", f->progress, "auto, plain, tty, json");
+            app.add_option("--iidfile", f->iidfile, "Write the image ID (manifest digest) here");
+            app.add_flag("--push", f->push, "Push the image after building");
+            app.add_option("--label", f->labels, "Set an image label KEY=VALUE");
+            app.add_option("--runtime", f->runtime, "OCI runtime for RUN (runc, crun, or a path)");
+            app.add_flag("--print-plan", f->print_plan, "Print the parsed plan as JSON and exit");
+            app.add_option("--pull", f->pull, "Pull policy: always, missing, never");
+            app.add_option("--platform", f->platform, "Target platform (host only for now)");
+            app.add_option("CONTEXT", f->context, "Build context directory")->required();
+            return [f](Context& ctx) { return RunBuild(ctx, *f); };
+          }};
+}
+
+}  // namespace strata::cli
