@@ -24,8 +24,9 @@ if [ ! -f "$data/random/blob" ]; then
 fi
 if [ ! -d "$data/tree" ]; then
   mkdir -p "$data/tree"
-  (find /usr/include /usr/lib -type f -size -2M 2>/dev/null | sort | head -2000) > "$out/list"
-  tar -cf - -T "$out/list" 2>/dev/null | tar -xf - -C "$data/tree"
+  find /usr/include /usr/lib -type f -size -2M 2>/dev/null | sort > "$out/all" || true
+  head -n 2000 "$out/all" > "$out/list"
+  xargs -d '\n' cp --parents -t "$data/tree" < "$out/list"
 fi
 
 # measure NAME OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints a row.
