@@ -606,7 +606,7 @@ class LoadSource {
     archive_read_support_format_gnutar(a.get());
     const std::string name = file.string();
     if (archive_read_open_filename(a.get(), name.c_str(), kChunk) != ARCHIVE_OK) {
-      return MakeError(ErrorCode::kInvalidArgument, "{}: not a readable tar archive: {}", name,
+      return MakeError(ErrorCode::kInvalidArgument, "not a readable tar archive: {}",
                        ArchiveErrorText(a.get()));
     }
     std::vector<char> buf(kChunk);
@@ -615,17 +615,18 @@ class LoadSource {
       int r = archive_read_next_header(a.get(), &e);
       if (r == ARCHIVE_EOF) break;
       if (r < ARCHIVE_WARN) {
-        return MakeError(ErrorCode::kInvalidArgument, "{}: {}", name, ArchiveErrorText(a.get()));
+        return MakeError(ErrorCode::kInvalidArgument, "{}", ArchiveErrorText(a.get()));
       }
       const char* raw = archive_entry_pathname(e);
       std::string entry = raw ? raw : "";
       auto norm = NormalizeInside(entry);
       if (!norm) {
         return MakeError(ErrorCode::kInvalidArgument,
-                         "{}: entry \"{}\" escapes the archive; refusing to load it", name, entry);
+                         "entry \"{}\" escapes the archive; refusing to load it", entry);
       }
       if (norm->empty()) continue;  // "./"
       if (const char* target = archive_entry_hardlink(e)) {
+        STRATA_RETURN_IF_ERROR(CheckFresh(*norm));
         links_[*norm] = NormalizeInside(target);
         continue;
       }
@@ -634,29 +635,36 @@ class LoadSource {
           STRATA_RETURN_IF_ERROR(MakeDirs(dir_ / *norm, 0700));
           break;
         case AE_IFLNK: {
+          STRATA_RETURN_IF_ERROR(CheckFresh(*norm));
           const char* target = archive_entry_symlink(e);
           std::string parent = fs::path(*norm).parent_path().string();
           links_[*norm] = NormalizeInside(target ? target : "", parent);
           break;
         }
         case AE_IFREG:
-          STRATA_RETURN_IF_ERROR(ExtractFile(a.get(), name, *norm, buf));
+          STRATA_RETURN_IF_ERROR(ExtractFile(a.get(), *norm, buf));
           break;
         default:
           return MakeError(ErrorCode::kInvalidArgument,
-                           "{}: entry \"{}\" is not a regular file or directory; refusing to "
+                           "entry \"{}\" is not a regular file or directory; refusing to "
                            "load it",
-                           name, entry);
+                           entry);
       }
     }
     return OkStatus();
   }
 
-  Status ExtractFile(archive* a, const std::string& name, const std::string& norm,
-                     std::vector<char>& buf) {
+  // One name, one meaning: a later entry must not silently replace (or,
+  // as a link, redirect) what an earlier one said.
+  Status CheckFresh(const std::string& norm) const {
     if (files_.count(norm) || links_.count(norm)) {
-      return MakeError(ErrorCode::kInvalidArgument, "{}: entry \"{}\" appears twice", name, norm);
+      return MakeError(ErrorCode::kInvalidArgument, "entry \"{}\" appears twice", norm);
     }
+    return OkStatus();
+  }
+
+  Status ExtractFile(archive* a, const std::string& norm, std::vector<char>& buf) {
+    STRATA_RETURN_IF_ERROR(CheckFresh(norm));
     fs::path p = dir_ / norm;
     STRATA_RETURN_IF_ERROR(MakeDirs(p.parent_path(), 0700));
     // Staging holds no symlinks (we never create them), so p stays inside.
@@ -665,7 +673,7 @@ class LoadSource {
     for (;;) {
       la_ssize_t n = archive_read_data(a, buf.data(), buf.size());
       if (n < 0) {
-        return MakeError(ErrorCode::kInvalidArgument, "{}: entry \"{}\": {}", name, norm,
+        return MakeError(ErrorCode::kInvalidArgument, "entry \"{}\": {}", norm,
                          ArchiveErrorText(a));
       }
       if (n == 0) break;

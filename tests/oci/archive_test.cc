@@ -216,7 +216,12 @@ TEST_F(ArchiveTest, CorruptBlobInOciLayoutDirectoryIsRejected) {
   const Descriptor config = src_->LoadImage("hello:latest")->manifest.config;
   fs::permissions(copy / "blobs/sha256" / config.digest.hex(), fs::perms::owner_write,
                   fs::perm_options::add);
-  ASSERT_OK(WriteFileAtomic(copy / "blobs/sha256" / config.digest.hex(), "{}"));
+  fs::path blob = copy / "blobs/sha256" / config.digest.hex();
+  ASSERT_OK_AND_ASSIGN(auto bytes, ReadFile(blob));
+  auto pos = bytes.find("linux");
+  ASSERT_NE(pos, std::string::npos);
+  bytes[pos] = 'L';  // same size, different content: only the digest can tell
+  ASSERT_OK(WriteFileAtomic(blob, bytes));
   Error e = ExpectRejected(copy);
   EXPECT_THAT(e.message(), HasSubstr(config.digest.ToString()));
 }
@@ -319,6 +324,42 @@ TEST_F(ArchiveTest, SaveOfCorruptStoreBlobFailsAndWritesNoFile) {
   for (const auto& e : fs::directory_iterator(dir_.path())) {
     EXPECT_THAT(e.path().filename().string(), ::testing::Not(HasSubstr(".tmp-")));
   }
+}
+
+TEST_F(ArchiveTest, DescriptorSizeMismatchIsRejected) {
+  ASSERT_OK(SaveOciArchive(*src_, {"hello:latest"}, Path("hello.tar")));
+  auto files = testing::ReadTarFiles(Path("hello.tar"));
+  auto index = json::parse(files["index.json"]);
+  index["manifests"][0]["size"] = manifest_.size + 1;
+  files["index.json"] = index.dump();
+  testing::WriteTarFiles(Path("size.tar"), files);
+  Error e = ExpectRejected(Path("size.tar"));
+  EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_THAT(e.message(), HasSubstr(manifest_.digest.ToString()));
+}
+
+TEST_F(ArchiveTest, MissingConfigIsRejectedByDigest) {
+  ASSERT_OK(SaveOciArchive(*src_, {"hello:latest"}, Path("hello.tar")));
+  auto files = testing::ReadTarFiles(Path("hello.tar"));
+  const Descriptor config = src_->LoadImage("hello:latest")->manifest.config;
+  ASSERT_EQ(files.erase("blobs/sha256/" + config.digest.hex()), 1u);
+  testing::WriteTarFiles(Path("noconfig.tar"), files);
+  Error e = ExpectRejected(Path("noconfig.tar"));
+  EXPECT_THAT(e.message(), HasSubstr(config.digest.ToString()));
+}
+
+TEST_F(ArchiveTest, LaterEntryCannotRedirectAnEarlierOne) {
+  ASSERT_OK(SaveDockerArchive(*src_, {"hello:latest"}, Path("hello.tar")));
+  auto files = testing::ReadTarFiles(Path("hello.tar"));
+  std::vector<TarEntry> entries;
+  for (const auto& [name, content] : files) entries.push_back({name, content});
+  entries.push_back({"manifest.json", "evil.json", TarEntry::Type::kSymlink});
+  entries.push_back({"evil.json", "[]"});
+  ASSERT_OK(WriteFileAtomic(Path("twice.tar"), testing::MakeTar(entries)));
+  Error e = ExpectRejected(Path("twice.tar"));
+  EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(e.message(), HasSubstr("manifest.json"));
+  EXPECT_THAT(e.message(), HasSubstr("twice"));
 }
 
 TEST_F(ArchiveTest, SaveOfUnknownRefIsNotFound) {
