@@ -58,13 +58,24 @@ std::string ArchiveErrorText(archive* a) {
 
 // ------------------------------------------------------------ decompression
 
+// The compressions layers and archives come in, all decoded in-process.
+// Not archive_read_support_filter_all: that also bids external programs
+// (lrzip, lzop, grzip, ...), and a hostile archive must not pick a program
+// for us to run.
+void SupportFilters(archive* a) {
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_zstd(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_filter_lz4(a);
+}
+
 using ReadFn = std::function<Result<size_t>(void* buf, size_t size)>;
 using SinkFn = std::function<Status(const void* data, size_t size)>;
 
-// Feeds the bytes `read` yields through every decompression filter libarchive
-// knows (gzip, zstd, xz, ... or none: the raw format passes plain bytes
-// through) and hands the decompressed stream to `sink`. Errors of `read`
-// (e.g. DataLoss from a verifying BlobReader) come back unchanged.
+// Feeds the bytes `read` yields through the matching decompressor (or none:
+// the raw format passes plain bytes through) and hands the decompressed stream to `sink`. Errors of
+// `read` (e.g. DataLoss from a verifying BlobReader) come back unchanged.
 Status Decompress(const ReadFn& read, const SinkFn& sink, std::string_view what) {
   struct Client {
     const ReadFn* read = nullptr;
@@ -85,7 +96,7 @@ Status Decompress(const ReadFn& read, const SinkFn& sink, std::string_view what)
   };
   ArchiveReadPtr a(archive_read_new());
   if (!a) return MakeError(ErrorCode::kInternal, "archive_read_new failed");
-  archive_read_support_filter_all(a.get());
+  SupportFilters(a.get());
   archive_read_support_format_raw(a.get());
   auto fail = [&](std::string_view stage) -> Status {
     if (client.error) return Unexpected(*client.error);
@@ -311,6 +322,13 @@ Status WriteDockerLayer(const Store& store, TarWriter& tar, const Descriptor& la
           return sink ? sink(data, size) : OkStatus();
         },
         fmt::format("layer {}", layer.digest)));
+    // libarchive may stop at the end of the compressed stream; read on to
+    // the end so the BlobReader checks the blob's digest in every case.
+    std::vector<char> rest(kChunk);
+    for (;;) {
+      STRATA_ASSIGN_OR_RETURN(size_t left, reader.Read(rest.data(), rest.size()));
+      if (left == 0) break;
+    }
     int64_t n = static_cast<int64_t>(hasher.bytes());
     return std::pair{hasher.Finish(), n};
   };
@@ -601,7 +619,7 @@ class LoadSource {
   Status ExtractAll(const fs::path& file) {
     ArchiveReadPtr a(archive_read_new());
     if (!a) return MakeError(ErrorCode::kInternal, "archive_read_new failed");
-    archive_read_support_filter_all(a.get());
+    SupportFilters(a.get());
     archive_read_support_format_tar(a.get());
     archive_read_support_format_gnutar(a.get());
     const std::string name = file.string();

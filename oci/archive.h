@@ -23,8 +23,8 @@
 //                               config's rootfs.diff_ids[i] (verified while
 //                               written)
 //
-// Load accepts either archive (tar, or tar compressed with any filter
-// libarchive knows, e.g. gzip), or an OCI layout directory. Archives are
+// Load accepts either archive (tar, or tar compressed with gzip, zstd, xz,
+// bzip2 or lz4), or an OCI layout directory. Archives are
 // extracted into a staging dir under ROOT/ingest/ accepting only regular files
 // and directories with relative paths that stay inside it; symlinks and hard
 // links are never created, only remembered so that paths in manifest.json

@@ -64,7 +64,8 @@ class ArchiveIntegrationTest : public ::testing::Test {
       setup_error_ = "cannot read layer or open store";
       return;
     }
-    auto md = testing::AddImage(**store, "hello:latest", {*bytes}, /*gzip=*/true, {"/bin/sh"});
+    auto md = testing::AddImage(**store, "hello:latest", {*bytes}, testing::LayerCodec::kGzip,
+                                {"/bin/sh"});
     if (!md) {
       setup_error_ = md.error().message();
       return;

@@ -122,6 +122,21 @@ TEST_F(ArchiveTest, DockerArchiveRoundTripStoresUncompressedLayers) {
   ASSERT_OK_AND_ASSIGN(auto l1, dst_->ReadBlob(img.manifest.layers[0].digest));
   EXPECT_EQ(l1, layer1_);
   EXPECT_TRUE(dst_->Fsck().ok());
+
+  // Saving the loaded (now uncompressed) image again gives the same archive.
+  ASSERT_OK(SaveDockerArchive(*dst_, {"hello:latest"}, Path("again.tar")));
+  EXPECT_EQ(testing::ReadTarFiles(Path("again.tar")), testing::ReadTarFiles(Path("hello.tar")));
+}
+
+TEST_F(ArchiveTest, DockerArchiveDecompressesZstdLayers) {
+  ASSERT_OK(testing::AddImage(*src_, "zstd:1", {layer1_, layer2_}, testing::LayerCodec::kZstd));
+  ASSERT_OK_AND_ASSIGN(auto img, src_->LoadImage("zstd:1"));
+  EXPECT_EQ(img.manifest.layers[0].media_type, media_type::kLayerTarZstd);
+  ASSERT_OK(SaveDockerArchive(*src_, {"zstd:1"}, Path("zstd.tar")));
+  auto files = testing::ReadTarFiles(Path("zstd.tar"));
+  auto manifest = json::parse(files["manifest.json"]);
+  EXPECT_EQ(files[manifest[0]["Layers"][0]], layer1_);
+  EXPECT_EQ(files[manifest[0]["Layers"][1]], layer2_);
 }
 
 TEST_F(ArchiveTest, LoadsGzipCompressedDockerArchive) {

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <sys/sysmacros.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include <algorithm>
 #include <memory>
@@ -114,7 +115,7 @@ void WriteTarFiles(const fs::path& path, const std::map<std::string, std::string
 }
 
 Result<Descriptor> AddImage(Store& store, const std::string& ref_text,
-                            const std::vector<std::string>& layer_tars, bool gzip,
+                            const std::vector<std::string>& layer_tars, LayerCodec codec,
                             std::vector<std::string> cmd) {
   STRATA_ASSIGN_OR_RETURN(auto ref, Reference::Parse(ref_text));
   ImageConfig cfg;
@@ -127,9 +128,17 @@ Result<Descriptor> AddImage(Store& store, const std::string& ref_text,
   m.media_type = std::string(media_type::kImageManifest);
   for (const auto& tar : layer_tars) {
     cfg.diff_ids.push_back(Digest::Of(tar));
-    STRATA_ASSIGN_OR_RETURN(auto d,
-                            gzip ? store.Put(Gzip(tar), std::string(media_type::kLayerTarGzip))
-                                 : store.Put(tar, std::string(media_type::kLayerTar)));
+    std::string blob = tar;
+    std::string_view mt = media_type::kLayerTar;
+    if (codec == LayerCodec::kGzip) {
+      blob = Gzip(tar);
+      mt = media_type::kLayerTarGzip;
+    } else if (codec == LayerCodec::kZstd) {
+      blob.resize(ZSTD_compressBound(tar.size()));
+      blob.resize(ZSTD_compress(blob.data(), blob.size(), tar.data(), tar.size(), 3));
+      mt = media_type::kLayerTarZstd;
+    }
+    STRATA_ASSIGN_OR_RETURN(auto d, store.Put(blob, std::string(mt)));
     m.layers.push_back(d);
     HistoryEntry h;
     h.created = cfg.created;

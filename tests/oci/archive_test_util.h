@@ -31,10 +31,13 @@ std::map<std::string, std::string> ReadTarFiles(const std::filesystem::path& pat
 void WriteTarFiles(const std::filesystem::path& path,
                    const std::map<std::string, std::string>& files);
 
-// Puts an image with one layer per tar in `layer_tars` (gzip-compressed when
-// `gzip`), a linux config with `cmd`, an OCI manifest, and tags it `ref`.
+enum class LayerCodec { kNone, kGzip, kZstd };
+
+// Puts an image with one layer per tar in `layer_tars` (compressed with
+// `codec`), a linux config with `cmd`, an OCI manifest, and tags it `ref`.
 Result<Descriptor> AddImage(Store& store, const std::string& ref,
-                            const std::vector<std::string>& layer_tars, bool gzip = true,
+                            const std::vector<std::string>& layer_tars,
+                            LayerCodec codec = LayerCodec::kGzip,
                             std::vector<std::string> cmd = {"/bin/sh"});
 
 // Sorted listing of blobs/ (name and size) followed by the bytes of
