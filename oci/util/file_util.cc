@@ -1,11 +1,13 @@
 #include "oci/util/file_util.h"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <system_error>
 
@@ -108,13 +110,27 @@ Status MakeDirs(const fs::path& dir, mode_t mode) {
   return OkStatus();
 }
 
-Status RemoveAll(const fs::path& path) {
+namespace {
+
+// rm -rf that stays on one file system: a directory on another device is a
+// mount point (e.g. an overlay a killed build left behind); it is detached,
+// never descended into, so nothing below it is deleted through the mount.
+Status RemoveAllOnDevice(const fs::path& path, std::optional<dev_t> parent_dev) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return OkStatus();
     return ErrnoError(errno, fmt::format("stat {}", path.string()));
   }
   if (S_ISDIR(st.st_mode)) {
+    if (parent_dev && st.st_dev != *parent_dev) {
+      if (::umount2(path.c_str(), MNT_DETACH) != 0) {
+        return ErrnoError(errno, fmt::format("{} is a mount point; unmount", path.string()));
+      }
+      if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
+        return ErrnoError(errno, fmt::format("rmdir {}", path.string()));
+      }
+      return OkStatus();
+    }
     if ((st.st_mode & 0700) != 0700) ::chmod(path.c_str(), st.st_mode | 0700);
     std::error_code ec;
     std::vector<fs::path> children;
@@ -122,7 +138,7 @@ Status RemoveAll(const fs::path& path) {
       children.push_back(it->path());
     }
     if (ec) return MakeError(ErrorCode::kInternal, "list {}: {}", path.string(), ec.message());
-    for (const auto& c : children) STRATA_RETURN_IF_ERROR(RemoveAll(c));
+    for (const auto& c : children) STRATA_RETURN_IF_ERROR(RemoveAllOnDevice(c, st.st_dev));
     if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
       return ErrnoError(errno, fmt::format("rmdir {}", path.string()));
     }
@@ -132,6 +148,17 @@ Status RemoveAll(const fs::path& path) {
     return ErrnoError(errno, fmt::format("unlink {}", path.string()));
   }
   return OkStatus();
+}
+
+}  // namespace
+
+Status RemoveAll(const fs::path& path) {
+  struct stat parent;
+  fs::path p = path.parent_path();
+  if (p.empty()) p = ".";
+  std::optional<dev_t> dev;
+  if (::lstat(p.c_str(), &parent) == 0) dev = parent.st_dev;
+  return RemoveAllOnDevice(path, dev);
 }
 
 Result<UniqueFd> OpenFile(const fs::path& path, int flags, mode_t mode) {

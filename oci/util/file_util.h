@@ -37,8 +37,9 @@ Status FsyncDir(const std::filesystem::path& dir);
 // mkdir -p; OK if it exists as a directory.
 Status MakeDirs(const std::filesystem::path& dir, mode_t mode = 0755);
 
-// rm -rf that never follows symlinks; OK if the path does not exist.
-// Makes read-only directories writable as needed.
+// rm -rf that never follows symlinks and never crosses into another file
+// system (a mount point below `path` is detached, not emptied); OK if the
+// path does not exist. Makes read-only directories writable as needed.
 Status RemoveAll(const std::filesystem::path& path);
 
 // Opens with O_CLOEXEC; errors name the path.
