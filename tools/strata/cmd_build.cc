@@ -13,6 +13,7 @@
 #include "builder/oci_runtime_runner.h"
 #include "builder/plan.h"
 #include "oci/util/file_util.h"
+#include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -168,9 +169,12 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     }
     o.source_date_epoch = v;
   }
-  if (f.push) {
-    return Fail(Error(ErrorCode::kUnimplemented,
-                      "build --push: push the built image with `strata push REF` for now"));
+  if (f.push && f.tags.empty()) {
+    return Fail(Error(ErrorCode::kInvalidArgument, "build --push needs at least one -t REF"));
+  }
+  if (f.pull != "missing" && f.pull != "always" && f.pull != "never") {
+    return Fail(Error(ErrorCode::kInvalidArgument,
+                      fmt::format("--pull {}: want always, missing or never", f.pull)));
   }
   auto store = ctx.OpenStore();
   if (!store) return Fail(store.error());
@@ -193,6 +197,29 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     return Fail(Error(ErrorCode::kInvalidArgument,
                       fmt::format("--progress {}: want auto, plain, tty, json", f.progress)));
   }
+  // FROM images that are not in the store come from their registry.
+  std::shared_ptr<registry::CredentialStore> creds;
+  std::unique_ptr<registry::Client> client;
+  StderrProgress pull_progress(ctx.global.quiet || mode == "json");
+  auto ensure_client = [&]() -> Status {
+    if (client) return OkStatus();
+    STRATA_ASSIGN_OR_RETURN(creds, MakeCredentialStore(ctx));
+    client = MakeClient(ctx, creds);
+    return OkStatus();
+  };
+  oci::Store* store_ptr = store->get();
+  if (f.pull != "never") {
+    o.pull_always = f.pull == "always";
+    o.resolver = [&](const oci::Reference& ref,
+                     const oci::Platform& platform) -> Result<oci::Descriptor> {
+      STRATA_RETURN_IF_ERROR(ensure_client());
+      registry::PullOptions po;
+      po.platform = platform;
+      po.progress = &pull_progress;
+      STRATA_ASSIGN_OR_RETURN(auto pulled, client->Pull(*store_ptr, ref, po));
+      return pulled.manifest;
+    };
+  }
   builder::Executor exec(**store, runner, *progress);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
@@ -201,6 +228,18 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   if (!f.iidfile.empty()) {
     if (auto s = WriteFileAtomic(f.iidfile, r->manifest.digest.ToString()); !s) {
       return Fail(s.error());
+    }
+  }
+  if (f.push) {
+    if (auto s = ensure_client(); !s) return Fail(s.error());
+    for (const auto& t : r->tags) {
+      registry::PushOptions po;
+      po.progress = &pull_progress;
+      auto pushed = client->Push(**store, r->manifest.digest.ToString(), t, po);
+      if (!pushed) return Fail(pushed.error().Wrap(fmt::format("push {}", t.Familiar())));
+      if (!ctx.global.quiet) {
+        fmt::print(stderr, "Pushed {} {}\n", t.ToString(), pushed->descriptor.digest.ToString());
+      }
     }
   }
   if (!ctx.global.quiet) {
