@@ -377,6 +377,49 @@ TEST_F(ArchiveTest, LaterEntryCannotRedirectAnEarlierOne) {
   EXPECT_THAT(e.message(), HasSubstr("twice"));
 }
 
+TEST_F(ArchiveTest, PartialMultiPlatformIndexRoundTrips) {
+  // An index whose other-platform manifest was never pulled, as the store
+  // allows: saving keeps what is there, loading accepts it, docker-archive
+  // picks the host platform.
+  Index index;
+  index.media_type = std::string(media_type::kImageIndex);
+  Descriptor host = manifest_;
+  host.platform = Platform::Host();
+  Descriptor absent =
+      Descriptor::Of(std::string(media_type::kImageManifest), Digest::Of("never pulled"), 1234);
+  absent.platform = *Platform::Parse("linux/s390x");
+  index.manifests = {absent, host};
+  ASSERT_OK_AND_ASSIGN(auto idx,
+                       src_->Put(index.Serialize(), std::string(media_type::kImageIndex)));
+  ASSERT_OK(src_->Tag(*Reference::Parse("multi:1"), idx));
+
+  ASSERT_OK(SaveOciArchive(*src_, {"multi:1"}, Path("multi-oci.tar")));
+  ASSERT_OK_AND_ASSIGN(auto loaded, Load(*dst_, Path("multi-oci.tar")));
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_EQ(loaded[0].descriptor.digest, idx.digest);
+  ASSERT_OK_AND_ASSIGN(auto img, dst_->LoadImage("multi:1"));
+  EXPECT_EQ(img.descriptor.digest, manifest_.digest);
+
+  ASSERT_OK(SaveDockerArchive(*src_, {"multi:1"}, Path("multi-docker.tar")));
+  auto files = testing::ReadTarFiles(Path("multi-docker.tar"));
+  auto manifest = json::parse(files["manifest.json"]);
+  EXPECT_EQ(manifest[0]["RepoTags"], json::array({"multi:1"}));
+  EXPECT_EQ(manifest[0]["Config"], img.manifest.config.digest.hex() + ".json");
+}
+
+TEST_F(ArchiveTest, DockerArchiveWithoutRepoTagsLoadsUntagged) {
+  ASSERT_OK(SaveDockerArchive(*src_, {manifest_.digest.ToString()}, Path("id.tar")));
+  auto files = testing::ReadTarFiles(Path("id.tar"));
+  EXPECT_TRUE(json::parse(files["manifest.json"])[0]["RepoTags"].is_null());
+  EXPECT_FALSE(files.count("repositories"));
+  ASSERT_OK_AND_ASSIGN(auto loaded, Load(*dst_, Path("id.tar")));
+  ASSERT_EQ(loaded.size(), 1u);
+  EXPECT_FALSE(loaded[0].ref.has_value());
+  ASSERT_OK(dst_->LoadImage(loaded[0].descriptor.digest.ToString()));
+  ASSERT_OK(dst_->Prune({}));
+  ASSERT_OK(dst_->LoadImage(loaded[0].descriptor.digest.ToString()));  // survived prune
+}
+
 TEST_F(ArchiveTest, SaveOfUnknownRefIsNotFound) {
   auto s = SaveDockerArchive(*src_, {"nope:1"}, Path("out.tar"));
   ASSERT_FALSE(s.has_value());
