@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "oci/digest.h"
+#include "tests/registry/registry_fixture.h"
 #include "tests/testing/test_util.h"
 
 namespace strata {
@@ -389,6 +390,32 @@ TEST_F(BuildIntegrationTest, SourceDateEpochMakesBuildsReproducible) {
     testing::WriteTestFile(ctx / "f", "same");
   }
   EXPECT_EQ(digests[0], digests[1]);
+}
+
+// FROM a registry image that is not in the store pulls it; --push sends the
+// result; a real client (skopeo) and a fresh strata store read it back.
+TEST_F(BuildIntegrationTest, BuildPullsBaseAndPushesResultToARealRegistry) {
+  registry::testing::RegistryProcess reg({});
+  ASSERT_TRUE(reg.ok()) << reg.error();
+  std::string host = reg.host();
+  auto push = Strata("--tls-verify=false push busybox:latest " + host + "/lib/busybox:1 2>&1");
+  ASSERT_EQ(push.exit_code, 0) << push.output;
+  auto ctx = Context("pp", {{"Dockerfile", "FROM " + host +
+                                               "/lib/busybox:1\n"
+                                               "RUN echo from-registry > /r.txt\n"
+                                               "CMD [\"cat\", \"/r.txt\"]\n"}});
+  root_ = Dir() / "fresh-store";  // the base is not here: it must be pulled
+  std::string d = Build(ctx, "--tls-verify=false --push -t " + host + "/team/app:1");
+  ASSERT_FALSE(d.empty());
+  auto sk = RunCommand("skopeo inspect --tls-verify=false docker://" + host + "/team/app:1");
+  ASSERT_EQ(sk.exit_code, 0) << sk.output;
+  EXPECT_THAT(sk.output, HasSubstr(d));
+  root_ = Dir() / "third-store";
+  auto pull = Strata("--tls-verify=false pull " + host + "/team/app:1 2>&1");
+  ASSERT_EQ(pull.exit_code, 0) << pull.output;
+  EXPECT_THAT(pull.output, HasSubstr(d));
+  EXPECT_THAT(Podman(host + "/team/app:1").output, HasSubstr("from-registry"));
+  ExpectFsckClean();
 }
 
 }  // namespace
