@@ -797,21 +797,23 @@ Status VerifyManifestTree(LoadSource& src, LoadPlan& plan, const Descriptor& d, 
   return OkStatus();
 }
 
+// The tag an index.json entry names. io.containerd.image.name (containerd,
+// docker, strata) is always a full reference, so a bad one is an error. The
+// layout spec lets ref.name be any string and by its convention a bare one
+// ("latest", "1.0") is a tag without a repository: entries whose ref.name
+// is not a reference are loaded untagged rather than refused.
 Result<std::optional<Reference>> RefOfIndexEntry(const Descriptor& d) {
-  std::string name;
   if (auto it = d.annotations.find(std::string(kAnnotationImageName)); it != d.annotations.end()) {
-    name = it->second;
-  } else if (auto it2 = d.annotations.find(std::string(kAnnotationRefName));
-             it2 != d.annotations.end()) {
-    // By the layout spec's convention a bare ref.name ("latest", "1.0") is a
-    // tag without a repository; such images are loaded untagged.
-    if (it2->second.find_first_of(":/@") == std::string::npos) return std::nullopt;
-    name = it2->second;
-  } else {
+    auto ref = Reference::Parse(it->second);
+    if (!ref) return Unexpected(ref.error().Wrap(fmt::format("index.json entry {}", d.digest)));
+    return std::optional<Reference>(*ref);
+  }
+  auto it = d.annotations.find(std::string(kAnnotationRefName));
+  if (it == d.annotations.end() || it->second.find_first_of(":/@") == std::string::npos) {
     return std::nullopt;
   }
-  auto ref = Reference::Parse(name);
-  if (!ref) return Unexpected(ref.error().Wrap(fmt::format("index.json entry {}", d.digest)));
+  auto ref = Reference::Parse(it->second);
+  if (!ref) return std::nullopt;
   return std::optional<Reference>(*ref);
 }
 

@@ -420,6 +420,29 @@ TEST_F(ArchiveTest, DockerArchiveWithoutRepoTagsLoadsUntagged) {
   ASSERT_OK(dst_->LoadImage(loaded[0].descriptor.digest.ToString()));  // survived prune
 }
 
+TEST_F(ArchiveTest, IndexRefNamesThatAreNotReferencesLoadUntagged) {
+  ASSERT_OK(SaveOciArchive(*src_, {"hello:latest"}, Path("hello.tar")));
+  auto files = testing::ReadTarFiles(Path("hello.tar"));
+  auto index = json::parse(files["index.json"]);
+  auto& annotations = index["manifests"][0]["annotations"];
+  annotations.erase(std::string("io.containerd.image.name"));
+  for (const std::string name : {"latest", "Not A Reference:!"}) {
+    SCOPED_TRACE(name);
+    annotations[std::string(kAnnotationRefName)] = name;
+    files["index.json"] = index.dump();
+    testing::WriteTarFiles(Path("bare.tar"), files);
+    ASSERT_OK_AND_ASSIGN(auto loaded, Load(*dst_, Path("bare.tar")));
+    ASSERT_EQ(loaded.size(), 1u);
+    EXPECT_FALSE(loaded[0].ref.has_value());
+    EXPECT_EQ(loaded[0].descriptor.digest, manifest_.digest);
+  }
+  // A containerd image name is always a full reference: a bad one is refused.
+  annotations["io.containerd.image.name"] = "no spaces/allowed:1";
+  files["index.json"] = index.dump();
+  testing::WriteTarFiles(Path("badname.tar"), files);
+  EXPECT_EQ(ExpectRejected(Path("badname.tar")).code(), ErrorCode::kInvalidArgument);
+}
+
 TEST_F(ArchiveTest, SaveOfUnknownRefIsNotFound) {
   auto s = SaveDockerArchive(*src_, {"nope:1"}, Path("out.tar"));
   ASSERT_FALSE(s.has_value());
