@@ -74,6 +74,8 @@ class BlobWriter {
   UniqueFd fd_;
   Digester hasher_;
   bool done_ = false;
+  uint64_t synced_ = 0;  // bytes whose writeback has been started
+  static constexpr uint64_t kWritebackWindow = 8 << 20;
 };
 
 // Sequential reader of a stored blob that re-hashes what it reads. Reaching
