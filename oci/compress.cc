@@ -56,10 +56,50 @@ struct GzipJob {
   bool failed = false;
 };
 
+// True when the block's byte histogram is flat, as for random or already
+// compressed data, where deflate only burns CPU. Integer arithmetic only:
+// the decision, and so the output bytes, must not depend on the machine.
+bool LooksIncompressible(const std::vector<uint8_t>& in) {
+  if (in.size() < 4096) return false;
+  uint64_t hist[256] = {};
+  for (uint8_t b : in) ++hist[b];
+  uint64_t sum_sq = 0;
+  for (uint64_t h : hist) sum_sq += h * h;
+  const uint64_t n = in.size();
+  // Uniform bytes give sum_sq ~ n^2/256 + n; text is orders of magnitude above.
+  return sum_sq * 256 <= n * n + 512 * n;
+}
+
+// Writes `job->in` as deflate stored blocks (RFC 1951 3.2.4). Blocks start
+// byte-aligned (the previous block ended with a sync flush or a stored
+// block), so each header is one byte; the last one sets BFINAL for the last job.
+void StoreBlock(GzipJob* job) {
+  job->out.clear();
+  const size_t n = job->in.size();
+  size_t off = 0;
+  do {
+    size_t len = std::min<size_t>(65535, n - off);
+    bool final_chunk = job->last && off + len == n;
+    job->out.push_back(final_chunk ? 1 : 0);
+    job->out.push_back(static_cast<uint8_t>(len & 0xff));
+    job->out.push_back(static_cast<uint8_t>(len >> 8));
+    job->out.push_back(static_cast<uint8_t>(~len & 0xff));
+    job->out.push_back(static_cast<uint8_t>((~len >> 8) & 0xff));
+    job->out.insert(job->out.end(), job->in.begin() + static_cast<std::ptrdiff_t>(off),
+                    job->in.begin() + static_cast<std::ptrdiff_t>(off + len));
+    off += len;
+  } while (off < n);
+}
+
 // Compresses one block: raw deflate primed with the dictionary, ending on a
 // byte boundary (sync flush) so that blocks concatenate into one stream.
+// Incompressible blocks are stored instead (see LooksIncompressible).
 bool DeflateBlock(z_stream* zs, GzipJob* job) {
   job->crc = crc32(0L, job->in.data(), static_cast<uInt>(job->in.size()));
+  if (LooksIncompressible(job->in)) {
+    StoreBlock(job);
+    return true;
+  }
   if (deflateReset(zs) != Z_OK) return false;
   if (!job->dict.empty() &&
       deflateSetDictionary(zs, job->dict.data(), static_cast<uInt>(job->dict.size())) != Z_OK) {

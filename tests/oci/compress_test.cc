@@ -128,6 +128,30 @@ TEST(CompressTest, GzipOutputIdenticalForAnyThreadCount) {
   }
 }
 
+// Random blocks are written as deflate stored blocks (no CPU spent on
+// deflate); mixed with compressible blocks the stream must still be one valid
+// gzip member, identical for any thread count, and barely larger than input.
+TEST(CompressTest, IncompressibleBlocksAreStoredAndStillValid) {
+  std::mt19937 rng(7);
+  std::string data;
+  for (size_t i = 0; i < 3 * kGzipBlockSize + 4321; ++i) data.push_back(static_cast<char>(rng()));
+  data += MixedData(2 * kGzipBlockSize);
+  for (size_t i = 0; i < kGzipBlockSize / 2; ++i) data.push_back(static_cast<char>(rng()));
+  std::string one = Compress(data, {.compression = Compression::kGzip, .threads = 1});
+  std::string two = Compress(data, {.compression = Compression::kGzip, .threads = 2});
+  EXPECT_EQ(one, two);
+  EXPECT_EQ(ZlibGunzip(one), data);
+  ASSERT_OK_AND_ASSIGN(std::string back, Decompress(one, Compression::kGzip));
+  EXPECT_EQ(back, data);
+  // Stored random bytes cost 5 bytes per 64 KiB; the mixed part compresses.
+  EXPECT_LT(one.size(), data.size());
+  // A stream that is random to its end finishes with a final stored block.
+  std::string random_only = data.substr(0, 2 * kGzipBlockSize);
+  std::string gz = Compress(random_only, {.compression = Compression::kGzip, .threads = 2});
+  EXPECT_EQ(ZlibGunzip(gz), random_only);
+  EXPECT_LE(gz.size(), random_only.size() + 64 + 5 * (random_only.size() / 65535 + 1));
+}
+
 TEST(CompressTest, GzipHeaderCarriesNoTimestampOrHost) {
   std::string gz = Compress("hello", {.compression = Compression::kGzip, .threads = 1});
   ASSERT_GE(gz.size(), 10u);
