@@ -31,3 +31,13 @@ fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
+
+# A base image for offline builds: busybox:latest from Debian's busybox-static,
+# imported into the default store (or $STRATA_ROOT) unless it is already there.
+if ! build/strata inspect busybox:latest >/dev/null 2>&1; then
+  rootfs=$(mktemp -d)
+  trap 'rm -rf "$rootfs"' EXIT
+  tools/make-busybox-rootfs.sh "$rootfs/rootfs" >/dev/null
+  build/strata import "$rootfs/rootfs" busybox:latest >/dev/null
+  echo "setup: imported busybox:latest (a base image for offline builds)"
+fi
