@@ -2,4 +2,5 @@
 target_sources(strata_builder PRIVATE
   ${PROJECT_SOURCE_DIR}/builder/build_cache.cc
   ${PROJECT_SOURCE_DIR}/builder/executor.cc
+  ${PROJECT_SOURCE_DIR}/builder/image_path.cc
 )
