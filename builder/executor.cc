@@ -140,6 +140,22 @@ class ContextHasher {
 
 bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
 
+// Commits `dir` as a layer and reports its size and rate on the step's
+// output: on a large layer this is where a build spends its time.
+Result<oci::LayerInfo> CommitWithProgress(oci::Store& store, const fs::path& dir,
+                                          const oci::LayerWriterOptions& lo, OutputSink& out) {
+  auto start = std::chrono::steady_clock::now();
+  STRATA_ASSIGN_OR_RETURN(auto info, oci::CommitLayer(store, dir, lo));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double mb = static_cast<double>(info.uncompressed_size) / 1e6;
+  out.Line(OutputStream::kStderr,
+           fmt::format(
+               "layer {}: {:.1f} MB tar -> {:.1f} MB {} in {:.2f}s ({:.0f} MB/s)",
+               info.descriptor.digest.Short(), mb, static_cast<double>(info.descriptor.size) / 1e6,
+               oci::CompressionName(lo.compress.compression), secs, secs > 0 ? mb / secs : 0.0));
+  return info;
+}
+
 class Build {
  public:
   Build(oci::Store& store, CommandRunner& runner, ProgressSink& progress, const BuildOptions& opts)
@@ -581,7 +597,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
     lo.compress = opts_.compression;
     lo.tar.overlay_upper = true;
     lo.tar.source_date_epoch = opts_.source_date_epoch;
-    auto info = oci::CommitLayer(store_, upper, lo);
+    auto info = CommitWithProgress(store_, upper, lo, progress_);
     if (!info) return Fail(ins, info.error().Wrap("commit layer"));
     rec.layer = info->descriptor;
     rec.diff_id = info->diff_id;
@@ -1003,7 +1019,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   oci::LayerWriterOptions lo;
   lo.compress = opts_.compression;
   lo.tar.source_date_epoch = opts_.source_date_epoch;
-  auto info = oci::CommitLayer(store_, fsroot, lo);
+  auto info = CommitWithProgress(store_, fsroot, lo, progress_);
   if (!info) return Fail(ins, info.error().Wrap("commit layer"));
   CacheRecord rec;
   rec.created_by = created_by;
