@@ -539,6 +539,117 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   CacheKey key("RUN");
   key.Add(st.key.ToString()).Add(spec.args).Add(spec.env).Add(spec.cwd).Add(spec.user);
   key.Add(spec.network == NetworkMode::kNone ? "none" : "host");
+  // RUN --mount: cache dirs, tmpfs, read-only binds of the context or a
+  // stage, secrets. Bind sources are part of the cache key by content.
+  std::vector<View> mount_views;
+  for (const auto& m : run.mounts) {
+    std::string target = m.target;
+    if (m.type == "secret" && target.empty())
+      target = "/run/secrets/" + (m.id.empty() ? fs::path(m.source).filename().string() : m.id);
+    if (target.empty()) {
+      return Fail(ins, Error(ErrorCode::kInvalidArgument,
+                             fmt::format("RUN --mount type={}: target is required", m.type)));
+    }
+    if (target[0] != '/') target = spec.cwd + "/" + target;
+    target = CleanAbs(target);
+    key.Add(m.type).Add(target);
+    if (m.type == "cache") {
+      std::string id = m.id.empty() ? target : m.id;
+      fs::path dir = store_.root() / "cache-mounts" / oci::Digest::Of(id).hex().substr(0, 32);
+      if (!fs::exists(dir)) {
+        STRATA_RETURN_IF_ERROR(MakeDirs(dir));
+        mode_t mode = 0755;
+        if (!m.mode.empty()) {
+          auto md = ApplyChmod(m.mode, 0755, true);
+          if (!md) return Fail(ins, md.error());
+          mode = *md;
+        }
+        ::chmod(dir.c_str(), mode);
+        (void)::chown(dir.c_str(), static_cast<uid_t>(m.uid.value_or(0)),
+                      static_cast<gid_t>(m.gid.value_or(0)));
+      }
+      spec.binds.push_back({dir, target, false});
+    } else if (m.type == "tmpfs") {
+      spec.tmpfs.push_back({target, static_cast<uint64_t>(m.size.value_or(0)), 01777});
+    } else if (m.type == "bind") {
+      if (!m.readonly) {
+        return Fail(ins,
+                    Error(ErrorCode::kUnimplemented,
+                          "RUN --mount=type=bind,rw is not supported yet (binds are read-only)"));
+      }
+      fs::path root = context_;
+      if (!m.from.empty()) {
+        std::vector<std::string> names;
+        for (const auto& s2 : plan_.stages) names.push_back(s2.name);
+        auto idx = StageGraph::Resolve(names, m.from);
+        StageState src;
+        if (idx && done_.count(*idx)) {
+          src = done_.at(*idx);
+        } else {
+          auto img = store_.LoadImage(m.from);
+          if (!img) return Fail(ins, img.error().Wrap(fmt::format("RUN --mount from={}", m.from)));
+          src.config = img->config;
+          src.layers = img->manifest.layers;
+          src.key = img->descriptor.digest;
+        }
+        auto lowers = Lowers(src);
+        if (!lowers) return Fail(ins, lowers.error());
+        auto v = View::Mount(*lowers, store_.SnapshotsDir());
+        if (!v) return Fail(ins, v.error());
+        root = v->root();
+        mount_views.push_back(std::move(*v));
+        key.Add(src.key.ToString());
+      }
+      auto source = ResolveInRoot(root, m.source.empty() ? "." : m.source, true);
+      if (!source) return Fail(ins, source.error());
+      struct stat sst;
+      if (::lstat(source->c_str(), &sst) != 0) {
+        return Fail(ins,
+                    Error(ErrorCode::kNotFound,
+                          fmt::format("RUN --mount=type=bind: source {} not found", m.source)));
+      }
+      if (m.from.empty()) {
+        // Content of the bound context files, so a change invalidates the step.
+        std::vector<fs::path> files;
+        if (S_ISDIR(sst.st_mode)) {
+          std::error_code ec;
+          for (fs::recursive_directory_iterator it(*source, ec), end; !ec && it != end;
+               it.increment(ec)) {
+            files.push_back(it->path());
+          }
+          std::sort(files.begin(), files.end());
+        } else {
+          files.push_back(*source);
+        }
+        for (const auto& f : files) {
+          struct stat fst;
+          if (::lstat(f.c_str(), &fst) != 0) continue;
+          key.Add(f.lexically_relative(*source).string()).Add(std::to_string(fst.st_mode));
+          if (S_ISREG(fst.st_mode)) {
+            auto d = hasher_->Digest(f, fst);
+            if (!d) return Fail(ins, d.error());
+            key.Add(*d);
+          }
+        }
+      }
+      spec.binds.push_back({*source, target, true});
+    } else if (m.type == "secret") {
+      std::string id = m.id.empty() ? fs::path(m.source).filename().string() : m.id;
+      auto it = opts_.secrets.find(id);
+      if (it == opts_.secrets.end()) {
+        if (m.required) {
+          return Fail(ins, Error(ErrorCode::kNotFound,
+                                 fmt::format("secret {} not found (pass --secret id={},src=FILE)",
+                                             id, id)));
+        }
+        continue;
+      }
+      spec.binds.push_back({fs::absolute(it->second), target, true});
+    } else {
+      return Fail(ins, Error(ErrorCode::kUnimplemented,
+                             fmt::format("RUN --mount=type={} is not supported yet", m.type)));
+    }
+  }
   oci::Digest k = key.Finish();
   int id = ++step_;
   progress_.StepStart(id, label);

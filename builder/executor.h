@@ -63,6 +63,9 @@ struct BuildOptions {
   ImageResolver resolver;
   // "always" resolves every FROM image through `resolver` first.
   bool pull_always = false;
+  // --secret id=ID,src=PATH: files RUN --mount=type=secret can bind (never
+  // part of a layer, a cache key or the history).
+  std::map<std::string, std::filesystem::path> secrets;
 };
 
 struct BuildResult {

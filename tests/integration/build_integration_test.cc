@@ -392,6 +392,50 @@ TEST_F(BuildIntegrationTest, SourceDateEpochMakesBuildsReproducible) {
   EXPECT_EQ(digests[0], digests[1]);
 }
 
+TEST_F(BuildIntegrationTest, RunMountsCacheBindTmpfsSecret) {
+  testing::WriteTestFile(Dir() / "secret.txt", "topsecret-value");
+  auto ctx = Context(
+      "mnt",
+      {{"Dockerfile",
+        "FROM busybox\n"
+        "RUN --mount=type=cache,target=/var/cache/app "
+        "sh -c 'echo run >> /var/cache/app/log; wc -l < /var/cache/app/log > /runs.txt'\n"
+        "RUN --mount=type=bind,source=src,target=/mnt/src "
+        "cat /mnt/src/version.txt > /version.txt\n"
+        "RUN --mount=type=tmpfs,target=/scratch "
+        "sh -c 'echo tmp > /scratch/x && cat /scratch/x > /tmp.txt'\n"
+        "RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /secretlen.txt\n"},
+       {"src/version.txt", "v1\n"}});
+  std::string secret = "--secret id=tok,src=" + Q(Dir() / "secret.txt");
+  Build(ctx, secret + " -t mnt:1");
+  auto check = [&](const std::string& dir) {
+    auto u = Dir() / dir;
+    EXPECT_EQ(Strata("unpack mnt:1 " + Q(u)).exit_code, 0);
+    EXPECT_EQ(*ReadFile(u / "version.txt"), *ReadFile(ctx / "src/version.txt"));
+    EXPECT_EQ(*ReadFile(u / "tmp.txt"), "tmp\n");
+    EXPECT_EQ(*ReadFile(u / "secretlen.txt"), "15\n");
+    // Mount points leave nothing behind in the image.
+    EXPECT_FALSE(fs::exists(u / "var/cache/app"));
+    EXPECT_FALSE(fs::exists(u / "mnt/src"));
+    EXPECT_FALSE(fs::exists(u / "run/secrets"));
+    return ReadFile(u / "runs.txt").value_or("");
+  };
+  EXPECT_EQ(check("u1"), "1\n");
+  // A changed bind source invalidates its step; the cache dir persists.
+  testing::WriteTestFile(ctx / "src/version.txt", "v2\n");
+  Build(ctx, secret + " --no-cache -t mnt:1");
+  EXPECT_EQ(check("u2"), "2\n");
+  // The secret's bytes are in no blob.
+  auto grep = RunCommand("for f in " + Q(root_ / "blobs/sha256") +
+                         "/*; do zcat -f \"$f\"; done "
+                         "| grep -c topsecret-value");
+  EXPECT_EQ(grep.output, "0\n");
+  // A required secret that was not passed is a clear error.
+  auto r = Strata("build -q --no-cache " + Q(ctx));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("Dockerfile:5: secret tok not found"));
+}
+
 // FROM a registry image that is not in the store pulls it; --push sends the
 // result; a real client (skopeo) and a fresh strata store read it back.
 TEST_F(BuildIntegrationTest, BuildPullsBaseAndPushesResultToARealRegistry) {

@@ -97,6 +97,7 @@ struct BuildFlags {
   bool print_plan = false;
   std::string pull = "missing";
   std::string platform;
+  std::vector<std::string> secrets;
   std::string context;
 };
 
@@ -147,6 +148,25 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   o.target = f.target;
   o.no_cache = f.no_cache;
   o.labels = *labels;
+  for (const auto& sec : f.secrets) {
+    // id=ID,src=PATH (docker's form; `source=` and `env=` not needed here).
+    std::string id, src;
+    size_t i = 0;
+    while (i <= sec.size()) {
+      size_t j = sec.find(',', i);
+      if (j == std::string::npos) j = sec.size();
+      std::string part = sec.substr(i, j - i);
+      if (part.starts_with("id=")) id = part.substr(3);
+      if (part.starts_with("src=")) src = part.substr(4);
+      if (part.starts_with("source=")) src = part.substr(7);
+      i = j + 1;
+    }
+    if (id.empty() || src.empty()) {
+      return Fail(
+          Error(ErrorCode::kInvalidArgument, fmt::format("--secret {}: want id=ID,src=PATH", sec)));
+    }
+    o.secrets[id] = src;
+  }
   if (f.network == "none") {
     o.network = builder::NetworkMode::kNone;
   } else if (f.network != "host" && f.network != "default") {
@@ -271,6 +291,8 @@ Verb BuildVerb() {
             app.add_flag("--print-plan", f->print_plan, "Print the parsed plan as JSON and exit");
             app.add_option("--pull", f->pull, "Pull policy: always, missing, never");
             app.add_option("--platform", f->platform, "Target platform (host only for now)");
+            app.add_option("--secret", f->secrets,
+                           "Secret for RUN --mount=type=secret: id=ID,src=PATH");
             app.add_option("CONTEXT", f->context, "Build context directory")->required();
             return [f](Context& ctx) { return RunBuild(ctx, *f); };
           }};
