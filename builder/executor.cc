@@ -929,10 +929,11 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
         }
       };
   bool multi = copy.sources.size() + copy.source_contents.size() > 1;
+  std::vector<std::string> urls;  // ADD sources fetched below
   for (const auto& raw_src : copy.sources) {
     if (copy.add && (raw_src.starts_with("http://") || raw_src.starts_with("https://"))) {
-      return Fail(ins, Error(ErrorCode::kUnimplemented,
-                             fmt::format("ADD {}: remote URLs are not supported yet", raw_src)));
+      urls.push_back(raw_src);
+      continue;
     }
     std::string rel = CleanPath(raw_src);
     while (rel.starts_with("/")) rel = rel.substr(1);
@@ -965,7 +966,64 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
     selected.push_back(std::move(s));
   }
-  if (selected.empty() && copy.source_contents.empty()) {
+  if (!copy.checksum.empty() && (urls.size() != 1 || !selected.empty())) {
+    return Fail(ins,
+                Error(ErrorCode::kInvalidArgument, "ADD --checksum needs exactly one URL source"));
+  }
+  // ADD <url>: download (through the injected fetcher) into a temp file,
+  // verify --checksum, then treat it as a 0600 file named after the URL path.
+  std::optional<ScopedTempDir> downloads;
+  struct Downloaded {
+    fs::path file;
+    std::string name;
+    struct stat st;
+  };
+  std::vector<Downloaded> fetched;
+  for (const auto& url : urls) {
+    if (!opts_.fetcher) {
+      return Fail(ins, Error(ErrorCode::kUnimplemented,
+                             fmt::format("ADD {}: no URL fetcher configured", url)));
+    }
+    if (!downloads) {
+      auto d = ScopedTempDir::Create(store_.IngestDir(), "add-");
+      if (!d) return Fail(ins, d.error());
+      downloads = std::move(*d);
+    }
+    fs::path file = downloads->path() / std::to_string(fetched.size());
+    std::string last_modified;
+    if (auto s2 = opts_.fetcher(url, file, &last_modified); !s2) {
+      return Fail(ins, s2.error().Wrap(fmt::format("ADD {}", url)));
+    }
+    if (!copy.checksum.empty()) {
+      auto want = oci::Digest::Parse(copy.checksum);
+      if (!want) return Fail(ins, want.error().Wrap("ADD --checksum"));
+      auto got = oci::DigestFile(file.string());
+      if (!got) return Fail(ins, got.error());
+      if (*got != *want) {
+        return Fail(ins, Error(ErrorCode::kFailedPrecondition,
+                               fmt::format("ADD {}: checksum mismatch: expected {}, got {}", url,
+                                           want->ToString(), got->ToString())));
+      }
+    }
+    Downloaded dl{file, "", {}};
+    std::string path = url.substr(url.find("://") + 3);
+    path = path.substr(0, path.find_first_of("?#"));
+    auto slash = path.rfind('/');
+    dl.name = slash == std::string::npos || slash + 1 == path.size() ? "index.html"
+                                                                     : path.substr(slash + 1);
+    ::stat(file.c_str(), &dl.st);
+    dl.st.st_mode = S_IFREG | 0600;
+    int64_t mtime = opts_.source_date_epoch ? *opts_.source_date_epoch : std::time(nullptr);
+    std::tm tm{};
+    if (!last_modified.empty() &&
+        ::strptime(last_modified.c_str(), "%a, %d %b %Y %H:%M:%S", &tm) != nullptr) {
+      mtime = ::timegm(&tm);
+    }
+    dl.st.st_mtim = {static_cast<time_t>(mtime), 0};
+    fetched.push_back(std::move(dl));
+  }
+  multi = multi || (urls.size() + selected.size() > 1);
+  if (selected.empty() && copy.source_contents.empty() && fetched.empty()) {
     return Fail(ins, Error(ErrorCode::kNotFound,
                            fmt::format("{} failed: no source files were specified", verb)));
   }
@@ -1046,6 +1104,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     std::string target = dest_dir ? dest + "/" + (copy.parents ? s.rel : base) : dest;
     entries.push_back({CleanAbs(target), s.path, s.st, "", false});
   }
+  for (const auto& dl : fetched) {
+    entries.push_back(
+        {CleanAbs(dest_dir ? dest + "/" + dl.name : dest), dl.file, dl.st, "", false});
+  }
   for (const auto& h : copy.source_contents) {
     CopyEntry e;
     e.dest = CleanAbs(dest_dir ? dest + "/" + h.name : dest);
@@ -1066,7 +1128,15 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
                         S_ISREG(e.st.st_mode) ? e.st.st_size : 0));
     if (!from_key.empty()) continue;  // content follows from the source's key
     if (S_ISREG(e.st.st_mode)) {
-      auto d = hasher_->Digest(e.src, e.st);
+      bool downloaded = downloads && e.src.parent_path() == downloads->path();
+      Result<std::string> d = std::string();
+      if (downloaded) {
+        auto dd = oci::DigestFile(e.src.string());
+        if (!dd) return Fail(ins, dd.error());
+        d = dd->ToString();
+      } else {
+        d = hasher_->Digest(e.src, e.st);
+      }
       if (!d) return Fail(ins, d.error());
       key.Add(*d);
     } else if (S_ISLNK(e.st.st_mode)) {

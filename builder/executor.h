@@ -48,6 +48,12 @@ class ProgressSink : public OutputSink {
 using ImageResolver =
     std::function<Result<oci::Descriptor>(const oci::Reference& ref, const oci::Platform&)>;
 
+// Downloads `url` into `dest` (a new file) for ADD; sets `last_modified` to
+// the Last-Modified header's value ("" if none). Injected by the caller so
+// builder/ never speaks HTTP itself.
+using UrlFetcher = std::function<Status(const std::string& url, const std::filesystem::path& dest,
+                                        std::string* last_modified)>;
+
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
@@ -66,6 +72,8 @@ struct BuildOptions {
   // --secret id=ID,src=PATH: files RUN --mount=type=secret can bind (never
   // part of a layer, a cache key or the history).
   std::map<std::string, std::filesystem::path> secrets;
+  // ADD https://...; empty = ADD of a URL is an error.
+  UrlFetcher fetcher;
 };
 
 struct BuildResult {

@@ -14,7 +14,7 @@ packages=(
   runc
   # real clients and services the integration tests check against
   docker-registry skopeo umoci podman buildah apache2-utils openssl
-  busybox-static pigz zstd gzip tar hyperfine
+  busybox-static pigz zstd gzip tar hyperfine python3 curl
 )
 
 missing=()

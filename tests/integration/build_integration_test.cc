@@ -436,6 +436,64 @@ TEST_F(BuildIntegrationTest, RunMountsCacheBindTmpfsSecret) {
   EXPECT_THAT(r.output, HasSubstr("Dockerfile:5: secret tok not found"));
 }
 
+// ADD <url> downloads through libcurl (a loopback python http.server here),
+// keeps Last-Modified as the mtime, verifies --checksum, and names the URL on
+// failure.
+TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
+  if (!testing::HaveTool("python3")) GTEST_SKIP() << "python3 not installed";
+  auto www = Dir() / "www";
+  testing::WriteTestFile(www / "file.txt", "remote content\n");
+  int port = registry::testing::FreePort();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::chdir(www.c_str());
+    ::execlp("python3", "python3", "-m", "http.server", std::to_string(port).c_str(), "--bind",
+             "127.0.0.1", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{pid};
+  std::string base = "http://127.0.0.1:" + std::to_string(port);
+  for (int i = 0; i < 50 && RunCommand("wget -q -O /dev/null " + base + "/file.txt || curl -sf " +
+                                       base + "/file.txt")
+                                    .exit_code != 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::string sum = oci::Digest::Of("remote content\n").ToString();
+  auto ctx =
+      Context("addurl", {{"Dockerfile", "FROM busybox\nADD " + base +
+                                            "/file.txt /dl/\n"
+                                            "ADD --checksum=" +
+                                            sum + " " + base + "/file.txt /dl/again.txt\n"}});
+  Build(ctx, "-t addurl:1");
+  auto u = Dir() / "addurl-unpacked";
+  ASSERT_EQ(Strata("unpack addurl:1 " + Q(u)).exit_code, 0);
+  EXPECT_EQ(*ReadFile(u / "dl/file.txt"), "remote content\n");
+  EXPECT_EQ(*ReadFile(u / "dl/again.txt"), "remote content\n");
+  struct stat st;
+  ASSERT_EQ(::stat((u / "dl/file.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM busybox\nADD --checksum=sha256:" + std::string(64, 'a') + " " +
+                             base + "/file.txt /x\n");
+  auto r = Strata("build -q " + Q(ctx));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("Dockerfile:2:"));
+  EXPECT_THAT(r.output, HasSubstr("checksum mismatch"));
+  testing::WriteTestFile(ctx / "Dockerfile", "FROM busybox\nADD " + base + "/missing.txt /x\n");
+  r = Strata("build -q " + Q(ctx));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("missing.txt"));
+  EXPECT_THAT(r.output, HasSubstr("404"));
+}
+
 // FROM a registry image that is not in the store pulls it; --push sends the
 // result; a real client (skopeo) and a fresh strata store read it back.
 TEST_F(BuildIntegrationTest, BuildPullsBaseAndPushesResultToARealRegistry) {

@@ -1,4 +1,5 @@
 // strata build: run a Dockerfile into a new image (see builder/executor.h).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -13,6 +14,9 @@
 #include "builder/oci_runtime_runner.h"
 #include "builder/plan.h"
 #include "oci/util/file_util.h"
+#include "oci/util/unique_fd.h"
+#include "registry/curl_transport.h"
+#include "registry/transport.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
@@ -240,6 +244,31 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
       return pulled.manifest;
     };
   }
+  // ADD <url>: plain HTTP(S) GET through the registry transport stack
+  // (redirects followed; TLS settings and insecure hosts as for registries).
+  std::shared_ptr<registry::Transport> http;
+  o.fetcher = [&](const std::string& url, const fs::path& dest,
+                  std::string* last_modified) -> Status {
+    if (!http) {
+      registry::CurlTransportOptions co;
+      co.tls_verify = ctx.global.tls_verify;
+      http = std::make_shared<registry::RedirectTransport>(
+          std::make_shared<registry::CurlTransport>(co));
+    }
+    STRATA_ASSIGN_OR_RETURN(auto fd, OpenFile(dest, O_WRONLY | O_CREAT | O_EXCL, 0600));
+    registry::Request req;
+    req.url = url;
+    req.on_body = [&](std::string_view chunk) {
+      return WriteAll(fd.get(), chunk.data(), chunk.size());
+    };
+    STRATA_ASSIGN_OR_RETURN(auto resp, http->RoundTrip(req));
+    if (resp.status != 200) {
+      return MakeError(resp.status == 404 ? ErrorCode::kNotFound : ErrorCode::kUnavailable,
+                       "GET {}: HTTP {}", url, resp.status);
+    }
+    *last_modified = resp.GetHeader("Last-Modified");
+    return OkStatus();
+  };
   builder::Executor exec(**store, runner, *progress);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
