@@ -8,9 +8,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <ctime>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -114,6 +117,7 @@ class ContextHasher {
   }
 
   Result<std::string> Digest(const fs::path& file, const struct stat& st) {
+    std::lock_guard<std::mutex> lock(mu_);
     std::string stamp =
         fmt::format("{}:{}:{}:{}.{}:{}.{}", st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
                     st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
@@ -126,6 +130,7 @@ class ContextHasher {
   }
 
   void Save() {
+    std::lock_guard<std::mutex> lock(mu_);
     if (!dirty_) return;
     nlohmann::json j = nlohmann::json::object();
     for (const auto& [k, v] : memo_) j[k] = {v.first, v.second};
@@ -134,8 +139,48 @@ class ContextHasher {
 
  private:
   fs::path path_;
+  std::mutex mu_;  // stages hash on several threads
   std::map<std::string, std::pair<std::string, std::string>> memo_;
   bool dirty_ = false;
+};
+
+// Serializes every call into the caller's ProgressSink.
+class SerializedProgress : public ProgressSink {
+ public:
+  explicit SerializedProgress(ProgressSink& inner) : inner_(inner) {}
+  void StepStart(int id, std::string_view name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    inner_.StepStart(id, name);
+  }
+  void StepDone(int id, bool cached, double seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    inner_.StepDone(id, cached, seconds);
+  }
+  void StepOutput(int id, OutputStream stream, std::string_view line) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    inner_.StepOutput(id, stream, line);
+  }
+  void Warning(std::string_view text) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    inner_.Warning(text);
+  }
+
+ private:
+  ProgressSink& inner_;
+  std::mutex mu_;
+};
+
+// The output of one step, as an OutputSink for the runner and the commit.
+class StepSink : public OutputSink {
+ public:
+  StepSink(ProgressSink& progress, int id) : progress_(progress), id_(id) {}
+  void Line(OutputStream stream, std::string_view line) override {
+    progress_.StepOutput(id_, stream, line);
+  }
+
+ private:
+  ProgressSink& progress_;
+  int id_;
 };
 
 bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
@@ -161,6 +206,9 @@ class Build {
   Build(oci::Store& store, CommandRunner& runner, ProgressSink& progress, const BuildOptions& opts)
       : store_(store), runner_(runner), progress_(progress), opts_(opts), cache_(store) {}
 
+  // Stages of one wave of the plan run on their own threads (bounded).
+  static constexpr size_t kMaxParallelStages = 4;
+
   Result<BuildResult> Run();
 
  private:
@@ -185,7 +233,7 @@ class Build {
 
   oci::Store& store_;
   CommandRunner& runner_;
-  ProgressSink& progress_;
+  SerializedProgress progress_;
   const BuildOptions& opts_;
   BuildCache cache_;
   Plan plan_;
@@ -193,9 +241,17 @@ class Build {
   fs::path context_;
   DockerIgnore ignore_;
   std::unique_ptr<ContextHasher> hasher_;
+  std::mutex mu_;  // guards done_
   std::map<int, StageState> done_;
-  int step_ = 0;
-  int cached_ = 0;
+  std::atomic<int> step_{0};
+  std::atomic<int> cached_{0};
+
+  std::optional<StageState> Done(int stage) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = done_.find(stage);
+    if (it == done_.end()) return std::nullopt;
+    return it->second;
+  }
 };
 
 std::string Build::Now() const {
@@ -267,11 +323,11 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
       key.Add("scratch");
       break;
     case StageBase::Kind::kStage: {
-      auto it = done_.find(stage.base.stage);
-      if (it == done_.end()) {
+      auto base = Done(stage.base.stage);
+      if (!base) {
         return Fail(stage.from, Error(ErrorCode::kInternal, "base stage not built"));
       }
-      st = it->second;
+      st = std::move(*base);
       st.cache_broken = false;
       st.cmd_set = false;
       key.Add(st.key.ToString());
@@ -345,11 +401,28 @@ Result<BuildResult> Build::Run() {
   }
   STRATA_ASSIGN_OR_RETURN(ignore_, DockerIgnore::Load(context_, dockerfile));
   hasher_ = std::make_unique<ContextHasher>(store_.CacheDir(), context_);
-  for (int idx : plan_.build_order) {
-    STRATA_RETURN_IF_ERROR(RunStage(plan_.stages[static_cast<size_t>(idx)]));
+  for (const auto& wave : plan_.parallel_waves) {
+    for (size_t first = 0; first < wave.size(); first += kMaxParallelStages) {
+      size_t n = std::min(kMaxParallelStages, wave.size() - first);
+      if (n == 1) {
+        STRATA_RETURN_IF_ERROR(RunStage(plan_.stages[static_cast<size_t>(wave[first])]));
+        continue;
+      }
+      // Independent stages: each on its own thread; the first error (by
+      // stage order) wins once all have finished.
+      std::vector<Status> results(n);
+      std::vector<std::thread> threads;
+      for (size_t k = 0; k < n; ++k) {
+        threads.emplace_back([this, &results, &wave, first, k] {
+          results[k] = RunStage(plan_.stages[static_cast<size_t>(wave[first + k])]);
+        });
+      }
+      for (auto& t : threads) t.join();
+      for (auto& r : results) STRATA_RETURN_IF_ERROR(r);
+    }
   }
   hasher_->Save();
-  StageState& final = done_.at(plan_.target);
+  StageState& final = done_.at(plan_.target);  // all threads have joined
   for (const auto& [k, v] : opts_.labels) final.config.config.labels[k] = v;
   final.config.created = final.created.empty() ? Now() : final.created;
   auto cfg = store_.Put(final.config.Serialize(), std::string(oci::media_type::kImageConfig));
@@ -403,6 +476,7 @@ Status Build::RunStage(const Stage& stage) {
     std::string label = fmt::format("[{} {}/{}] {}", sname, i + 2, total, pi.expanded.original);
     STRATA_RETURN_IF_ERROR(Dispatch(stage, pi, pi.raw, st, label));
   }
+  std::lock_guard<std::mutex> lock(mu_);
   done_[stage.index] = std::move(st);
   return OkStatus();
 }
@@ -583,8 +657,8 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         for (const auto& s2 : plan_.stages) names.push_back(s2.name);
         auto idx = StageGraph::Resolve(names, m.from);
         StageState src;
-        if (idx && done_.count(*idx)) {
-          src = done_.at(*idx);
+        if (auto built = idx ? Done(*idx) : std::nullopt) {
+          src = std::move(*built);
         } else {
           auto img = store_.LoadImage(m.from);
           if (!img) return Fail(ins, img.error().Wrap(fmt::format("RUN --mount from={}", m.from)));
@@ -685,7 +759,8 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   auto mount = OverlayMount::Mount(oo);
   if (!mount) return Fail(ins, mount.error().Wrap("mount overlay"));
   spec.rootfs = oo.mountpoint;
-  TailSink tail(&progress_, 20);
+  StepSink out(progress_, id);
+  TailSink tail(&out, 20);
   auto rc = runner_.Run(spec, tail);
   STRATA_RETURN_IF_ERROR(mount->Unmount());
   if (!rc) return Fail(ins, rc.error().Wrap(fmt::format("RUN {}", JoinArgs(spec.args))));
@@ -708,7 +783,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
     lo.compress = opts_.compression;
     lo.tar.overlay_upper = true;
     lo.tar.source_date_epoch = opts_.source_date_epoch;
-    auto info = CommitWithProgress(store_, upper, lo, progress_);
+    auto info = CommitWithProgress(store_, upper, lo, out);
     if (!info) return Fail(ins, info.error().Wrap("commit layer"));
     rec.layer = info->descriptor;
     rec.diff_id = info->diff_id;
@@ -860,11 +935,11 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     auto stage_idx = StageGraph::Resolve(names, copy.from);
     StageState src;
     if (stage_idx) {
-      auto it = done_.find(*stage_idx);
-      if (it == done_.end()) {
+      auto built = Done(*stage_idx);
+      if (!built) {
         return Fail(ins, Error(ErrorCode::kInternal, fmt::format("stage {} not built", copy.from)));
       }
-      src = it->second;
+      src = std::move(*built);
       from_key = src.key.ToString();
     } else {
       auto img = store_.LoadImage(copy.from);
@@ -1200,7 +1275,8 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   oci::LayerWriterOptions lo;
   lo.compress = opts_.compression;
   lo.tar.source_date_epoch = opts_.source_date_epoch;
-  auto info = CommitWithProgress(store_, fsroot, lo, progress_);
+  StepSink out(progress_, id);
+  auto info = CommitWithProgress(store_, fsroot, lo, out);
   if (!info) return Fail(ins, info.error().Wrap("commit layer"));
   CacheRecord rec;
   rec.created_by = created_by;

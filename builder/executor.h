@@ -33,13 +33,17 @@
 
 namespace strata::builder {
 
-// Progress of a build; the CLI renders it (plain, json, quiet). Command
-// output of the running step arrives through OutputSink::Line.
-class ProgressSink : public OutputSink {
+// Progress of a build; the CLI renders it (plain, json, quiet). The executor
+// serializes every call (stages may run on several threads), so an
+// implementation needs no locking of its own.
+class ProgressSink {
  public:
+  virtual ~ProgressSink() = default;
   // `id` numbers steps across the build; `name` is "[stage 2/5] RUN make".
   virtual void StepStart(int id, std::string_view name) = 0;
   virtual void StepDone(int id, bool cached, double seconds) = 0;
+  // One line of a step's output (command output, layer commit figures).
+  virtual void StepOutput(int id, OutputStream stream, std::string_view line) = 0;
   virtual void Warning(std::string_view text) = 0;
 };
 

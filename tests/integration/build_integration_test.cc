@@ -200,6 +200,27 @@ TEST_F(BuildIntegrationTest, MultiStageCopyFromAndTarget) {
   EXPECT_THAT(r.output, HasSubstr("nosuch"));
 }
 
+// Independent stages run at the same time: each records when its RUN ran
+// (/proc/uptime inside the container is the host's), and the intervals overlap.
+TEST_F(BuildIntegrationTest, IndependentStagesRunInParallel) {
+  auto ctx = Context("par", {{"Dockerfile",
+                              "FROM busybox AS a\n"
+                              "RUN cut -d' ' -f1 /proc/uptime > /start && sleep 2 && "
+                              "cut -d' ' -f1 /proc/uptime > /end\n"
+                              "FROM busybox AS b\n"
+                              "RUN cut -d' ' -f1 /proc/uptime > /start && sleep 2 && "
+                              "cut -d' ' -f1 /proc/uptime > /end\n"
+                              "FROM busybox\n"
+                              "COPY --from=a /start /a.start\nCOPY --from=a /end /a.end\n"
+                              "COPY --from=b /start /b.start\nCOPY --from=b /end /b.end\n"}});
+  Build(ctx, "-t par:1");
+  auto u = Dir() / "par-unpacked";
+  ASSERT_EQ(Strata("unpack par:1 " + Q(u)).exit_code, 0);
+  auto num = [&](const char* f) { return std::stod(ReadFile(u / f).value_or("0")); };
+  EXPECT_LT(num("a.start"), num("b.end"));
+  EXPECT_LT(num("b.start"), num("a.end"));
+}
+
 TEST_F(BuildIntegrationTest, CopyChownChmodAndAddTarExtracts) {
   auto ctx = Context("cp", {{"Dockerfile",
                              "FROM busybox\n"

@@ -30,7 +30,6 @@ namespace fs = std::filesystem;
 class PlainProgress : public builder::ProgressSink {
  public:
   void StepStart(int id, std::string_view name) override {
-    current_ = id;
     fmt::print(stderr, "#{} {}\n", id, name);
   }
   void StepDone(int id, bool cached, double seconds) override {
@@ -41,28 +40,24 @@ class PlainProgress : public builder::ProgressSink {
     }
   }
   void Warning(std::string_view text) override { fmt::print(stderr, "WARNING: {}\n", text); }
-  void Line(builder::OutputStream, std::string_view line) override {
-    fmt::print(stderr, "#{} {}\n", current_, line);
+  void StepOutput(int id, builder::OutputStream, std::string_view line) override {
+    fmt::print(stderr, "#{} {}\n", id, line);
   }
-
- private:
-  int current_ = 0;
 };
 
 // `--progress json`: one JSON object per event on stderr, for CI.
 class JsonProgress : public builder::ProgressSink {
  public:
   void StepStart(int id, std::string_view name) override {
-    current_ = id;
     Emit({{"event", "step"}, {"id", id}, {"name", name}});
   }
   void StepDone(int id, bool cached, double seconds) override {
     Emit({{"event", "done"}, {"id", id}, {"cached", cached}, {"seconds", seconds}});
   }
   void Warning(std::string_view text) override { Emit({{"event", "warning"}, {"text", text}}); }
-  void Line(builder::OutputStream s, std::string_view line) override {
+  void StepOutput(int id, builder::OutputStream s, std::string_view line) override {
     Emit({{"event", "output"},
-          {"id", current_},
+          {"id", id},
           {"stream", s == builder::OutputStream::kStdout ? "stdout" : "stderr"},
           {"text", nlohmann::json(std::string(line)).get<std::string>()}});
   }
@@ -71,7 +66,6 @@ class JsonProgress : public builder::ProgressSink {
   void Emit(const nlohmann::json& j) {
     fmt::print(stderr, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
-  int current_ = 0;
 };
 
 // `-q`: nothing but warnings; a failed RUN still reports its output tail in
@@ -81,7 +75,7 @@ class QuietProgress : public builder::ProgressSink {
   void StepStart(int, std::string_view) override {}
   void StepDone(int, bool, double) override {}
   void Warning(std::string_view text) override { fmt::print(stderr, "WARNING: {}\n", text); }
-  void Line(builder::OutputStream, std::string_view) override {}
+  void StepOutput(int, builder::OutputStream, std::string_view) override {}
 };
 
 struct BuildFlags {
