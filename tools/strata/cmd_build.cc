@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -66,6 +69,99 @@ class JsonProgress : public builder::ProgressSink {
   void Emit(const nlohmann::json& j) {
     fmt::print(stderr, "{}\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
+};
+
+// `--progress tty` (the default on a terminal): finished steps scroll up as
+// "=> [stage 2/5] RUN make  1.2s"; below them, redrawn in place, every
+// running step with its elapsed time and its last few output lines. A ticker
+// refreshes the elapsed times; a mutex orders it against the executor.
+class TtyProgress : public builder::ProgressSink {
+ public:
+  TtyProgress() : ticker_([this](std::stop_token st) { Tick(st); }) {}
+  ~TtyProgress() override {
+    ticker_.request_stop();
+    ticker_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    Clear();
+    // A step still running when the build returned is the one that failed.
+    for (const auto& r : running_) {
+      fmt::print(stderr, "=> ERROR {}\n", r.name);
+      for (const auto& l : r.tail) fmt::print(stderr, "   {}\n", l);
+    }
+  }
+  void StepStart(int id, std::string_view name) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.push_back({id, std::string(name), std::chrono::steady_clock::now(), {}});
+    Redraw();
+  }
+  void StepDone(int id, bool cached, double seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Clear();
+    for (auto it = running_.begin(); it != running_.end(); ++it) {
+      if (it->id != id) continue;
+      if (cached) {
+        fmt::print(stderr, "=> CACHED {}\n", it->name);
+      } else {
+        fmt::print(stderr, "=> {}  {:.1f}s\n", it->name, seconds);
+      }
+      running_.erase(it);
+      break;
+    }
+    Redraw();
+  }
+  void StepOutput(int id, builder::OutputStream, std::string_view line) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& r : running_) {
+      if (r.id != id) continue;
+      r.tail.emplace_back(line.substr(0, 200));
+      if (r.tail.size() > 5) r.tail.pop_front();
+    }
+    Redraw();
+  }
+  void Warning(std::string_view text) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Clear();
+    fmt::print(stderr, "WARNING: {}\n", text);
+    Redraw();
+  }
+
+ private:
+  struct Running {
+    int id;
+    std::string name;
+    std::chrono::steady_clock::time_point start;
+    std::deque<std::string> tail;
+  };
+  void Tick(std::stop_token st) {
+    while (!st.stop_requested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!running_.empty()) Redraw();
+    }
+  }
+  // Erases the live region drawn last time.
+  void Clear() {
+    for (int i = 0; i < drawn_; ++i) fmt::print(stderr, "\x1b[1A\x1b[2K");
+    drawn_ = 0;
+  }
+  void Redraw() {
+    Clear();
+    auto now = std::chrono::steady_clock::now();
+    for (const auto& r : running_) {
+      double secs = std::chrono::duration<double>(now - r.start).count();
+      fmt::print(stderr, "\x1b[1m=> {}  {:.1f}s\x1b[0m\n", r.name, secs);
+      ++drawn_;
+      for (const auto& l : r.tail) {
+        fmt::print(stderr, "   {}\n", l);
+        ++drawn_;
+      }
+    }
+    std::fflush(stderr);
+  }
+  std::mutex mu_;
+  std::vector<Running> running_;
+  int drawn_ = 0;
+  std::jthread ticker_;  // last: started after the members it uses
 };
 
 // `-q`: nothing but warnings; a failed RUN still reports its output tail in
@@ -204,8 +300,11 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   std::unique_ptr<builder::ProgressSink> progress;
   std::string mode = f.progress;
   if (ctx.global.quiet) mode = "quiet";
-  if (mode == "auto" || mode == "tty") mode = "plain";  // tty rendering falls back to plain
-  if (mode == "plain") {
+  if (mode == "auto") mode = ::isatty(STDERR_FILENO) ? "tty" : "plain";
+  if (mode == "tty" && !::isatty(STDERR_FILENO)) mode = "plain";
+  if (mode == "tty") {
+    progress = std::make_unique<TtyProgress>();
+  } else if (mode == "plain") {
     progress = std::make_unique<PlainProgress>();
   } else if (mode == "json") {
     progress = std::make_unique<JsonProgress>();
@@ -266,6 +365,7 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   builder::Executor exec(**store, runner, *progress);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
+  progress.reset();  // a live tty display is erased/finished before we print
   if (!r) return Fail(r.error());
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!f.iidfile.empty()) {
