@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "builder/add_archive.h"
 #include "builder/build_cache.h"
 #include "builder/dockerignore.h"
 #include "builder/image_path.h"
@@ -1164,13 +1165,9 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       continue;
     }
     if (copy.add && S_ISREG(s.st.st_mode)) {
-      auto fd = OpenFile(s.path, O_RDONLY);
-      char head[512] = {0};
-      ssize_t n = fd ? ::read(fd->get(), head, sizeof(head)) : 0;
-      auto comp =
-          oci::DetectCompression(std::string_view(head, n > 0 ? static_cast<size_t>(n) : 0));
-      bool is_tar = n >= 262 && std::string_view(head + 257, 5) == "ustar";
-      if (comp == oci::Compression::kGzip || comp == oci::Compression::kZstd || is_tar) {
+      auto is_tar = IsTarArchive(s.path);
+      if (!is_tar) return Fail(ins, is_tar.error());
+      if (*is_tar) {
         tar_sources.push_back(s.path);
         entries.push_back({"<archive>" + s.rel, s.path, s.st, "", false});
         continue;
@@ -1250,26 +1247,12 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   for (const auto& archive : tar_sources) {
     fs::path target = Under(fsroot, dest);
     STRATA_RETURN_IF_ERROR(MakeDirs(target));
-    STRATA_ASSIGN_OR_RETURN(auto fd, OpenFile(archive, O_RDONLY));
-    char head[8];
-    ssize_t n = ::read(fd.get(), head, sizeof(head));
-    ::lseek(fd.get(), 0, SEEK_SET);
-    auto comp = oci::DetectCompression(std::string_view(head, n > 0 ? static_cast<size_t>(n) : 0));
-    class FdSource : public oci::ByteSource {
-     public:
-      explicit FdSource(int fd) : fd_(fd) {}
-      Result<size_t> Read(void* buf, size_t size) override {
-        ssize_t r = ::read(fd_, buf, size);
-        if (r < 0) return ErrnoError(errno, "read archive");
-        return static_cast<size_t>(r);
-      }
-
-     private:
-      int fd_;
-    } src(fd.get());
+    auto src = OpenDecompressed(archive);
+    if (!src) return Fail(ins, src.error());
     oci::ApplyOptions ao;
     ao.preserve_owners = ::geteuid() == 0;
-    auto r = oci::ApplyTar(&src, comp, target, ao, archive.filename().string());
+    auto r =
+        oci::ApplyTar(src->get(), oci::Compression::kNone, target, ao, archive.filename().string());
     if (!r) return Fail(ins, r.error().Wrap(fmt::format("ADD {}", archive.filename().string())));
   }
   oci::LayerWriterOptions lo;

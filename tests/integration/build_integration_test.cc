@@ -226,20 +226,28 @@ TEST_F(BuildIntegrationTest, CopyChownChmodAndAddTarExtracts) {
                              "FROM busybox\n"
                              "COPY --chown=app:staff --chmod=0640 f.txt /data/f.txt\n"
                              "COPY --chmod=u+x,g-r dir/ /dir/\n"
-                             "ADD arch.tar.gz /x/\n"},
+                             "ADD arch.tar.gz /x/\n"
+                             "ADD arch.tar.xz /xz/\n"
+                             "ADD data.json.gz /y/\n"},
+                            {"data.json", "{}"},
                             {"f.txt", "content"},
                             {"dir/a.sh", "echo a"},
                             {"dir/sub/b.txt", "b"},
                             {"src/inner/hello.txt", "from tar"}});
   auto r = RunCommand("tar -C " + Q(ctx / "src") + " -czf " + Q(ctx / "arch.tar.gz") + " inner");
   ASSERT_EQ(r.exit_code, 0);
+  r = RunCommand("tar -C " + Q(ctx / "src") + " -cJf " + Q(ctx / "arch.tar.xz") +
+                 " inner && gzip " + Q(ctx / "data.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   Build(ctx, "-t cp:1");
   auto out = Podman("cp:1",
                     "sh -c 'stat -c \"%u %g %a\" /data/f.txt; stat -c %a /dir/a.sh; "
-                    "cat /dir/sub/b.txt; echo; cat /x/inner/hello.txt'");
+                    "cat /dir/sub/b.txt; echo; cat /x/inner/hello.txt; echo; "
+                    "cat /xz/inner/hello.txt; echo; ls /y'");
   EXPECT_THAT(out.output, HasSubstr("1000 50 640"));
-  EXPECT_THAT(out.output, HasSubstr("704"));  // 0644, u+x -> 0744, g-r -> 0704
-  EXPECT_THAT(out.output, HasSubstr("from tar"));
+  EXPECT_THAT(out.output, HasSubstr("704"));                 // 0644, u+x -> 0744, g-r -> 0704
+  EXPECT_THAT(out.output, HasSubstr("from tar\nfrom tar"));  // gzip and xz archives
+  EXPECT_THAT(out.output, HasSubstr("data.json.gz"));        // not a tar: copied as is
 }
 
 TEST_F(BuildIntegrationTest, CacheHitsThenMissesWhenContentChangesWithSameSizeAndMtime) {
