@@ -562,9 +562,27 @@ Status Build::Dispatch(const Stage& stage, const PlanInstruction& pi, const Inst
         }
       },
       ins.command);
-  if (history) History(st, created_by, true);
-  st.key = key.Finish();
-  progress_.StepDone(id, false, 0);
+  oci::Digest k = key.Finish();
+  bool cached = false;
+  if (history) {
+    // Metadata steps keep a record too, only for their history time: a fresh
+    // build shows when it ran, a cached rebuild reproduces the same config.
+    std::optional<CacheRecord> rec;
+    if (!opts_.no_cache && !st.cache_broken) rec = cache_.Lookup(k);
+    if (rec && rec->empty_layer) {
+      History(st, created_by, true, rec->created);
+      cached = true;
+    } else {
+      CacheRecord fresh;
+      fresh.created_by = created_by;
+      fresh.empty_layer = true;
+      fresh.created = Now();
+      History(st, created_by, true, fresh.created);
+      (void)cache_.Record(k, fresh);
+    }
+  }
+  st.key = k;
+  progress_.StepDone(id, cached, 0);
   return OkStatus();
 }
 

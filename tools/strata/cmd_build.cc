@@ -283,6 +283,17 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     }
     o.source_date_epoch = v;
   }
+  if (!f.platform.empty()) {
+    // Cross-platform builds (emulation) are not supported: refuse rather
+    // than build for the host under another name.
+    auto p = oci::Platform::Parse(f.platform);
+    if (!p) return Fail(p.error());
+    if (!oci::Platform::Host().Matches(*p)) {
+      return Fail(Error(ErrorCode::kUnimplemented,
+                        fmt::format("--platform {}: only the host platform ({}) can be built here",
+                                    f.platform, oci::Platform::Host().ToString())));
+    }
+  }
   if (f.push && f.tags.empty()) {
     return Fail(Error(ErrorCode::kInvalidArgument, "build --push needs at least one -t REF"));
   }
