@@ -26,6 +26,7 @@
 #include "oci/layer_reader.h"
 #include "oci/layer_writer.h"
 #include "oci/media_types.h"
+#include "oci/snapshots.h"
 #include "oci/util/file_util.h"
 
 namespace strata::builder {
@@ -275,7 +276,7 @@ void Build::History(StageState& st, std::string created_by, bool empty,
 }
 
 Result<fs::path> Build::EnsureSnapshot(const StageState& st, size_t i) {
-  oci::Digest chain = ChainId(st.config.diff_ids, i + 1);
+  oci::Digest chain = oci::ChainId(std::span(st.config.diff_ids).first(i + 1));
   fs::path dir = store_.SnapshotsDir() / chain.hex();
   if (fs::exists(dir)) return dir;
   STRATA_ASSIGN_OR_RETURN(auto tmp, ScopedTempDir::Create(store_.SnapshotsDir(), ".unpack-"));
@@ -307,8 +308,7 @@ Status Build::AddLayer(StageState& st, const oci::LayerInfo& info, const fs::pat
   if (!snapshot_src.empty()) {
     // The directory the layer was made from is, as it stands, the layer in
     // overlay form: adopt it as the snapshot instead of unpacking again.
-    fs::path dir =
-        store_.SnapshotsDir() / ChainId(st.config.diff_ids, st.config.diff_ids.size()).hex();
+    fs::path dir = store_.SnapshotsDir() / oci::ChainId(st.config.diff_ids).hex();
     if (!fs::exists(dir)) (void)::rename(snapshot_src.c_str(), dir.c_str());
   }
   return OkStatus();
@@ -1294,14 +1294,6 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
 }
 
 }  // namespace
-
-oci::Digest ChainId(const std::vector<oci::Digest>& diff_ids, size_t n) {
-  oci::Digest chain = diff_ids[0];
-  for (size_t i = 1; i < n; ++i) {
-    chain = oci::Digest::Of(chain.ToString() + " " + diff_ids[i].ToString());
-  }
-  return chain;
-}
 
 Result<BuildResult> Executor::Build(const BuildOptions& options) {
   class Build b(store_, runner_, progress_, options);

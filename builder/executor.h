@@ -103,7 +103,4 @@ class Executor {
   ProgressSink& progress_;
 };
 
-// The image-spec chainID of diff_ids[0..n).
-oci::Digest ChainId(const std::vector<oci::Digest>& diff_ids, size_t n);
-
 }  // namespace strata::builder

@@ -16,6 +16,7 @@
 
 #include "oci/json_util.h"
 #include "oci/media_types.h"
+#include "oci/snapshots.h"
 #include "oci/util/file_util.h"
 
 namespace strata::oci {
@@ -261,7 +262,7 @@ Result<BlobWriter> Store::Ingest() {
 Result<Descriptor> Store::Put(std::string_view data, std::string media_type) {
   Digest d = Digest::Of(data);
   if (Has(d)) {
-    // Verify rather than trust: an existing file with wrong bytes is reported.
+    // Content-addressed: present means done (fsck and every read verify).
     return Descriptor::Of(std::move(media_type), d, static_cast<int64_t>(data.size()));
   }
   STRATA_ASSIGN_OR_RETURN(auto w, Ingest());
@@ -509,7 +510,8 @@ namespace {
 // Adds to `live` every blob reachable from `d` (manifest, index, config,
 // layers). Missing or unreadable blobs are reported through `problem`.
 void Mark(const Store& store, const Descriptor& d, std::unordered_set<Digest>& live,
-          const std::function<void(std::string)>& problem, int depth = 0) {
+          const std::function<void(std::string)>& problem, int depth = 0,
+          std::unordered_set<Digest>* configs = nullptr) {
   if (!live.insert(d.digest).second) return;
   if (depth > 8) {
     problem(fmt::format("{}: index nesting too deep", d.digest.ToString()));
@@ -530,7 +532,7 @@ void Mark(const Store& store, const Descriptor& d, std::unordered_set<Digest>& l
     }
     for (const auto& m : idx->manifests) {
       if (!store.Has(m.digest)) continue;  // partial multi-platform pulls are allowed
-      Mark(store, m, live, problem, depth + 1);
+      Mark(store, m, live, problem, depth + 1, configs);
     }
     return;
   }
@@ -539,6 +541,7 @@ void Mark(const Store& store, const Descriptor& d, std::unordered_set<Digest>& l
     problem(fmt::format("{}: {}", d.digest.ToString(), m.error().message()));
     return;
   }
+  if (configs) configs->insert(m->config.digest);
   std::vector<Descriptor> refs = m->layers;
   refs.push_back(m->config);
   for (const auto& r : refs) {
@@ -654,9 +657,11 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
   PruneReport report;
   STRATA_ASSIGN_OR_RETURN(auto idx, ReadIndex());
   std::unordered_set<Digest> live;
+  std::unordered_set<Digest> configs;  // of tagged images: their snapshots stay
   std::vector<std::string> problems;
   for (const auto& m : idx.manifests) {
-    Mark(*this, m, live, [&](std::string p) { problems.push_back(std::move(p)); });
+    Mark(
+        *this, m, live, [&](std::string p) { problems.push_back(std::move(p)); }, 0, &configs);
   }
   std::error_code ec;
   if (fs::exists(CacheDir())) {
@@ -683,19 +688,15 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
     if (RemoveAll(it->path())) ++report.ingest_removed;
   }
   // Snapshots are a cache of unpacked layers: keep those whose chain is still
-  // used by a live image (named snapshots/<chainID hex>), drop the rest.
+  // used by a tagged image (named snapshots/<chainID hex>), drop the rest
+  // (a cache-only layer is unpacked again if a build needs it).
   std::unordered_set<std::string> live_chains;
-  for (const auto& d : live) {
+  for (const auto& d : configs) {
     auto bytes = ReadBlob(d);
     if (!bytes) continue;
     auto cfg = ImageConfig::Parse(*bytes);
     if (!cfg || cfg->diff_ids.empty()) continue;
-    Digest chain = cfg->diff_ids[0];
-    live_chains.insert(chain.hex());
-    for (size_t i = 1; i < cfg->diff_ids.size(); ++i) {
-      chain = Digest::Of(chain.ToString() + " " + cfg->diff_ids[i].ToString());
-      live_chains.insert(chain.hex());
-    }
+    for (const auto& chain : ChainIds(cfg->diff_ids)) live_chains.insert(chain.hex());
   }
   for (fs::directory_iterator it(SnapshotsDir(), ec), end; !ec && it != end; it.increment(ec)) {
     std::string name = it->path().filename().string();

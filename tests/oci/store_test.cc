@@ -211,6 +211,22 @@ TEST_F(StoreTest, PruneKeepsTaggedAndCachedBlobsAndSweepsTheRest) {
   EXPECT_TRUE(store_->Has(kept.digest));
 }
 
+TEST_F(StoreTest, PruneKeepsSnapshotsOfTaggedImagesOnly) {
+  Descriptor a = MakeImage("a");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
+  // MakeImage's single layer: its chainID is its diffID (the layer digest).
+  auto keep = store_->SnapshotsDir() / Digest::Of("layer-a").hex();
+  auto stray = store_->SnapshotsDir() / Digest::Of("gone").hex();
+  testing::WriteTestFile(keep / "f", "x");
+  testing::WriteTestFile(stray / "f", "y");
+  testing::WriteTestFile(store_->SnapshotsDir() / ".run-leftover" / "upper" / "f", "z");
+  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
+  EXPECT_EQ(r.snapshots_removed, 2);
+  EXPECT_TRUE(fs::exists(keep / "f"));
+  EXPECT_FALSE(fs::exists(stray));
+  EXPECT_FALSE(fs::exists(store_->SnapshotsDir() / ".run-leftover"));
+}
+
 TEST_F(StoreTest, PruneRefusesWhileAnotherProcessUsesTheStore) {
   auto other = Store::Open(store_->root());  // same process, separate lock fd
   ASSERT_OK(other);
