@@ -1004,8 +1004,14 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     if (!ex) return Fail(ins, ex.error());
     excludes = std::move(*ex);
   }
-  auto excluded = [&](const std::string& rel) {
-    return (ignore && ignore->Matches(rel)) || (excludes && excludes->Matches(rel));
+  // .dockerignore paths are relative to the context; --exclude patterns to
+  // the copy source (the context for wildcard sources, the directory for a
+  // directory source), as BuildKit applies them.
+  auto ignored = [&](const std::string& context_rel) {
+    return ignore && ignore->Matches(context_rel);
+  };
+  auto excluded = [&](const std::string& context_rel) {
+    return ignored(context_rel) || (excludes && excludes->Matches(context_rel));
   };
   std::function<void(const fs::path&, const std::string&, std::vector<std::string>&)> walk =
       [&](const fs::path& dir, const std::string& rel, std::vector<std::string>& out) {
@@ -1052,7 +1058,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     auto resolved = ResolveInRoot(src_root, rel, false);
     if (!resolved) return Fail(ins, resolved.error());
     Selected s{*resolved, rel, {}};
-    if ((!rel.empty() && excluded(rel)) || ::lstat(s.path.c_str(), &s.st) != 0) {
+    if ((!rel.empty() && ignored(rel)) || ::lstat(s.path.c_str(), &s.st) != 0) {
       return Fail(ins, Error(ErrorCode::kNotFound,
                              fmt::format("{} failed: file not found in build context or excluded "
                                          "by .dockerignore: stat {}: file does not exist",
@@ -1175,7 +1181,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       walk(s.path, "", children);
       for (const auto& c : children) {
         std::string crel = s.rel.empty() ? c : s.rel + "/" + c;
-        if (excluded(crel)) continue;
+        if (ignored(crel) || (excludes && excludes->Matches(c))) continue;
         CopyEntry e{CleanAbs(dbase + "/" + c), s.path / c, {}, "", false};
         if (::lstat(e.src.c_str(), &e.st) != 0) continue;
         entries.push_back(std::move(e));

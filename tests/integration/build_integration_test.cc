@@ -221,6 +221,46 @@ TEST_F(BuildIntegrationTest, IndependentStagesRunInParallel) {
   EXPECT_LT(num("b.start"), num("a.end"));
 }
 
+// docker's COPY destination rules: globs, directory contents, trailing
+// slashes, relative destinations under WORKDIR, --parents, --exclude,
+// symlinks copied as symlinks.
+TEST_F(BuildIntegrationTest, CopyDestinationRulesMatchDocker) {
+  auto ctx = Context("rules", {{"Dockerfile",
+                                "FROM busybox\n"
+                                "COPY src/*.txt /glob/\n"
+                                "COPY dir /dircopy\n"
+                                "COPY file /newdir/\n"
+                                "COPY file /newname\n"
+                                "COPY --parents a/b/c.txt /out/\n"
+                                "COPY --exclude=*.md --exclude=sub src/ /ex/\n"
+                                "COPY link /links/\n"
+                                "WORKDIR /w\n"
+                                "COPY file rel/\n"},
+                               {"src/one.txt", "1"},
+                               {"src/two.txt", "2"},
+                               {"src/top.md", "t"},
+                               {"src/sub/x.md", "x"},
+                               {"dir/inner/d.txt", "d"},
+                               {"a/b/c.txt", "c"},
+                               {"file", "f"}});
+  fs::create_symlink("file", ctx / "link");
+  Build(ctx, "-t rules:1");
+  auto u = Dir() / "rules-unpacked";
+  ASSERT_EQ(Strata("unpack rules:1 " + Q(u)).exit_code, 0);
+  auto r = RunCommand("cd " + Q(u) + " && find glob dircopy newdir newname out ex links w | sort");
+  EXPECT_EQ(r.output,
+            "dircopy\ndircopy/inner\ndircopy/inner/d.txt\nex\nex/one.txt\nex/two.txt\nglob\n"
+            "glob/one.txt\nglob/two.txt\nlinks\nlinks/link\nnewdir\nnewdir/file\nnewname\nout\n"
+            "out/a\nout/a/b\nout/a/b/c.txt\nw\nw/rel\nw/rel/file\n");
+  EXPECT_TRUE(fs::is_symlink(u / "links/link"));
+  EXPECT_EQ(fs::read_symlink(u / "links/link"), "file");
+  // More than one source needs a directory destination.
+  testing::WriteTestFile(ctx / "Dockerfile", "FROM busybox\nCOPY src/one.txt src/two.txt /x\n");
+  auto bad = Strata("build -q " + Q(ctx));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("must be a directory and end with a /"));
+}
+
 TEST_F(BuildIntegrationTest, CopyChownChmodAndAddTarExtracts) {
   auto ctx = Context("cp", {{"Dockerfile",
                              "FROM busybox\n"
