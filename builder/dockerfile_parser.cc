@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <optional>
 
 namespace strata::builder {
@@ -146,7 +147,14 @@ std::optional<std::string> HeredocsFromLine(std::string_view line, std::vector<H
     while (i < word.size() && std::isdigit(static_cast<unsigned char>(word[i]))) ++i;
     if (word.compare(i, 2, "<<") != 0) continue;
     Heredoc h;
-    if (i > 0) h.fd = std::stoi(word.substr(0, i));
+    if (i > 0) {
+      int fd = -1;
+      auto [p, ec] = std::from_chars(word.data(), word.data() + i, fd);
+      if (ec != std::errc() || p != word.data() + i) {
+        return "invalid heredoc file descriptor in \"" + word + "\"";
+      }
+      h.fd = fd;
+    }
     std::string_view rest = std::string_view(word).substr(i + 2);
     if (!rest.empty() && rest.front() == '-') {
       h.chomp = true;

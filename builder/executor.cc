@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <mutex>
@@ -1158,15 +1159,27 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       user = user.substr(0, c);
     }
     if (IsNumeric(user) && (group.empty() || IsNumeric(group))) {
-      uid = static_cast<uint32_t>(std::stoul(user));
-      gid = group.empty() ? *uid : static_cast<uint32_t>(std::stoul(group));
+      auto id = [](std::string_view v) -> std::optional<uint32_t> {
+        uint64_t n = 0;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || p != v.data() + v.size() || n > 2147483647) return std::nullopt;
+        return static_cast<uint32_t>(n);
+      };
+      uid = id(user);
+      gid = group.empty() ? uid : id(group);
+      if (!uid || !gid) {
+        return Fail(ins, Error(ErrorCode::kInvalidArgument,
+                               fmt::format("{} --chown={}: uids and gids must be in range "
+                                           "0-2147483647",
+                                           verb, copy.chown)));
+      }
     } else {
       auto root = target_root();
       if (!root) return Fail(ins, root.error());
       auto ru = ResolveUser(*root, copy.chown);
       if (!ru) return Fail(ins, ru.error().Wrap(fmt::format("{} --chown={}", verb, copy.chown)));
       uid = ru->uid;
-      gid = group.empty() && !IsNumeric(user) ? ru->gid : ru->gid;
+      gid = ru->gid;  // the named group, or the user's primary group
     }
   }
   // Expand directories into entries and hash them for the cache key.

@@ -986,7 +986,11 @@ Result<int64_t> ParseGoDuration(std::string_view s) {
     size_t i = 0;
     while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
     if (i == 0) return MakeError(ErrorCode::kInvalidArgument, "invalid duration \"{}\"", orig);
-    double num = std::stod(std::string(s.substr(0, i)));
+    double num = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + i, num);
+    if (ec != std::errc() || p != s.data() + i) {
+      return MakeError(ErrorCode::kInvalidArgument, "invalid duration \"{}\"", orig);
+    }
     s.remove_prefix(i);
     size_t u = 0;
     while (u < s.size() && !std::isdigit(static_cast<unsigned char>(s[u])) && s[u] != '.') ++u;

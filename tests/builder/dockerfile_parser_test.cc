@@ -127,3 +127,17 @@ TEST(DockerfileParserTest, SplitWordsRawKeepsQuotes) {
 
 }  // namespace
 }  // namespace strata::builder
+
+namespace strata::builder {
+namespace {
+
+// Regression: a numeric prefix too large for an int made std::stoi throw.
+TEST(DockerfileParserTest, HugeHeredocFdIsAnErrorNotACrash) {
+  auto r = ParseAst("FROM busybox\nRUN 99999999999999999999<<EOF\nx\nEOF\n");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr("Dockerfile:2:"));
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr("heredoc file descriptor"));
+}
+
+}  // namespace
+}  // namespace strata::builder

@@ -274,6 +274,10 @@ TEST(InstructionsTest, GoDurations) {
   EXPECT_EQ(*ParseGoDuration("0"), 0);
   EXPECT_FALSE(ParseGoDuration("10").has_value());
   EXPECT_FALSE(ParseGoDuration("5 s").has_value());
+  // Regression: std::stod threw on these instead of returning an error.
+  EXPECT_FALSE(ParseGoDuration(".s").has_value());
+  EXPECT_FALSE(ParseGoDuration("1.2.3s").has_value());
+  EXPECT_FALSE(ParseGoDuration("..").has_value());
 }
 
 TEST(InstructionsTest, CreatedByMatchesBuildKitHistory) {
