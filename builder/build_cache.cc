@@ -66,7 +66,7 @@ Status BuildCache::Record(const oci::Digest& key, const CacheRecord& record) con
     blobs.push_back(record.layer.digest.ToString());
   }
   j["blobs"] = blobs;
-  return WriteFileAtomic(PathFor(key), j.dump() + "\n");
+  return WriteFileAtomic(PathFor(key), oci::DumpJson(j) + "\n");
 }
 
 }  // namespace strata::builder

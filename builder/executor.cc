@@ -1,4 +1,5 @@
 #include "builder/executor.h"
+#include "oci/json_util.h"
 
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -137,7 +138,7 @@ class ContextHasher {
     if (!dirty_) return;
     nlohmann::json j = nlohmann::json::object();
     for (const auto& [k, v] : memo_) j[k] = {v.first, v.second};
-    (void)WriteFileAtomic(path_, j.dump());
+    (void)WriteFileAtomic(path_, oci::DumpJson(j));
   }
 
  private:
@@ -500,7 +501,7 @@ Status Build::Dispatch(const Stage& stage, const PlanInstruction& pi, const Inst
   }
   std::string created_by = CreatedBy(ins, shell, run_args);
   CacheKey key("STEP");
-  key.Add(st.key.ToString()).Add(nlohmann::json(InstructionToJson(ins)).dump());
+  key.Add(st.key.ToString()).Add(oci::DumpJson(InstructionToJson(ins)));
   auto command_line = [&](const CommandLine& c) {
     return c.exec_form ? c.exec : [&] {
       auto v = shell;

@@ -1,4 +1,5 @@
 #include "builder/oci_runtime_runner.h"
+#include "oci/json_util.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -422,7 +423,7 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   STRATA_RETURN_IF_ERROR(WriteFileAtomic(
       o.resolv_conf_file, GenerateResolvConf(host_resolv ? *host_resolv : "", spec.network)));
   STRATA_RETURN_IF_ERROR(WriteFileAtomic(o.hostname_file, o.hostname + "\n"));
-  STRATA_RETURN_IF_ERROR(WriteFileAtomic(dir / "config.json", config.dump(2) + "\n"));
+  STRATA_RETURN_IF_ERROR(WriteFileAtomic(dir / "config.json", oci::DumpJson(config, 2) + "\n"));
 
   // Mount points the runtime may create inside the rootfs.
   std::vector<std::string> dests = {

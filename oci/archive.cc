@@ -387,7 +387,7 @@ Status SaveOciArchive(const Store& store, const std::vector<std::string>& refs,
     auto s = WriteBlob(store, tar, d, BlobName(d));
     if (!s) return Unexpected(s.error().Wrap(fmt::format("save {}", out.string())));
   }
-  STRATA_RETURN_IF_ERROR(tar.AddFile("index.json", index.ToJson().dump() + "\n"));
+  STRATA_RETURN_IF_ERROR(tar.AddFile("index.json", DumpJson(index.ToJson()) + "\n"));
   STRATA_RETURN_IF_ERROR(tar.Close());
   return output.Finish();
 }
@@ -457,9 +457,9 @@ Status SaveDockerArchive(const Store& store, const std::vector<std::string>& ref
                             {"RepoTags", tags.empty() ? json(nullptr) : tags},
                             {"Layers", layers}});
   }
-  STRATA_RETURN_IF_ERROR(tar.AddFile("manifest.json", manifest.dump() + "\n"));
+  STRATA_RETURN_IF_ERROR(tar.AddFile("manifest.json", DumpJson(manifest) + "\n"));
   if (!repositories.empty()) {
-    STRATA_RETURN_IF_ERROR(tar.AddFile("repositories", repositories.dump() + "\n"));
+    STRATA_RETURN_IF_ERROR(tar.AddFile("repositories", DumpJson(repositories) + "\n"));
   }
   STRATA_RETURN_IF_ERROR(tar.Close());
   return output.Finish();

@@ -15,6 +15,7 @@
 
 #include "oci/descriptor.h"
 #include "oci/digest.h"
+#include "oci/json_util.h"
 #include "oci/util/error.h"
 
 namespace strata::oci {
@@ -80,7 +81,7 @@ struct ImageConfig {
   static Result<ImageConfig> FromJson(const nlohmann::json& j);
   nlohmann::json ToJson() const;
   // Canonical bytes (sorted keys, no whitespace): what strata stores.
-  std::string Serialize() const { return ToJson().dump(); }
+  std::string Serialize() const { return DumpJson(ToJson()); }
   Platform platform() const;
   bool operator==(const ImageConfig&) const = default;
 };

@@ -81,6 +81,10 @@ nlohmann::json ExtraFields(const nlohmann::json& obj,
   return extra;
 }
 
+std::string DumpJson(const nlohmann::json& j, int indent, char indent_char) {
+  return j.dump(indent, indent_char, false, nlohmann::json::error_handler_t::replace);
+}
+
 void MergeExtra(nlohmann::json& obj, const nlohmann::json& extra) {
   if (!extra.is_object()) return;
   for (const auto& [k, v] : extra.items()) {

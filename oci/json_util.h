@@ -29,6 +29,11 @@ Result<std::map<std::string, std::string>> GetStringMap(const nlohmann::json& ob
 // Object with all keys except `known` (the round-trip store of unknown fields).
 nlohmann::json ExtraFields(const nlohmann::json& obj,
                            std::initializer_list<std::string_view> known);
+// Serializes without ever throwing: invalid UTF-8 in strings (a Dockerfile or
+// a file name in another encoding) becomes U+FFFD, as Go's encoding/json does.
+// `indent` < 0 is the compact form strata hashes and stores.
+std::string DumpJson(const nlohmann::json& j, int indent = -1, char indent_char = ' ');
+
 // Copies every key of `extra` into `obj` that `obj` does not already have.
 void MergeExtra(nlohmann::json& obj, const nlohmann::json& extra);
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "oci/descriptor.h"
+#include "oci/json_util.h"
 #include "oci/util/error.h"
 
 namespace strata::oci {
@@ -29,7 +30,7 @@ struct Manifest {
   static Result<Manifest> Parse(std::string_view json);
   nlohmann::json ToJson() const;
   // Canonical bytes strata writes (sorted keys, compact).
-  std::string Serialize() const { return ToJson().dump(); }
+  std::string Serialize() const { return DumpJson(ToJson()); }
 };
 
 struct Index {
@@ -43,7 +44,7 @@ struct Index {
 
   static Result<Index> Parse(std::string_view json);
   nlohmann::json ToJson() const;
-  std::string Serialize() const { return ToJson().dump(); }
+  std::string Serialize() const { return DumpJson(ToJson()); }
 };
 
 // The media type of a manifest-like JSON document: its mediaType field, or,

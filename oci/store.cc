@@ -333,7 +333,7 @@ Result<Index> Store::ReadIndex() const {
 }
 
 Status Store::WriteIndex(const Index& index) const {
-  return WriteFileAtomic(root_ / "index.json", index.ToJson().dump(2) + "\n");
+  return WriteFileAtomic(root_ / "index.json", DumpJson(index.ToJson(), 2) + "\n");
 }
 
 Result<std::vector<TaggedImage>> Store::ListImages() const {

@@ -1,4 +1,5 @@
 #include "registry/credentials.h"
+#include "oci/json_util.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -323,7 +324,7 @@ Status CredentialStore::Login(std::string_view registry, const AuthConfig& auth)
   if (!auth.identity_token.empty()) entry["identitytoken"] = auth.identity_token;
   j["auths"][key] = entry;
   STRATA_RETURN_IF_ERROR(MakeDirs(file.parent_path(), 0700));
-  return WriteFileAtomic(file, j.dump(1, '\t') + "\n", 0600);
+  return WriteFileAtomic(file, oci::DumpJson(j, 1, '\t') + "\n", 0600);
 }
 
 Status CredentialStore::Logout(std::string_view registry) const {
@@ -338,7 +339,7 @@ Status CredentialStore::Logout(std::string_view registry) const {
   if (stale.empty())
     return MakeError(ErrorCode::kNotFound, "not logged in to {} (in {})", reg, file.string());
   for (const auto& k : stale) j["auths"].erase(k);
-  return WriteFileAtomic(file, j.dump(1, '\t') + "\n", 0600);
+  return WriteFileAtomic(file, oci::DumpJson(j, 1, '\t') + "\n", 0600);
 }
 
 }  // namespace strata::registry

@@ -1,6 +1,7 @@
 #include "oci/manifest.h"
 
 #include "oci/image_config.h"
+#include "oci/json_util.h"
 #include "oci/media_types.h"
 #include "tests/testing/test_util.h"
 
@@ -150,6 +151,26 @@ TEST(ImageConfigTest, RejectsBadDiffId) {
 TEST(ImageConfigTest, FormatRfc3339) {
   EXPECT_EQ(FormatRfc3339(0), "1970-01-01T00:00:00Z");
   EXPECT_EQ(FormatRfc3339(1700000000), "2023-11-14T22:13:20Z");
+}
+
+}  // namespace
+}  // namespace strata::oci
+
+namespace strata::oci {
+namespace {
+
+// Regression (found by fuzzing `strata parse`): invalid UTF-8 in a string
+// made nlohmann::json::dump throw and abort the process. It is replaced by
+// U+FFFD, as Go's encoding/json does.
+TEST(ImageConfigTest, InvalidUtf8NeverThrowsOnSerialize) {
+  ImageConfig c;
+  c.os = "linux";
+  c.architecture = "amd64";
+  c.config.env.push_back("A=\xff\xfe latin1 \xe9t\xe9");
+  std::string out;
+  EXPECT_NO_THROW(out = c.Serialize());
+  EXPECT_NE(out.find("\xef\xbf\xbd"), std::string::npos);
+  EXPECT_NO_THROW(DumpJson(nlohmann::json("\xc7"), 2));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "builder/executor.h"
 #include "builder/oci_runtime_runner.h"
 #include "builder/plan.h"
+#include "oci/json_util.h"
 #include "oci/util/file_util.h"
 #include "oci/util/unique_fd.h"
 #include "registry/curl_transport.h"
@@ -231,7 +232,7 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     po.target = f.target;
     auto plan = builder::ParseDockerfileToJson(*text, po);
     if (!plan) return Fail(plan.error());
-    fmt::print("{}\n", plan->dump(2));
+    fmt::print("{}\n", oci::DumpJson(*plan, 2));
     return kExitOk;
   }
   builder::BuildOptions o;

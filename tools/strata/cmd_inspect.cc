@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "oci/json_util.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -24,7 +25,7 @@ Verb InspectVerb() {
               if (img->index) out["index_digest"] = img->index->digest.ToString();
               out["manifest"] = nlohmann::json::parse(img->manifest_bytes, nullptr, false);
               out["config"] = nlohmann::json::parse(img->config_bytes, nullptr, false);
-              fmt::print("{}\n", out.dump(2));
+              fmt::print("{}\n", oci::DumpJson(out, 2));
               return kExitOk;
             };
           }};

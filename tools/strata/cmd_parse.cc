@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "builder/plan.h"
+#include "oci/json_util.h"
 #include "oci/util/file_util.h"
 #include "tools/strata/verbs.h"
 
@@ -28,7 +29,7 @@ Verb ParseVerb() {
               }
               auto j = builder::ParseDockerfileToJson(*text, po);
               if (!j) return Fail(j.error());
-              fmt::print("{}\n", j->dump(2));
+              fmt::print("{}\n", oci::DumpJson(*j, 2));
               return kExitOk;
             };
           }};

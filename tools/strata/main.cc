@@ -10,10 +10,9 @@
 int main(int argc, char** argv) {
   using namespace strata::cli;
   const Verb verbs[] = {
-      BuildVerb(),  ImportVerb(),  UnpackVerb(), ParseVerb(),
-      ImagesVerb(), InspectVerb(), TagVerb(), RmiVerb(), HistoryVerb(), FsckVerb(), PruneVerb(),
-      SaveVerb(),   LoadVerb(),
-      PullVerb(),   PushVerb(),    LoginVerb(), LogoutVerb(),
+      BuildVerb(), ImportVerb(), UnpackVerb(),  ParseVerb(), ImagesVerb(), InspectVerb(),
+      TagVerb(),   RmiVerb(),    HistoryVerb(), FsckVerb(),  PruneVerb(),  SaveVerb(),
+      LoadVerb(),  PullVerb(),   PushVerb(),    LoginVerb(), LogoutVerb(),
   };
 
   GlobalOptions global;
@@ -60,5 +59,13 @@ int main(int argc, char** argv) {
   }
   if (!chosen) return kExitUsage;
   Context ctx{global};
-  return chosen(ctx);
+  // Library code reports errors as values; an exception reaching here is a
+  // bug (the standard library or JSON throwing on input we did not foresee).
+  // Say so plainly instead of aborting with a core dump.
+  try {
+    return chosen(ctx);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "strata: internal error (please report): {}\n", e.what());
+    return kExitFailure;
+  }
 }
