@@ -386,7 +386,8 @@ Result<BuildResult> Build::Run() {
                         : opts_.dockerfile.is_absolute() ? opts_.dockerfile
                                                          : fs::absolute(opts_.dockerfile);
   file_name_ = dockerfile.filename().string();
-  auto text = ReadFile(dockerfile);
+  Result<std::string> text =
+      opts_.dockerfile_text ? Result<std::string>(*opts_.dockerfile_text) : ReadFile(dockerfile);
   if (!text) return Unexpected(text.error());
   ParseOptions po;
   po.file_name = file_name_;

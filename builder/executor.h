@@ -61,6 +61,9 @@ using UrlFetcher = std::function<Status(const std::string& url, const std::files
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
+  // The Dockerfile's text when it does not come from a file (`-f -`);
+  // `dockerfile` then only names it in messages.
+  std::optional<std::string> dockerfile_text;
   std::vector<std::string> tags;
   std::map<std::string, std::string> build_args;
   std::string target;

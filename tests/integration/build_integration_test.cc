@@ -261,6 +261,23 @@ TEST_F(BuildIntegrationTest, CopyDestinationRulesMatchDocker) {
   EXPECT_THAT(bad.output, HasSubstr("must be a directory and end with a /"));
 }
 
+TEST_F(BuildIntegrationTest, DockerfileFromFileFlagAndStdin) {
+  auto ctx = Context("ff", {{"build/app.Dockerfile", "FROM busybox\nCOPY x /x\n"},
+                            {"build/app.Dockerfile.dockerignore", "ignored\n"},
+                            {"x", "x"},
+                            {"ignored", "i"}});
+  Build(ctx, "-f " + Q(ctx / "build/app.Dockerfile") + " -t ff:1");
+  auto r = RunCommand("printf 'FROM busybox\\nCOPY ignored /i\\n' | " + std::string(STRATA_BINARY) +
+                      " --root " + Q(root_) + " build -q -f - -t ff:2 " + Q(ctx));
+  EXPECT_EQ(r.exit_code, 0) << r.output;  // the per-Dockerfile ignore file does not apply
+  // With the per-Dockerfile .dockerignore, `ignored` is not in the context.
+  testing::WriteTestFile(ctx / "build/app.Dockerfile", "FROM busybox\nCOPY ignored /i\n");
+  auto bad = Strata("build -q -f " + Q(ctx / "build/app.Dockerfile") + " " + Q(ctx));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("app.Dockerfile:2:"));
+  EXPECT_THAT(bad.output, HasSubstr("excluded by .dockerignore"));
+}
+
 TEST_F(BuildIntegrationTest, CopyChownChmodAndAddTarExtracts) {
   auto ctx = Context("cp", {{"Dockerfile",
                              "FROM busybox\n"

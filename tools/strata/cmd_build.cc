@@ -223,8 +223,18 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   if (!labels) return Fail(labels.error());
   fs::path context = f.context;
   fs::path dockerfile = f.file.empty() ? context / "Dockerfile" : fs::path(f.file);
+  std::optional<std::string> stdin_text;
+  if (f.file == "-") {
+    // `-f -`: the Dockerfile comes from standard input, as with docker.
+    std::string t;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), stdin)) > 0) t.append(buf, n);
+    stdin_text = std::move(t);
+    dockerfile = context / "Dockerfile";
+  }
   if (f.print_plan) {
-    auto text = ReadFile(dockerfile);
+    auto text = stdin_text ? Result<std::string>(*stdin_text) : ReadFile(dockerfile);
     if (!text) return Fail(text.error());
     builder::ParseOptions po;
     po.file_name = dockerfile.filename().string();
@@ -238,6 +248,7 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   builder::BuildOptions o;
   o.context_dir = context;
   o.dockerfile = dockerfile;
+  o.dockerfile_text = stdin_text;
   o.tags = f.tags;
   o.build_args = *args;
   o.target = f.target;
@@ -411,7 +422,8 @@ Verb BuildVerb() {
   return {"build", "Build an image from a Dockerfile", [](CLI::App& app) -> Action {
             auto f = std::make_shared<BuildFlags>();
             app.add_option("-t,--tag", f->tags, "Name and tag the image (repeatable)");
-            app.add_option("-f,--file", f->file, "Dockerfile (default CONTEXT/Dockerfile)");
+            app.add_option("-f,--file", f->file,
+                           "Dockerfile (default CONTEXT/Dockerfile; - reads stdin)");
             app.add_option("--build-arg", f->build_args, "Build-time variable KEY=VALUE");
             app.add_option("--target", f->target, "Build up to this stage");
             app.add_flag("--no-cache", f->no_cache, "Do not use the build cache");
