@@ -22,6 +22,8 @@
 #include "oci/digest.h"
 #include "oci/store.h"
 
+#include <nlohmann/json.hpp>
+
 namespace strata::builder {
 
 // Incremental key builder: length-prefixed fields into sha256, so that
@@ -45,6 +47,10 @@ struct CacheRecord {
   oci::Digest diff_id;    // when !empty_layer
 };
 
+// The JSON of one record (the file format above); nullopt if malformed.
+nlohmann::json CacheRecordToJson(const CacheRecord& record);
+std::optional<CacheRecord> CacheRecordFromJson(const nlohmann::json& j);
+
 class BuildCache {
  public:
   explicit BuildCache(const oci::Store& store) : store_(store) {}
@@ -57,5 +63,18 @@ class BuildCache {
   std::filesystem::path PathFor(const oci::Digest& key) const;
   const oci::Store& store_;
 };
+
+// --cache-to / --cache-from: a build's records as an ordinary OCI image
+// (layers = the cached layer blobs; config = an image config whose extra key
+// "strata.build-cache.v1" maps key hex -> record), so any registry can hold
+// it and CI runners on fresh machines share one cache.
+// ExportCache writes config and manifest into `store` and returns the
+// manifest descriptor (push it with the registry client).
+Result<oci::Descriptor> ExportCache(
+    oci::Store& store, const std::vector<std::pair<oci::Digest, CacheRecord>>& records);
+// Writes the records of a pulled cache image into ROOT/cache (records that
+// exist locally are kept). Returns how many were added. InvalidArgument if the
+// image is not a strata cache.
+Result<int> ImportCache(oci::Store& store, const oci::Image& image);
 
 }  // namespace strata::builder

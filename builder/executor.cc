@@ -245,8 +245,15 @@ class Build {
   fs::path context_;
   DockerIgnore ignore_;
   std::unique_ptr<ContextHasher> hasher_;
-  std::mutex mu_;  // guards done_
+  std::mutex mu_;  // guards done_ and used_
   std::map<int, StageState> done_;
+  // Every cache record this build hit or wrote, in step order per stage:
+  // what --cache-to exports.
+  std::vector<std::pair<oci::Digest, CacheRecord>> used_;
+  void Used(const oci::Digest& key, const CacheRecord& rec) {
+    std::lock_guard<std::mutex> lock(mu_);
+    used_.emplace_back(key, rec);
+  }
   std::atomic<int> step_{0};
   std::atomic<int> cached_{0};
 
@@ -444,6 +451,7 @@ Result<BuildResult> Build::Run() {
   r.tags = tags;
   r.steps = step_;
   r.cached_steps = cached_;
+  r.cache_records = used_;
   return r;
 }
 
@@ -574,6 +582,7 @@ Status Build::Dispatch(const Stage& stage, const PlanInstruction& pi, const Inst
     if (!opts_.no_cache && !st.cache_broken) rec = cache_.Lookup(k);
     if (rec && rec->empty_layer) {
       History(st, created_by, true, rec->created);
+      Used(k, *rec);
       cached = true;
     } else {
       CacheRecord fresh;
@@ -582,6 +591,7 @@ Status Build::Dispatch(const Stage& stage, const PlanInstruction& pi, const Inst
       fresh.created = Now();
       History(st, created_by, true, fresh.created);
       (void)cache_.Record(k, fresh);
+      Used(k, fresh);
     }
   }
   st.key = k;
@@ -757,6 +767,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         STRATA_RETURN_IF_ERROR(AddLayer(st, li, {}));
       }
       History(st, created_by, rec->empty_layer, rec->created);
+      Used(k, *rec);
       st.key = k;
       ++cached_;
       progress_.StepDone(id, true, 0);
@@ -815,6 +826,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   History(st, created_by, empty, rec.created);
   st.key = k;
   (void)cache_.Record(k, rec);
+  Used(k, rec);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress_.StepDone(id, false, secs);
   return OkStatus();
@@ -839,6 +851,7 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
       if (!rec->empty_layer)
         STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0}, {}));
       History(st, created_by, rec->empty_layer, rec->created);
+      Used(k, *rec);
       st.key = k;
       ++cached_;
       progress_.StepDone(id, true, 0);
@@ -875,6 +888,7 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   History(st, created_by, exists, rec.created);
   st.key = k;
   (void)cache_.Record(k, rec);
+  Used(k, rec);
   progress_.StepDone(id, false, 0);
   return OkStatus();
 }
@@ -1262,6 +1276,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       if (!rec->empty_layer)
         STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0}, {}));
       History(st, created_by, rec->empty_layer, rec->created);
+      Used(k, *rec);
       st.key = k;
       ++cached_;
       progress_.StepDone(id, true, 0);
@@ -1309,6 +1324,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   History(st, created_by, false, rec.created);
   st.key = k;
   (void)cache_.Record(k, rec);
+  Used(k, rec);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress_.StepDone(id, false, secs);
   return OkStatus();

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/build_cache.h"
 #include "builder/command_runner.h"
 #include "builder/plan.h"
 #include "oci/compress.h"
@@ -89,6 +90,8 @@ struct BuildResult {
   std::vector<oci::Reference> tags;
   int steps = 0;
   int cached_steps = 0;
+  // The cache records the build hit or wrote (for --cache-to).
+  std::vector<std::pair<oci::Digest, CacheRecord>> cache_records;
 };
 
 class Executor {

@@ -580,6 +580,36 @@ TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
   EXPECT_THAT(r.output, HasSubstr("404"));
 }
 
+// --cache-to exports the build cache to a registry; a fresh store with
+// --cache-from reuses every step (no RUN runs) and gets the same digest.
+TEST_F(BuildIntegrationTest, CacheToAndFromARegistryShareTheCacheAcrossStores) {
+  registry::testing::RegistryProcess reg({});
+  ASSERT_TRUE(reg.ok()) << reg.error();
+  std::string host = reg.host();
+  ASSERT_EQ(
+      Strata("--tls-verify=false push busybox:latest " + host + "/lib/busybox:1 2>&1").exit_code,
+      0);
+  auto ctx = Context("cc", {{"Dockerfile", "FROM " + host +
+                                               "/lib/busybox:1\nENV A=1\n"
+                                               "RUN echo ran && date +%s%N > /stamp\n"
+                                               "COPY f /f\n"},
+                            {"f", "f"}});
+  root_ = Dir() / "ci-runner-1";
+  std::string d1 = Build(ctx, "--tls-verify=false --cache-to " + host + "/cache/app:main");
+  root_ = Dir() / "ci-runner-2";
+  auto r = Strata("--tls-verify=false build --progress plain --cache-from " + host +
+                  "/cache/app:main " + Q(ctx) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(d1));
+  EXPECT_THAT(r.output, Not(HasSubstr("#3 ran")));  // the RUN did not run again
+  // A cache image that does not exist yet is a warning, not a failure.
+  root_ = Dir() / "ci-runner-3";
+  auto first = Strata("--tls-verify=false build -q --cache-from " + host + "/cache/app:none " +
+                      Q(ctx) + " 2>&1");
+  EXPECT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("WARNING: --cache-from"));
+}
+
 // FROM a registry image that is not in the store pulls it; --push sends the
 // result; a real client (skopeo) and a fresh strata store read it back.
 TEST_F(BuildIntegrationTest, BuildPullsBaseAndPushesResultToARealRegistry) {

@@ -193,6 +193,8 @@ struct BuildFlags {
   std::string pull = "missing";
   std::string platform;
   std::vector<std::string> secrets;
+  std::vector<std::string> cache_from;
+  std::string cache_to;
   std::string context;
 };
 
@@ -385,6 +387,24 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     *last_modified = resp.GetHeader("Last-Modified");
     return OkStatus();
   };
+  // --cache-from: pull each cache image and import its records; a missing
+  // cache (the first CI run) is a warning, as with BuildKit.
+  for (const auto& ref_s : f.cache_from) {
+    auto ref = oci::Reference::Parse(ref_s);
+    if (!ref) return Fail(ref.error().Wrap("--cache-from"));
+    if (auto s = ensure_client(); !s) return Fail(s.error());
+    registry::PullOptions po;
+    po.progress = &pull_progress;
+    auto pulled = client->Pull(**store, *ref, po);
+    if (!pulled) {
+      progress->Warning(fmt::format("--cache-from {}: {}", ref_s, pulled.error().message()));
+      continue;
+    }
+    auto img = (*store)->LoadImage(pulled->manifest);
+    if (!img) return Fail(img.error().Wrap(fmt::format("--cache-from {}", ref_s)));
+    auto n = builder::ImportCache(**store, *img);
+    if (!n) return Fail(n.error().Wrap(fmt::format("--cache-from {}", ref_s)));
+  }
   builder::Executor exec(**store, runner, *progress);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
@@ -395,6 +415,17 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     if (auto s = WriteFileAtomic(f.iidfile, r->manifest.digest.ToString()); !s) {
       return Fail(s.error());
     }
+  }
+  if (!f.cache_to.empty()) {
+    auto ref = oci::Reference::Parse(f.cache_to);
+    if (!ref) return Fail(ref.error().Wrap("--cache-to"));
+    auto cache = builder::ExportCache(**store, r->cache_records);
+    if (!cache) return Fail(cache.error().Wrap("--cache-to"));
+    if (auto s = ensure_client(); !s) return Fail(s.error());
+    registry::PushOptions po;
+    po.progress = &pull_progress;
+    auto pushed = client->Push(**store, cache->digest.ToString(), *ref, po);
+    if (!pushed) return Fail(pushed.error().Wrap(fmt::format("--cache-to {}", f.cache_to)));
   }
   if (f.push) {
     if (auto s = ensure_client(); !s) return Fail(s.error());
@@ -438,6 +469,10 @@ Verb BuildVerb() {
             app.add_flag("--print-plan", f->print_plan, "Print the parsed plan as JSON and exit");
             app.add_option("--pull", f->pull, "Pull policy: always, missing, never");
             app.add_option("--platform", f->platform, "Target platform (host only for now)");
+            app.add_option("--cache-from", f->cache_from,
+                           "Import build-cache records from this registry image (repeatable)");
+            app.add_option("--cache-to", f->cache_to,
+                           "Export this build's cache records to this registry image");
             app.add_option("--secret", f->secrets,
                            "Secret for RUN --mount=type=secret: id=ID,src=PATH");
             app.add_option("CONTEXT", f->context, "Build context directory")->required();
