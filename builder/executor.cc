@@ -648,6 +648,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   // RUN --mount: cache dirs, tmpfs, read-only binds of the context or a
   // stage, secrets. Bind sources are part of the cache key by content.
   std::vector<View> mount_views;
+  std::vector<ScopedTempDir> rw_copies;  // rw bind sources, removed after the step
   for (const auto& m : run.mounts) {
     std::string target = m.target;
     if (m.type == "secret" && target.empty())
@@ -678,11 +679,6 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
     } else if (m.type == "tmpfs") {
       spec.tmpfs.push_back({target, static_cast<uint64_t>(m.size.value_or(0)), 01777});
     } else if (m.type == "bind") {
-      if (!m.readonly) {
-        return Fail(ins,
-                    Error(ErrorCode::kUnimplemented,
-                          "RUN --mount=type=bind,rw is not supported yet (binds are read-only)"));
-      }
       fs::path root = context_;
       if (!m.from.empty()) {
         std::vector<std::string> names;
@@ -738,7 +734,25 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
           }
         }
       }
-      spec.binds.push_back({*source, target, true});
+      if (m.readonly) {
+        spec.binds.push_back({*source, target, true});
+      } else {
+        // rw: writes land in a throwaway copy, never in the context or the
+        // stage, and are discarded after the step (BuildKit's semantics).
+        auto scratch = ScopedTempDir::Create(store_.SnapshotsDir(), ".bindrw-");
+        if (!scratch) return Fail(ins, scratch.error());
+        fs::path copy_path = scratch->path() / "data";
+        std::error_code ec;
+        fs::copy(*source, copy_path, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
+                 ec);
+        if (ec) {
+          return Fail(
+              ins, Error(ErrorCode::kInternal, fmt::format("RUN --mount=type=bind,rw: copy {}: {}",
+                                                           m.source, ec.message())));
+        }
+        spec.binds.push_back({copy_path, target, false});
+        rw_copies.push_back(std::move(*scratch));
+      }
     } else if (m.type == "secret") {
       std::string id = m.id.empty() ? fs::path(m.source).filename().string() : m.id;
       auto it = opts_.secrets.find(id);

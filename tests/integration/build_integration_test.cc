@@ -490,7 +490,9 @@ TEST_F(BuildIntegrationTest, RunMountsCacheBindTmpfsSecret) {
         "cat /mnt/src/version.txt > /version.txt\n"
         "RUN --mount=type=tmpfs,target=/scratch "
         "sh -c 'echo tmp > /scratch/x && cat /scratch/x > /tmp.txt'\n"
-        "RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /secretlen.txt\n"},
+        "RUN --mount=type=secret,id=tok,required=true wc -c < /run/secrets/tok > /secretlen.txt\n"
+        "RUN --mount=type=bind,source=src,target=/src,rw "
+        "sh -c 'echo changed > /src/version.txt && cat /src/version.txt > /rw.txt'\n"},
        {"src/version.txt", "v1\n"}});
   std::string secret = "--secret id=tok,src=" + Q(Dir() / "secret.txt");
   Build(ctx, secret + " -t mnt:1");
@@ -500,6 +502,10 @@ TEST_F(BuildIntegrationTest, RunMountsCacheBindTmpfsSecret) {
     EXPECT_EQ(*ReadFile(u / "version.txt"), *ReadFile(ctx / "src/version.txt"));
     EXPECT_EQ(*ReadFile(u / "tmp.txt"), "tmp\n");
     EXPECT_EQ(*ReadFile(u / "secretlen.txt"), "15\n");
+    // A rw bind sees its own writes, which never reach the context.
+    EXPECT_EQ(*ReadFile(u / "rw.txt"), "changed\n");
+    EXPECT_NE(*ReadFile(ctx / "src/version.txt"), "changed\n");
+    EXPECT_FALSE(fs::exists(u / "src"));
     // Mount points leave nothing behind in the image.
     EXPECT_FALSE(fs::exists(u / "var/cache/app"));
     EXPECT_FALSE(fs::exists(u / "mnt/src"));
