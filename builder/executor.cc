@@ -187,6 +187,27 @@ class StepSink : public OutputSink {
   int id_;
 };
 
+// Non-throwing file-system predicates: an image may hold symlink loops or
+// unreadable paths, and std::filesystem's plain overloads throw on those.
+bool Exists(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+bool IsDir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+bool IsEmptyDir(const fs::path& p) {
+  std::error_code ec;
+  bool empty = fs::is_empty(p, ec);
+  return !ec && empty;
+}
+fs::path Absolute(const fs::path& p) {
+  std::error_code ec;
+  fs::path a = fs::absolute(p, ec);
+  return ec ? p : a;
+}
+
 bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
 
 // Commits `dir` as a layer and reports its size and rate on the step's
@@ -287,7 +308,7 @@ void Build::History(StageState& st, std::string created_by, bool empty,
 Result<fs::path> Build::EnsureSnapshot(const StageState& st, size_t i) {
   oci::Digest chain = oci::ChainId(std::span(st.config.diff_ids).first(i + 1));
   fs::path dir = store_.SnapshotsDir() / chain.hex();
-  if (fs::exists(dir)) return dir;
+  if (Exists(dir)) return dir;
   STRATA_ASSIGN_OR_RETURN(auto tmp, ScopedTempDir::Create(store_.SnapshotsDir(), ".unpack-"));
   fs::path target = tmp.path() / "fs";
   STRATA_RETURN_IF_ERROR(MakeDirs(target));
@@ -318,7 +339,7 @@ Status Build::AddLayer(StageState& st, const oci::LayerInfo& info, const fs::pat
     // The directory the layer was made from is, as it stands, the layer in
     // overlay form: adopt it as the snapshot instead of unpacking again.
     fs::path dir = store_.SnapshotsDir() / oci::ChainId(st.config.diff_ids).hex();
-    if (!fs::exists(dir)) (void)::rename(snapshot_src.c_str(), dir.c_str());
+    if (!Exists(dir)) (void)::rename(snapshot_src.c_str(), dir.c_str());
   }
   return OkStatus();
 }
@@ -384,14 +405,14 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
 }
 
 Result<BuildResult> Build::Run() {
-  context_ = fs::absolute(opts_.context_dir);
-  if (!fs::is_directory(context_)) {
+  context_ = Absolute(opts_.context_dir);
+  if (!IsDir(context_)) {
     return MakeError(ErrorCode::kInvalidArgument, "build context {} is not a directory",
                      context_.string());
   }
   fs::path dockerfile = opts_.dockerfile.empty()         ? context_ / "Dockerfile"
                         : opts_.dockerfile.is_absolute() ? opts_.dockerfile
-                                                         : fs::absolute(opts_.dockerfile);
+                                                         : Absolute(opts_.dockerfile);
   file_name_ = dockerfile.filename().string();
   Result<std::string> text =
       opts_.dockerfile_text ? Result<std::string>(*opts_.dockerfile_text) : ReadFile(dockerfile);
@@ -663,7 +684,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
     if (m.type == "cache") {
       std::string id = m.id.empty() ? target : m.id;
       fs::path dir = store_.root() / "cache-mounts" / oci::Digest::Of(id).hex().substr(0, 32);
-      if (!fs::exists(dir)) {
+      if (!Exists(dir)) {
         STRATA_RETURN_IF_ERROR(MakeDirs(dir));
         mode_t mode = 0755;
         if (!m.mode.empty()) {
@@ -764,7 +785,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         }
         continue;
       }
-      spec.binds.push_back({fs::absolute(it->second), target, true});
+      spec.binds.push_back({Absolute(it->second), target, true});
     } else {
       return Fail(ins, Error(ErrorCode::kUnimplemented,
                              fmt::format("RUN --mount=type={} is not supported yet", m.type)));
@@ -821,7 +842,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
     return Fail(ins, Error(ErrorCode::kFailedPrecondition, msg));
   }
   fs::path upper = work.path() / "upper";
-  bool empty = fs::is_empty(upper);
+  bool empty = IsEmptyDir(upper);
   CacheRecord rec;
   rec.created_by = created_by;
   rec.empty_layer = empty;
@@ -880,7 +901,7 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   {
     STRATA_ASSIGN_OR_RETURN(auto view, View::Mount(*lowers, store_.SnapshotsDir()));
     auto resolved = ResolveInRoot(view.root(), path, true);
-    exists = resolved && fs::is_directory(*resolved);
+    exists = resolved && IsDir(*resolved);
   }
   CacheRecord rec;
   rec.created_by = created_by;
@@ -1172,7 +1193,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     auto root = target_root();
     if (!root) return Fail(ins, root.error());
     auto r = ResolveInRoot(*root, dest, true);
-    if (r && fs::is_directory(*r)) dest_dir = true;
+    if (r && IsDir(*r)) dest_dir = true;
   }
   if (multi && !dest_dir) {
     return Fail(ins, Error(ErrorCode::kInvalidArgument,

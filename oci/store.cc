@@ -24,6 +24,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// exists() that reports unreadable paths as absent instead of throwing.
+bool PathExists(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(p, ec);
+}
+
 constexpr std::string_view kAnnotationImageName = "io.containerd.image.name";
 
 std::string RandomName() {
@@ -205,12 +211,14 @@ fs::path Store::DefaultRoot() {
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const fs::path& root_in) {
-  fs::path root = fs::absolute(root_in);
+  std::error_code abs_ec;
+  fs::path root = fs::absolute(root_in, abs_ec);
+  if (abs_ec) root = root_in;
   for (const char* sub : {"blobs/sha256", "ingest", "snapshots", "cache"}) {
     STRATA_RETURN_IF_ERROR(MakeDirs(root / sub));
   }
   auto layout = root / "oci-layout";
-  if (!fs::exists(layout)) {
+  if (!PathExists(layout)) {
     STRATA_RETURN_IF_ERROR(WriteFileAtomic(layout, R"({"imageLayoutVersion":"1.0.0"})"));
   } else {
     STRATA_ASSIGN_OR_RETURN(auto text, ReadFile(layout));
@@ -224,9 +232,9 @@ Result<std::unique_ptr<Store>> Store::Open(const fs::path& root_in) {
     if (errno != EINTR) return ErrnoError(errno, "lock store");
   }
   auto store = std::unique_ptr<Store>(new Store(root, std::move(lock)));
-  if (!fs::exists(root / "index.json")) {
+  if (!PathExists(root / "index.json")) {
     STRATA_RETURN_IF_ERROR(store->WithIndexLock([&]() -> Status {
-      if (fs::exists(root / "index.json")) return OkStatus();
+      if (PathExists(root / "index.json")) return OkStatus();
       Index idx;
       idx.media_type = std::string(media_type::kImageIndex);
       return store->WriteIndex(idx);
@@ -306,7 +314,7 @@ Result<std::vector<Digest>> Store::ListBlobs() const {
   std::error_code ec;
   for (const char* alg : {"sha256", "sha512"}) {
     fs::path dir = root_ / "blobs" / alg;
-    if (!fs::exists(dir)) continue;
+    if (!PathExists(dir)) continue;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
       auto d = Digest::Parse(fmt::format("{}:{}", alg, it->path().filename().string()));
       if (d) out.push_back(*d);
@@ -664,7 +672,7 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
         *this, m, live, [&](std::string p) { problems.push_back(std::move(p)); }, 0, &configs);
   }
   std::error_code ec;
-  if (fs::exists(CacheDir())) {
+  if (PathExists(CacheDir())) {
     for (fs::directory_iterator it(CacheDir(), ec), end; !ec && it != end; it.increment(ec)) {
       if (opts.all) {
         if (RemoveAll(it->path())) ++report.cache_records_removed;
