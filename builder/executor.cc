@@ -399,6 +399,10 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
     }
   }
   key.Add(plan_.target_platform.ToString());
+  // Cached layers are stored compressed, so the codec is part of every key in
+  // the chain: --compression zstd never reuses a gzip layer (and vice versa).
+  key.Add(std::string(oci::CompressionName(opts_.compression.compression)))
+      .Add(std::to_string(opts_.compression.level));
   st.key = key.Finish();
   if (!st.config.config.GetEnv("PATH")) st.config.config.SetEnv("PATH", kDefaultPath);
   return OkStatus();

@@ -278,6 +278,23 @@ TEST_F(BuildIntegrationTest, DockerfileFromFileFlagAndStdin) {
   EXPECT_THAT(bad.output, HasSubstr("excluded by .dockerignore"));
 }
 
+// Regression: a --compression zstd build reused the gzip layers cached by an
+// earlier build. The codec is part of the cache key now.
+TEST_F(BuildIntegrationTest, CompressionZstdIsHonouredAfterACachedGzipBuild) {
+  auto ctx =
+      Context("zs", {{"Dockerfile", "FROM busybox\nRUN echo z > /z\nCOPY f /f\n"}, {"f", "f"}});
+  Build(ctx, "-t zs:gzip");
+  Build(ctx, "--compression zstd -t zs:zstd");
+  auto j = Inspect("zs:zstd");
+  const auto& layers = j["manifest"]["layers"];
+  ASSERT_EQ(layers.size(), 3u);
+  EXPECT_EQ(layers[1]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+  EXPECT_EQ(layers[2]["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd");
+  EXPECT_THAT(Podman("zs:zstd", "cat /z").output, HasSubstr("z"));
+  EXPECT_EQ(Inspect("zs:gzip")["manifest"]["layers"][1]["mediaType"],
+            "application/vnd.oci.image.layer.v1.tar+gzip");
+}
+
 TEST_F(BuildIntegrationTest, CopyChownChmodAndAddTarExtracts) {
   auto ctx = Context("cp", {{"Dockerfile",
                              "FROM busybox\n"
