@@ -295,6 +295,25 @@ TEST_F(BuildIntegrationTest, CompressionZstdIsHonouredAfterACachedGzipBuild) {
             "application/vnd.oci.image.layer.v1.tar+gzip");
 }
 
+TEST_F(BuildIntegrationTest, RmiByTagOrImageIdKeepsBlobsUntilPrune) {
+  auto ctx = Context("rmi", {{"Dockerfile", "FROM busybox\nRUN echo r > /r\n"}});
+  std::string d = Build(ctx, "-t rmi:1");
+  ASSERT_EQ(Strata("tag rmi:1 rmi:2").exit_code, 0);
+  auto r = Strata("rmi rmi:2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Untagged: rmi:2"));
+  ASSERT_EQ(Strata("tag rmi:1 rmi:3").exit_code, 0);
+  r = Strata("rmi " + d.substr(7, 12));  // short image ID: every tag of the image
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Untagged: rmi:1"));
+  EXPECT_THAT(r.output, HasSubstr("Untagged: rmi:3"));
+  EXPECT_EQ(Strata("inspect " + d).exit_code, 0);  // still there by digest until prune
+  EXPECT_EQ(Strata("rmi rmi:1").exit_code, 1);
+  ASSERT_EQ(Strata("prune --all").exit_code, 0);
+  EXPECT_EQ(Strata("inspect " + d).exit_code, 1);
+  ExpectFsckClean();
+}
+
 TEST_F(BuildIntegrationTest, CopyChownChmodAndAddTarExtracts) {
   auto ctx = Context("cp", {{"Dockerfile",
                              "FROM busybox\n"

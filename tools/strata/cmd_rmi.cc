@@ -14,16 +14,48 @@ Verb RmiVerb() {
               if (!store) return Fail(store.error());
               int rc = kExitOk;
               for (const auto& r : *refs) {
+                // A tag removes that tag; an image ID or digest (as `docker rmi`
+                // takes) removes every tag pointing at that image.
                 auto ref = oci::Reference::Parse(r);
-                if (!ref) {
-                  rc = Fail(ref.error());
+                bool by_id = r.starts_with("sha256:") || !ref || ref->digest().has_value();
+                if (ref && !by_id) {
+                  if (auto s = (*store)->Untag(*ref); !s) {
+                    // Not a tag: maybe a short image ID that also parses as a name.
+                    auto d = (*store)->Resolve(r);
+                    if (!d) {
+                      rc = Fail(s.error());
+                      continue;
+                    }
+                    by_id = true;
+                  } else {
+                    fmt::print("Untagged: {}\n", ref->Familiar());
+                    continue;
+                  }
+                }
+                auto desc = (*store)->Resolve(r);
+                if (!desc) {
+                  rc = Fail(desc.error());
                   continue;
                 }
-                if (auto s = (*store)->Untag(*ref); !s) {
-                  rc = Fail(s.error());
+                auto images = (*store)->ListImages();
+                if (!images) {
+                  rc = Fail(images.error());
                   continue;
                 }
-                fmt::print("Untagged: {}\n", ref->Familiar());
+                int removed = 0;
+                for (const auto& t : *images) {
+                  if (t.descriptor.digest != desc->digest) continue;
+                  if (auto s = (*store)->Untag(t.ref); !s) {
+                    rc = Fail(s.error());
+                    continue;
+                  }
+                  fmt::print("Untagged: {}\n", t.ref.Familiar());
+                  ++removed;
+                }
+                if (removed == 0) {
+                  rc = Fail(Error(ErrorCode::kNotFound,
+                                  fmt::format("image {} has no tags to remove", r)));
+                }
               }
               return rc;
             };
