@@ -247,6 +247,13 @@ class Build {
                 const std::string& label);
   Status DoWorkdir(const Instruction& ins, StageState& st, const std::string& label);
   Status AddLayer(StageState& st, const oci::LayerInfo& info, const fs::path& snapshot_src);
+  // A layer step's cache hit: applies the record of `k` (layer, history time)
+  // and reports the step CACHED. False when there is none, or the stage's cache
+  // is already broken; from then on the rest of the stage runs uncached.
+  Result<bool> ReuseCached(StageState& st, const oci::Digest& k, const std::string& created_by,
+                           int id);
+  // After a layer step ran: history entry, key, and its cache record.
+  void Committed(StageState& st, const oci::Digest& k, CacheRecord rec);
   Result<std::vector<fs::path>> Lowers(const StageState& st);
   Result<fs::path> EnsureSnapshot(const StageState& st, size_t i);
   std::string Now() const;
@@ -342,6 +349,33 @@ Status Build::AddLayer(StageState& st, const oci::LayerInfo& info, const fs::pat
     if (!Exists(dir)) (void)::rename(snapshot_src.c_str(), dir.c_str());
   }
   return OkStatus();
+}
+
+Result<bool> Build::ReuseCached(StageState& st, const oci::Digest& k, const std::string& created_by,
+                                int id) {
+  if (!opts_.no_cache && !st.cache_broken) {
+    if (auto rec = cache_.Lookup(k)) {
+      if (!rec->empty_layer) {
+        STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0}, {}));
+      }
+      History(st, created_by, rec->empty_layer, rec->created);
+      Used(k, *rec);
+      st.key = k;
+      ++cached_;
+      progress_.StepDone(id, true, 0);
+      return true;
+    }
+  }
+  st.cache_broken = true;
+  return false;
+}
+
+void Build::Committed(StageState& st, const oci::Digest& k, CacheRecord rec) {
+  rec.created = Now();
+  History(st, rec.created_by, rec.empty_layer, rec.created);
+  st.key = k;
+  (void)cache_.Record(k, rec);
+  Used(k, rec);
 }
 
 Status Build::InitFromBase(const Stage& stage, StageState& st) {
@@ -799,21 +833,8 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   int id = ++step_;
   progress_.StepStart(id, label);
   auto start = std::chrono::steady_clock::now();
-  if (!opts_.no_cache && !st.cache_broken) {
-    if (auto rec = cache_.Lookup(k)) {
-      if (!rec->empty_layer) {
-        oci::LayerInfo li{rec->layer, rec->diff_id, 0};
-        STRATA_RETURN_IF_ERROR(AddLayer(st, li, {}));
-      }
-      History(st, created_by, rec->empty_layer, rec->created);
-      Used(k, *rec);
-      st.key = k;
-      ++cached_;
-      progress_.StepDone(id, true, 0);
-      return OkStatus();
-    }
-  }
-  st.cache_broken = true;
+  STRATA_ASSIGN_OR_RETURN(bool reused, ReuseCached(st, k, created_by, id));
+  if (reused) return OkStatus();
   auto lowers = Lowers(st);
   if (!lowers) return Fail(ins, lowers.error());
   STRATA_ASSIGN_OR_RETURN(auto work, ScopedTempDir::Create(store_.SnapshotsDir(), ".run-"));
@@ -861,11 +882,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
     rec.diff_id = info->diff_id;
     STRATA_RETURN_IF_ERROR(AddLayer(st, *info, upper));
   }
-  rec.created = Now();
-  History(st, created_by, empty, rec.created);
-  st.key = k;
-  (void)cache_.Record(k, rec);
-  Used(k, rec);
+  Committed(st, k, std::move(rec));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress_.StepDone(id, false, secs);
   return OkStatus();
@@ -885,19 +902,8 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   CacheKey key("WORKDIR");
   key.Add(st.key.ToString()).Add(path);
   oci::Digest k = key.Finish();
-  if (!opts_.no_cache && !st.cache_broken) {
-    if (auto rec = cache_.Lookup(k)) {
-      if (!rec->empty_layer)
-        STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0}, {}));
-      History(st, created_by, rec->empty_layer, rec->created);
-      Used(k, *rec);
-      st.key = k;
-      ++cached_;
-      progress_.StepDone(id, true, 0);
-      return OkStatus();
-    }
-  }
-  st.cache_broken = true;
+  STRATA_ASSIGN_OR_RETURN(bool reused, ReuseCached(st, k, created_by, id));
+  if (reused) return OkStatus();
   // Docker creates the directory when it does not exist yet.
   auto lowers = Lowers(st);
   if (!lowers) return Fail(ins, lowers.error());
@@ -923,11 +929,7 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
     rec.diff_id = info->diff_id;
     STRATA_RETURN_IF_ERROR(AddLayer(st, *info, fsdir));
   }
-  rec.created = Now();
-  History(st, created_by, exists, rec.created);
-  st.key = k;
-  (void)cache_.Record(k, rec);
-  Used(k, rec);
+  Committed(st, k, std::move(rec));
   progress_.StepDone(id, false, 0);
   return OkStatus();
 }
@@ -1331,19 +1333,8 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
   }
   std::string created_by = CreatedBy(ins, {}, {});
-  if (!opts_.no_cache && !st.cache_broken) {
-    if (auto rec = cache_.Lookup(k)) {
-      if (!rec->empty_layer)
-        STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0}, {}));
-      History(st, created_by, rec->empty_layer, rec->created);
-      Used(k, *rec);
-      st.key = k;
-      ++cached_;
-      progress_.StepDone(id, true, 0);
-      return OkStatus();
-    }
-  }
-  st.cache_broken = true;
+  STRATA_ASSIGN_OR_RETURN(bool reused, ReuseCached(st, k, created_by, id));
+  if (reused) return OkStatus();
   STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
   fs::path fsroot = staging.path() / "fs";
   STRATA_RETURN_IF_ERROR(MakeDirs(fsroot));
@@ -1380,11 +1371,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   rec.layer = info->descriptor;
   rec.diff_id = info->diff_id;
   STRATA_RETURN_IF_ERROR(AddLayer(st, *info, fsroot));
-  rec.created = Now();
-  History(st, created_by, false, rec.created);
-  st.key = k;
-  (void)cache_.Record(k, rec);
-  Used(k, rec);
+  Committed(st, k, std::move(rec));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress_.StepDone(id, false, secs);
   return OkStatus();
