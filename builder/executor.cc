@@ -419,12 +419,6 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
       }
       auto img = store_.LoadImage(*desc, want);
       if (!img) return Fail(stage.from, img.error().Wrap(fmt::format("FROM {}", ref->Familiar())));
-      if (img->manifest.layers.size() != img->config.diff_ids.size()) {
-        return Fail(stage.from,
-                    Error(ErrorCode::kInvalidArgument,
-                          fmt::format("FROM {}: {} layers but {} diff_ids", ref->Familiar(),
-                                      img->manifest.layers.size(), img->config.diff_ids.size())));
-      }
       st.config = img->config;
       st.layers = img->manifest.layers;
       st.created = img->config.created;

@@ -63,13 +63,9 @@ Result<fs::path> EnsureSnapshot(const Store& store, const Digest& chain_id, cons
 
 Result<std::vector<fs::path>> PrepareLowerDirs(const Store& store, const Image& image,
                                                const SnapshotOptions& opts) {
+  STRATA_RETURN_IF_ERROR(CheckLayersMatchDiffIds(image));
   const auto& layers = image.manifest.layers;
   const auto& diff_ids = image.config.diff_ids;
-  if (layers.size() != diff_ids.size()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "image {}: manifest has {} layers but the config lists {} diff_ids",
-                     image.descriptor.digest, layers.size(), diff_ids.size());
-  }
   std::vector<Digest> chain = ChainIds(diff_ids);
   std::vector<fs::path> lower;
   lower.reserve(layers.size());

@@ -88,6 +88,16 @@ bool IsHexPrefix(std::string_view s) {
 
 std::string RefNameAnnotation(const Reference& ref) { return ref.Familiar(); }
 
+Status CheckLayersMatchDiffIds(const Image& image) {
+  if (image.manifest.layers.size() != image.config.diff_ids.size()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "image {}: manifest has {} layers but the config lists {} diff_ids",
+                     image.descriptor.digest, image.manifest.layers.size(),
+                     image.config.diff_ids.size());
+  }
+  return OkStatus();
+}
+
 // ---------------------------------------------------------------- BlobWriter
 
 BlobWriter::BlobWriter(fs::path root, fs::path tmp, UniqueFd fd)
@@ -497,6 +507,7 @@ Result<Image> Store::LoadImage(const Descriptor& desc_in, const Platform& platfo
   auto c = ImageConfig::Parse(img.config_bytes);
   if (!c) return Unexpected(c.error().Wrap(img.manifest.config.digest.ToString()));
   img.config = std::move(*c);
+  STRATA_RETURN_IF_ERROR(CheckLayersMatchDiffIds(img));
   for (const auto& l : img.manifest.layers) {
     if (!Has(l.digest)) {
       return MakeError(ErrorCode::kNotFound, "image {}: layer {} missing from the store",

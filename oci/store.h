@@ -198,6 +198,10 @@ class Store {
   UniqueFd lock_;
 };
 
+// InvalidArgument unless the manifest lists exactly one layer per config
+// diff_id (an image whose manifest and config disagree cannot be unpacked).
+Status CheckLayersMatchDiffIds(const Image& image);
+
 // The annotation value strata writes for a tag (familiar form).
 std::string RefNameAnnotation(const Reference& ref);
 

@@ -10,13 +10,9 @@ namespace fs = std::filesystem;
 
 Status UnpackImage(const Store& store, const Image& image, const fs::path& target,
                    const UnpackOptions& opts) {
+  STRATA_RETURN_IF_ERROR(CheckLayersMatchDiffIds(image));
   const auto& layers = image.manifest.layers;
   const auto& diff_ids = image.config.diff_ids;
-  if (layers.size() != diff_ids.size()) {
-    return MakeError(ErrorCode::kInvalidArgument,
-                     "image {}: manifest has {} layers but the config lists {} diff_ids",
-                     image.descriptor.digest, layers.size(), diff_ids.size());
-  }
   std::error_code ec;
   const fs::file_status status = fs::symlink_status(target, ec);
   if (fs::exists(status)) {

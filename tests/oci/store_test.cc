@@ -158,6 +158,25 @@ TEST_F(StoreTest, TagResolveUntagAndMovingKeepsOldImage) {
   EXPECT_TRUE(store_->Has(b.digest));
 }
 
+TEST_F(StoreTest, LoadImageRefusesLayerAndDiffIdCountMismatch) {
+  auto layer = store_->Put("layer-x", std::string(media_type::kLayerTar));
+  ImageConfig cfg;
+  cfg.os = "linux";
+  cfg.architecture = "amd64";  // no diff_ids, but the manifest lists a layer
+  auto c = store_->Put(cfg.Serialize(), std::string(media_type::kImageConfig));
+  Manifest m;
+  m.media_type = media_type::kImageManifest;
+  m.config = *c;
+  m.layers.push_back(*layer);
+  ASSERT_OK_AND_ASSIGN(auto md,
+                       store_->Put(m.Serialize(), std::string(media_type::kImageManifest)));
+  auto img = store_->LoadImage(md);
+  ASSERT_FALSE(img.has_value());
+  EXPECT_EQ(img.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(img.error().message(), ::testing::HasSubstr(md.digest.ToString()));
+  EXPECT_THAT(img.error().message(), ::testing::HasSubstr("1 layers but the config lists 0"));
+}
+
 TEST_F(StoreTest, TagRequiresManifestInStore) {
   auto d = Descriptor::Of(std::string(media_type::kImageManifest), Digest::Of("nope"), 4);
   auto s = store_->Tag(*Reference::Parse("x"), d);
