@@ -30,6 +30,7 @@
 #include "oci/media_types.h"
 #include "oci/snapshots.h"
 #include "oci/util/file_util.h"
+#include "oci/util/in_root.h"
 
 namespace strata::builder {
 namespace fs = std::filesystem;
@@ -652,6 +653,95 @@ Status Build::Dispatch(const Stage& stage, const PlanInstruction& pi, const Inst
   return OkStatus();
 }
 
+// Copies `size` bytes from `in` to `out` (copy_file_range, else read/write).
+Status CopyContents(int in, int out, off_t size, const fs::path& src) {
+  off_t left = size;
+  while (left > 0) {
+    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, static_cast<size_t>(left), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Fall back to read/write (cross-device on old kernels, special fs).
+      char buf[1 << 16];
+      ssize_t r = ::read(in, buf, sizeof(buf));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return ErrnoError(errno, fmt::format("read {}", src.string()));
+      if (r == 0) break;
+      STRATA_RETURN_IF_ERROR(WriteAll(out, buf, static_cast<size_t>(r)));
+      left -= r;
+      continue;
+    }
+    left -= n;
+  }
+  return OkStatus();
+}
+
+// What a RUN --mount=type=bind of the context sees: .dockerignore applies,
+// as in BuildKit, which only ever holds the filtered context. Lists `source`
+// (at `rel` in the context; "" = the context itself) without descending into
+// links, in sorted order; `excluded` tells whether anything was left out.
+struct BindFile {
+  std::string rel;  // relative to `source`
+  fs::path path;
+  struct stat st;
+};
+
+void ListBindSource(const DockerIgnore& ignore, const fs::path& dir, const std::string& ctx_rel,
+                    const std::string& rel, std::vector<BindFile>& out, bool& excluded) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    names.push_back(it->path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    std::string r = rel.empty() ? n : rel + "/" + n;
+    std::string c = ctx_rel.empty() ? r : ctx_rel + "/" + r;
+    BindFile f{r, dir / n, {}};
+    if (::lstat(f.path.c_str(), &f.st) != 0) continue;
+    bool is_dir = S_ISDIR(f.st.st_mode);
+    if (ignore.Matches(c)) {
+      excluded = true;
+      if (is_dir && ignore.MayReincludeUnder(c)) {
+        ListBindSource(ignore, f.path, ctx_rel, r, out, excluded);
+      }
+      continue;
+    }
+    out.push_back(f);
+    if (is_dir) ListBindSource(ignore, f.path, ctx_rel, r, out, excluded);
+  }
+}
+
+// Recreates `files` below `root`: directories made, files hard-linked (copied
+// across file systems), links recreated. Every operation stays in the root.
+Status MakeFilteredTree(const RootDir& root, const std::vector<BindFile>& files) {
+  for (const auto& f : files) {
+    STRATA_ASSIGN_OR_RETURN(auto at, root.Parent(f.rel, /*create_parents=*/true));
+    const char* name = at.name.c_str();
+    if (S_ISDIR(f.st.st_mode)) {
+      if (::mkdirat(at.dir.get(), name, f.st.st_mode & 07777) != 0 && errno != EEXIST) {
+        return ErrnoError(errno, "mkdir " + f.rel);
+      }
+    } else if (S_ISLNK(f.st.st_mode)) {
+      std::error_code ec;
+      auto target = fs::read_symlink(f.path, ec);
+      if (ec) return MakeError(ErrorCode::kInternal, "readlink {}: {}", f.rel, ec.message());
+      if (::symlinkat(target.c_str(), at.dir.get(), name) != 0) {
+        return ErrnoError(errno, "symlink " + f.rel);
+      }
+    } else if (S_ISREG(f.st.st_mode)) {
+      if (::linkat(AT_FDCWD, f.path.c_str(), at.dir.get(), name, 0) == 0) continue;
+      STRATA_ASSIGN_OR_RETURN(auto in, OpenFile(f.path, O_RDONLY | O_NOFOLLOW));
+      int fd = ::openat(at.dir.get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        f.st.st_mode & 07777);
+      if (fd < 0) return ErrnoError(errno, "create " + f.rel);
+      UniqueFd out(fd);
+      STRATA_RETURN_IF_ERROR(CopyContents(in.get(), out.get(), f.st.st_size, f.path));
+    }
+    // Sockets, fifos and devices of the context are not part of it.
+  }
+  return OkStatus();
+}
+
 Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanInstruction& pi,
                     StageState& st, const std::string& label) {
   const auto& cc = st.config.config;
@@ -763,32 +853,51 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
                     Error(ErrorCode::kNotFound,
                           fmt::format("RUN --mount=type=bind: source {} not found", m.source)));
       }
+      fs::path bind_source = *source;
       if (m.from.empty()) {
-        // Content of the bound context files, so a change invalidates the step.
-        std::vector<fs::path> files;
+        // The bound context files, after .dockerignore; their content is part
+        // of the key, so a change invalidates the step.
+        std::string ctx_rel = source->lexically_relative(context_).generic_string();
+        if (ctx_rel == ".") ctx_rel.clear();
+        if (!ctx_rel.empty() && ignore_.Matches(ctx_rel)) {
+          return Fail(ins, Error(ErrorCode::kNotFound,
+                                 fmt::format("RUN --mount=type=bind: source {} is excluded by {}",
+                                             m.source, ignore_.source().filename().string())));
+        }
+        std::vector<BindFile> files;
+        bool excluded = false;
         if (S_ISDIR(sst.st_mode)) {
-          std::error_code ec;
-          for (fs::recursive_directory_iterator it(*source, ec), end; !ec && it != end;
-               it.increment(ec)) {
-            files.push_back(it->path());
-          }
-          std::sort(files.begin(), files.end());
+          ListBindSource(ignore_, *source, ctx_rel, "", files, excluded);
         } else {
-          files.push_back(*source);
+          files.push_back({"", *source, sst});
         }
         for (const auto& f : files) {
-          struct stat fst;
-          if (::lstat(f.c_str(), &fst) != 0) continue;
-          key.Add(f.lexically_relative(*source).string()).Add(std::to_string(fst.st_mode));
-          if (S_ISREG(fst.st_mode)) {
-            auto d = hasher_->Digest(f, fst);
+          key.Add(f.rel).Add(std::to_string(f.st.st_mode));
+          if (S_ISREG(f.st.st_mode)) {
+            auto d = hasher_->Digest(f.path, f.st);
             if (!d) return Fail(ins, d.error());
             key.Add(*d);
+          } else if (S_ISLNK(f.st.st_mode)) {
+            std::error_code ec;
+            key.Add(fs::read_symlink(f.path, ec).string());
           }
+        }
+        if (excluded) {
+          // Bind a filtered tree instead of the context itself.
+          auto filtered = ScopedTempDir::Create(store_.SnapshotsDir(), ".bindctx-");
+          if (!filtered) return Fail(ins, filtered.error());
+          bind_source = filtered->path() / "data";
+          STRATA_RETURN_IF_ERROR(MakeDirs(bind_source));
+          auto froot = RootDir::Open(bind_source);
+          if (!froot) return Fail(ins, froot.error());
+          if (auto made = MakeFilteredTree(*froot, files); !made) {
+            return Fail(ins, made.error().Wrap("RUN --mount=type=bind: filter the context"));
+          }
+          rw_copies.push_back(std::move(*filtered));
         }
       }
       if (m.readonly) {
-        spec.binds.push_back({*source, target, true});
+        spec.binds.push_back({bind_source, target, true});
       } else {
         // rw: writes land in a throwaway copy, never in the context or the
         // stage, and are discarded after the step (BuildKit's semantics).
@@ -796,8 +905,8 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         if (!scratch) return Fail(ins, scratch.error());
         fs::path copy_path = scratch->path() / "data";
         std::error_code ec;
-        fs::copy(*source, copy_path, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
-                 ec);
+        fs::copy(bind_source, copy_path,
+                 fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
         if (ec) {
           return Fail(
               ins, Error(ErrorCode::kInternal, fmt::format("RUN --mount=type=bind,rw: copy {}: {}",
@@ -928,64 +1037,111 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   return OkStatus();
 }
 
-// Copies one entry into the staging tree.
-Status Materialize(const fs::path& fsroot, const CopyEntry& e, std::optional<uint32_t> uid,
-                   std::optional<uint32_t> gid, std::optional<mode_t> mode_override) {
-  fs::path dst = Under(fsroot, e.dest);
-  STRATA_RETURN_IF_ERROR(MakeDirs(dst.parent_path()));
+// Copies one entry into the staging tree. Every operation is confined to
+// `root` (oci/util/in_root.h): parent directories resolve inside it, and the
+// entry itself is never followed — a link that an earlier source of the same
+// COPY planted at this name is replaced, never written, chmod'ed or chown'ed
+// through. A directory's mtime is set by FinishDirTimes after its children
+// are in place (adding them would move it).
+struct DirTime {
+  std::string dest;
+  struct timespec mtime;
+};
+
+Status Materialize(const RootDir& root, const CopyEntry& e, std::optional<uint32_t> uid,
+                   std::optional<uint32_t> gid, std::optional<mode_t> mode_override,
+                   std::vector<DirTime>& dir_times) {
   uid_t u = uid ? *uid : 0;
   gid_t g = gid ? *gid : 0;
+  if (e.dest == "/" && !e.is_heredoc && S_ISDIR(e.st.st_mode)) {
+    // A directory copied onto "/": its metadata goes to the root itself.
+    if (::fchown(root.fd(), u, g) != 0) return ErrnoError(errno, "chown /");
+    if (::fchmod(root.fd(), mode_override ? *mode_override : (e.st.st_mode & 07777)) != 0) {
+      return ErrnoError(errno, "chmod /");
+    }
+    dir_times.push_back({e.dest, e.st.st_mtim});
+    return OkStatus();
+  }
+  STRATA_ASSIGN_OR_RETURN(auto at, root.Parent(e.dest, /*create_parents=*/true));
+  const int dfd = at.dir.get();
+  const char* name = at.name.c_str();
+  struct stat cur;
+  bool exists = ::fstatat(dfd, name, &cur, AT_SYMLINK_NOFOLLOW) == 0;
+  bool exists_as_dir = exists && S_ISDIR(cur.st_mode);
+  // Whatever an earlier entry left at this name goes, unless both are dirs.
+  auto clear = [&](bool keep_dir) -> Status {
+    if (!exists || (keep_dir && exists_as_dir)) return OkStatus();
+    return RemoveTreeAt(dfd, at.name);
+  };
+  auto create_file = [&]() -> Result<UniqueFd> {
+    int fd = ::openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoError(errno, fmt::format("create {}", e.dest));
+    return UniqueFd(fd);
+  };
   if (e.is_heredoc) {
-    STRATA_RETURN_IF_ERROR(WriteFileAtomic(dst, e.content, mode_override ? *mode_override : 0644));
-    (void)::lchown(dst.c_str(), u, g);
+    STRATA_RETURN_IF_ERROR(clear(false));
+    STRATA_ASSIGN_OR_RETURN(auto out, create_file());
+    STRATA_RETURN_IF_ERROR(WriteAll(out.get(), e.content.data(), e.content.size()));
+    if (::fchown(out.get(), u, g) != 0) return ErrnoError(errno, "chown " + e.dest);
+    if (::fchmod(out.get(), mode_override ? *mode_override : 0644) != 0) {
+      return ErrnoError(errno, "chmod " + e.dest);
+    }
     return OkStatus();
   }
   const struct stat& st = e.st;
   mode_t mode = mode_override ? *mode_override : (st.st_mode & 07777);
-  if (S_ISDIR(st.st_mode)) {
-    if (::mkdir(dst.c_str(), 0700) != 0 && errno != EEXIST) {
-      return ErrnoError(errno, fmt::format("mkdir {}", dst.string()));
-    }
-    ::chmod(dst.c_str(), mode);
-  } else if (S_ISLNK(st.st_mode)) {
+  struct timespec times[2] = {st.st_mtim, st.st_mtim};
+  if (S_ISLNK(st.st_mode)) {
     char buf[4096];
     ssize_t n = ::readlink(e.src.c_str(), buf, sizeof(buf) - 1);
     if (n < 0) return ErrnoError(errno, fmt::format("readlink {}", e.src.string()));
-    ::unlink(dst.c_str());
-    if (::symlink(std::string(buf, static_cast<size_t>(n)).c_str(), dst.c_str()) != 0) {
-      return ErrnoError(errno, fmt::format("symlink {}", dst.string()));
+    STRATA_RETURN_IF_ERROR(clear(false));
+    if (::symlinkat(std::string(buf, static_cast<size_t>(n)).c_str(), dfd, name) != 0) {
+      return ErrnoError(errno, fmt::format("symlink {}", e.dest));
     }
+    if (::fchownat(dfd, name, u, g, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoError(errno, "chown " + e.dest);
+    }
+    ::utimensat(dfd, name, times, AT_SYMLINK_NOFOLLOW);
+    return OkStatus();
+  }
+  UniqueFd out;
+  if (S_ISDIR(st.st_mode)) {
+    STRATA_RETURN_IF_ERROR(clear(true));
+    if (!exists_as_dir && ::mkdirat(dfd, name, 0700) != 0) {
+      return ErrnoError(errno, fmt::format("mkdir {}", e.dest));
+    }
+    int fd = ::openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, fmt::format("open {}", e.dest));
+    out.Reset(fd);
+    dir_times.push_back({e.dest, st.st_mtim});
   } else if (S_ISREG(st.st_mode)) {
-    STRATA_ASSIGN_OR_RETURN(auto in, OpenFile(e.src, O_RDONLY));
-    ::unlink(dst.c_str());
-    STRATA_ASSIGN_OR_RETURN(auto out, OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL, 0600));
-    off_t left = st.st_size;
-    while (left > 0) {
-      ssize_t n =
-          ::copy_file_range(in.get(), nullptr, out.get(), nullptr, static_cast<size_t>(left), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        // Fall back to read/write (cross-device on old kernels, special fs).
-        char buf[1 << 16];
-        ssize_t r = ::read(in.get(), buf, sizeof(buf));
-        if (r < 0) return ErrnoError(errno, fmt::format("read {}", e.src.string()));
-        if (r == 0) break;
-        STRATA_RETURN_IF_ERROR(WriteAll(out.get(), buf, static_cast<size_t>(r)));
-        left -= r;
-        continue;
-      }
-      left -= n;
-    }
-    ::fchmod(out.get(), mode);
+    // The source is never followed either: a context file swapped for a
+    // link after it was listed is refused, not read through.
+    STRATA_ASSIGN_OR_RETURN(auto in, OpenFile(e.src, O_RDONLY | O_NOFOLLOW));
+    STRATA_RETURN_IF_ERROR(clear(false));
+    STRATA_ASSIGN_OR_RETURN(out, create_file());
+    STRATA_RETURN_IF_ERROR(CopyContents(in.get(), out.get(), st.st_size, e.src));
   } else {
     return MakeError(ErrorCode::kInvalidArgument,
                      "cannot copy {}: not a file, directory or symlink", e.src.string());
   }
-  (void)::lchown(dst.c_str(), u, g);
-  if (!S_ISLNK(st.st_mode)) ::chmod(dst.c_str(), mode);
-  struct timespec times[2] = {st.st_mtim, st.st_mtim};
-  ::utimensat(AT_FDCWD, dst.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  // chown first: it clears set-id bits that chmod then sets.
+  if (::fchown(out.get(), u, g) != 0) return ErrnoError(errno, "chown " + e.dest);
+  if (::fchmod(out.get(), mode) != 0) return ErrnoError(errno, "chmod " + e.dest);
+  if (!S_ISDIR(st.st_mode)) ::futimens(out.get(), times);
   return OkStatus();
+}
+
+// Directory mtimes, deepest last-created first, once nothing is added below.
+void FinishDirTimes(const RootDir& root, const std::vector<DirTime>& dir_times) {
+  for (auto it = dir_times.rbegin(); it != dir_times.rend(); ++it) {
+    int fd = OpenInRoot(root.fd(), it->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (fd < 0) continue;  // replaced by a later entry: its own times apply
+    UniqueFd owner(fd);
+    struct timespec times[2] = {it->mtime, it->mtime};
+    ::futimens(fd, times);
+  }
 }
 
 Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState& st,
@@ -1201,6 +1357,19 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
                                        "destination must be a directory and end with a /",
                                        verb)));
   }
+  // Docker resolves the destination's directories through the image's own
+  // symlinks, inside the image: `COPY x /bin/` on a usrmerged image lands in
+  // /usr/bin, and a link an earlier layer planted can only point inside the
+  // image. The final name is followed only when it is the destination dir.
+  if (dest != "/" && !st.layers.empty()) {
+    auto root = target_root();
+    if (!root) return Fail(ins, root.error());
+    std::string dir = dest_dir ? dest : fs::path(dest).parent_path().string();
+    auto r = ResolveInRoot(*root, dir, true);
+    if (!r) return Fail(ins, r.error().Wrap(fmt::format("{} destination {}", verb, dest)));
+    std::string resolved = CleanAbs("/" + r->lexically_relative(*root).string());
+    dest = dest_dir ? resolved : CleanAbs(resolved + "/" + fs::path(dest).filename().string());
+  }
   // Owner.
   std::optional<uint32_t> uid, gid;
   if (!copy.chown.empty()) {
@@ -1332,6 +1501,9 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
   fs::path fsroot = staging.path() / "fs";
   STRATA_RETURN_IF_ERROR(MakeDirs(fsroot));
+  auto root = RootDir::Open(fsroot);
+  if (!root) return Fail(ins, root.error());
+  std::vector<DirTime> dir_times;
   for (const auto& e : entries) {
     if (e.dest.starts_with("<archive>")) continue;
     std::optional<mode_t> mode;
@@ -1340,12 +1512,21 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       if (!m) return Fail(ins, m.error());
       mode = *m;
     }
-    auto s = Materialize(fsroot, e, uid, gid, mode);
-    if (!s) return Fail(ins, s.error());
+    auto s = Materialize(*root, e, uid, gid, mode, dir_times);
+    if (!s) return Fail(ins, s.error().Wrap(fmt::format("{} {}", verb, e.dest)));
   }
   for (const auto& archive : tar_sources) {
-    fs::path target = Under(fsroot, dest);
-    STRATA_RETURN_IF_ERROR(MakeDirs(target));
+    // The destination is made inside the root, then handed to the applier
+    // by its canonical path (no links left in it; the applier resolves every
+    // entry inside it again).
+    auto dir = root->MakeDirs(dest);
+    if (!dir) return Fail(ins, dir.error().Wrap(fmt::format("ADD {}", dest)));
+    std::error_code ec;
+    fs::path target = fs::read_symlink(fmt::format("/proc/self/fd/{}", dir->get()), ec);
+    if (ec || !target.string().starts_with(fsroot.string())) {
+      return Fail(ins, Error(ErrorCode::kInternal,
+                             fmt::format("ADD {}: destination left the staging root", dest)));
+    }
     auto src = OpenDecompressed(archive);
     if (!src) return Fail(ins, src.error());
     oci::ApplyOptions ao;
@@ -1354,6 +1535,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
         oci::ApplyTar(src->get(), oci::Compression::kNone, target, ao, archive.filename().string());
     if (!r) return Fail(ins, r.error().Wrap(fmt::format("ADD {}", archive.filename().string())));
   }
+  FinishDirTimes(*root, dir_times);
   oci::LayerWriterOptions lo;
   lo.compress = opts_.compression;
   lo.tar.source_date_epoch = opts_.source_date_epoch;

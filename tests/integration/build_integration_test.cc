@@ -567,6 +567,49 @@ TEST_F(BuildIntegrationTest, RunMountsCacheBindTmpfsSecret) {
 // ADD <url> downloads through libcurl (a loopback python http.server here),
 // keeps Last-Modified as the mtime, verifies --checksum, and names the URL on
 // failure.
+// Issue 9, item 4: a .env listed in .dockerignore was read by a RUN through
+// a bind mount of the context and ended up in an image. BuildKit applies
+// .dockerignore to bind mounts of the context, ro and rw alike.
+TEST_F(BuildIntegrationTest, DockerignoreAppliesToRunBindMountsOfTheContext) {
+  auto ctx = Context("ignbind", {{"Dockerfile",
+                                  "FROM busybox\n"
+                                  "RUN --mount=type=bind,target=/ctx "
+                                  "ls -a /ctx /ctx/sub > /seen.txt; cat /ctx/.env >> /seen.txt; "
+                                  "cat /ctx/sub/secret.key >> /seen.txt; true\n"
+                                  "RUN --mount=type=bind,source=sub,target=/s,rw "
+                                  "ls -a /s > /seen-rw.txt; true\n"},
+                                 {".dockerignore", ".env\nsub/*.key\n"},
+                                 {".env", "PASSWORD=hunter2\n"},
+                                 {"app.txt", "app\n"},
+                                 {"sub/secret.key", "KEY\n"},
+                                 {"sub/ok.txt", "ok\n"}});
+  Build(ctx, "-t ignbind:1");
+  auto out = Podman("ignbind:1", "cat /seen.txt /seen-rw.txt");
+  EXPECT_THAT(out.output, HasSubstr("app.txt"));
+  EXPECT_THAT(out.output, HasSubstr("ok.txt"));
+  EXPECT_THAT(out.output, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(out.output, Not(HasSubstr(".env")));
+  EXPECT_THAT(out.output, Not(HasSubstr("secret.key")));
+  EXPECT_THAT(out.output, Not(HasSubstr("KEY")));
+  // Changing an ignored file does not invalidate the step; a bound one does.
+  testing::WriteTestFile(ctx / ".env", "PASSWORD=changed\n");
+  auto r = Strata("build --progress plain -t ignbind:2 " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, Not(HasSubstr("changed")));
+  EXPECT_EQ(Inspect("ignbind:1")["digest"], Inspect("ignbind:2")["digest"]) << r.output;
+  // A bind of an excluded source is an error naming it.
+  auto bad = Context("ignbind-bad", {{"Dockerfile",
+                                      "FROM busybox\n"
+                                      "RUN --mount=type=bind,source=.env,target=/e cat /e\n"},
+                                     {".dockerignore", ".env\n"},
+                                     {".env", "PASSWORD=hunter2\n"}});
+  r = Strata("build -q " + Q(bad));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("Dockerfile:2"));
+  EXPECT_THAT(r.output, HasSubstr(".env"));
+  EXPECT_THAT(r.output, Not(HasSubstr("hunter2")));
+}
+
 TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
   if (!testing::HaveTool("python3")) GTEST_SKIP() << "python3 not installed";
   auto www = Dir() / "www";
