@@ -1011,10 +1011,12 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   auto lowers = Lowers(st);
   if (!lowers) return Fail(ins, lowers.error());
   bool exists = false;
+  std::string in_image = path;  // where the directory is made, links resolved
   {
     STRATA_ASSIGN_OR_RETURN(auto view, View::Mount(*lowers, store_.SnapshotsDir()));
     auto resolved = ResolveInRoot(view.root(), path, true);
     exists = resolved && IsDir(*resolved);
+    if (resolved) in_image = CleanAbs("/" + resolved->lexically_relative(view.root()).string());
   }
   CacheRecord rec;
   rec.created_by = created_by;
@@ -1022,7 +1024,11 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   if (!exists) {
     STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
     fs::path fsdir = staging.path() / "fs";
-    STRATA_RETURN_IF_ERROR(MakeDirs(Under(fsdir, path)));
+    STRATA_RETURN_IF_ERROR(MakeDirs(fsdir));
+    STRATA_ASSIGN_OR_RETURN(auto root, RootDir::Open(fsdir));
+    if (auto made = root.MakeDirs(in_image); !made) {
+      return Fail(ins, made.error().Wrap(fmt::format("WORKDIR {}", path)));
+    }
     oci::LayerWriterOptions lo;
     lo.compress = opts_.compression;
     lo.tar.source_date_epoch = opts_.source_date_epoch;

@@ -205,7 +205,7 @@ TEST_F(CopyDestinationIntegrationTest, DestinationResolvesThroughTheImagesLinks)
   testing::WriteTestFile(ctx / "tool", "tool\n", 0755);
   testing::WriteTestFile(ctx / "Dockerfile",
                          "FROM scratch\nCOPY base /\nCOPY tool /bin/\nCOPY tool /app/t\n"
-                         "COPY tool /bin/renamed\n");
+                         "COPY tool /bin/renamed\nWORKDIR /app/made\n");
   auto r = Strata("build -q -t usrmerge:1 " + Q(ctx));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   fs::path out = tmp_.path() / "unpacked";
@@ -217,6 +217,7 @@ TEST_F(CopyDestinationIntegrationTest, DestinationResolvesThroughTheImagesLinks)
   EXPECT_TRUE(fs::exists(out / "usr" / "bin" / "renamed"));
   EXPECT_TRUE(fs::exists(out / "srv" / "real" / "t"));
   EXPECT_TRUE(fs::is_symlink(out / "app"));
+  EXPECT_TRUE(fs::is_directory(out / "srv" / "real" / "made"));
 }
 
 TEST_P(CopyConfinementIntegrationTest, NothingOutsideTheStagingRootChanges) {
