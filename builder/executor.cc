@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -792,58 +793,130 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   // stage, secrets. Bind sources are part of the cache key by content.
   std::vector<View> mount_views;
   std::vector<ScopedTempDir> rw_copies;  // rw bind sources, removed after the step
+  std::vector<UniqueFd> cache_locks;     // held until the step ends (sharing=)
+  std::set<fs::path> locked_dirs;
+  // The root of `from` (a stage or image) for a mount; the view stays mounted
+  // for the step. Its cache key goes into `key`.
+  auto from_root = [&](const std::string& from) -> Result<fs::path> {
+    std::vector<std::string> names;
+    for (const auto& s2 : plan_.stages) names.push_back(s2.name);
+    auto idx = StageGraph::Resolve(names, from);
+    StageState src;
+    if (auto built = idx ? Done(*idx) : std::nullopt) {
+      src = std::move(*built);
+    } else {
+      auto img = store_.LoadImage(from);
+      if (!img) return Unexpected(img.error().Wrap(fmt::format("RUN --mount from={}", from)));
+      src.config = img->config;
+      src.layers = img->manifest.layers;
+      src.key = img->descriptor.digest;
+    }
+    STRATA_ASSIGN_OR_RETURN(auto lowers, Lowers(src));
+    STRATA_ASSIGN_OR_RETURN(auto v, View::Mount(lowers, store_.SnapshotsDir()));
+    fs::path root = v.root();
+    mount_views.push_back(std::move(v));
+    key.Add(src.key.ToString());
+    return root;
+  };
   for (const auto& m : run.mounts) {
     std::string target = m.target;
-    if (m.type == "secret" && target.empty())
+    if (m.type == "secret" && target.empty() && !m.env.empty()) {
+      // env= alone: the secret reaches this RUN's environment only (never
+      // the cache key, the history or a layer).
+    } else if (m.type == "secret" && target.empty()) {
       target = "/run/secrets/" + (m.id.empty() ? fs::path(m.source).filename().string() : m.id);
-    if (target.empty()) {
-      return Fail(ins, Error(ErrorCode::kInvalidArgument,
-                             fmt::format("RUN --mount type={}: target is required", m.type)));
     }
-    if (target[0] != '/') target = spec.cwd + "/" + target;
-    target = CleanAbs(target);
+    // No target: BuildKit mounts at the WORKDIR; a relative one joins it.
+    if (target.empty() && m.type != "secret") target = spec.cwd;
+    if (!target.empty()) {
+      if (target[0] != '/') target = spec.cwd + "/" + target;
+      target = CleanAbs(target);
+      if (target == "/") {
+        return Fail(ins,
+                    Error(ErrorCode::kInvalidArgument,
+                          fmt::format("RUN --mount type={}: invalid mount target \"/\"", m.type)));
+      }
+    }
     key.Add(m.type).Add(target);
     if (m.type == "cache") {
       std::string id = m.id.empty() ? target : m.id;
       fs::path dir = store_.root() / "cache-mounts" / oci::Digest::Of(id).hex().substr(0, 32);
-      if (!Exists(dir)) {
-        STRATA_RETURN_IF_ERROR(MakeDirs(dir));
+      key.Add(m.sharing).Add(m.readonly ? "ro" : "rw");
+      // sharing=: every user of a cache holds its lock for the step: shared
+      // users share it, `locked` users wait for sole use, and a `private`
+      // user that cannot have it alone gets a fresh directory of its own.
+      STRATA_RETURN_IF_ERROR(MakeDirs(dir.parent_path()));
+      auto lock = OpenFile(dir.string() + ".lock", O_RDWR | O_CREAT, 0600);
+      if (!lock) return Fail(ins, lock.error());
+      bool own_dir = false;
+      if (!locked_dirs.insert(dir).second) {
+        // The same cache twice in one RUN: the first mount's lock covers it.
+      } else if (m.sharing == "private") {
+        if (::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) {
+          auto fresh = ScopedTempDir::Create(store_.SnapshotsDir(), ".cache-private-");
+          if (!fresh) return Fail(ins, fresh.error());
+          dir = fresh->path() / "data";
+          rw_copies.push_back(std::move(*fresh));
+          own_dir = true;
+        }
+      } else {
+        int how = m.sharing == "locked" ? LOCK_EX : LOCK_SH;
+        while (::flock(lock->get(), how) != 0) {
+          if (errno != EINTR) return Fail(ins, ErrnoError(errno, "lock cache mount").error());
+        }
+      }
+      cache_locks.push_back(std::move(*lock));
+      if (own_dir || !Exists(dir)) {
+        // A new cache: seeded from `from`/`source` when given, then given
+        // mode/uid/gid (applied on creation only, as BuildKit).
+        ScopedTempDir seed_tmp;
+        fs::path fresh = dir;
+        if (!own_dir) {
+          auto t = ScopedTempDir::Create(dir.parent_path(), ".new-");
+          if (!t) return Fail(ins, t.error());
+          seed_tmp = std::move(*t);
+          fresh = seed_tmp.path() / "data";
+        }
+        if (!m.from.empty()) {
+          auto root = from_root(m.from);
+          if (!root) return Fail(ins, root.error());
+          auto src = ResolveInRoot(*root, m.source.empty() ? "." : m.source, true);
+          if (!src) return Fail(ins, src.error());
+          std::error_code ec;
+          fs::copy(*src, fresh, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+          if (ec) {
+            return Fail(ins, Error(ErrorCode::kNotFound,
+                                   fmt::format("RUN --mount=type=cache,from={},source={}: {}",
+                                               m.from, m.source, ec.message())));
+          }
+        } else if (!m.source.empty()) {
+          return Fail(ins, Error(ErrorCode::kInvalidArgument,
+                                 "RUN --mount=type=cache: source= needs from="));
+        }
+        STRATA_RETURN_IF_ERROR(MakeDirs(fresh));
         mode_t mode = 0755;
         if (!m.mode.empty()) {
           auto md = ApplyChmod(m.mode, 0755, true);
           if (!md) return Fail(ins, md.error());
           mode = *md;
         }
-        ::chmod(dir.c_str(), mode);
-        (void)::chown(dir.c_str(), static_cast<uid_t>(m.uid.value_or(0)),
+        ::chmod(fresh.c_str(), mode);
+        (void)::chown(fresh.c_str(), static_cast<uid_t>(m.uid.value_or(0)),
                       static_cast<gid_t>(m.gid.value_or(0)));
+        if (!own_dir && ::rename(fresh.c_str(), dir.c_str()) != 0 && errno != EEXIST &&
+            errno != ENOTEMPTY) {
+          return Fail(ins, ErrnoError(errno, "create cache mount " + dir.string()).error());
+        }
       }
-      spec.binds.push_back({dir, target, false});
+      spec.binds.push_back({dir, target, m.readonly});
     } else if (m.type == "tmpfs") {
       spec.tmpfs.push_back({target, static_cast<uint64_t>(m.size.value_or(0)), 01777});
     } else if (m.type == "bind") {
       fs::path root = context_;
       if (!m.from.empty()) {
-        std::vector<std::string> names;
-        for (const auto& s2 : plan_.stages) names.push_back(s2.name);
-        auto idx = StageGraph::Resolve(names, m.from);
-        StageState src;
-        if (auto built = idx ? Done(*idx) : std::nullopt) {
-          src = std::move(*built);
-        } else {
-          auto img = store_.LoadImage(m.from);
-          if (!img) return Fail(ins, img.error().Wrap(fmt::format("RUN --mount from={}", m.from)));
-          src.config = img->config;
-          src.layers = img->manifest.layers;
-          src.key = img->descriptor.digest;
-        }
-        auto lowers = Lowers(src);
-        if (!lowers) return Fail(ins, lowers.error());
-        auto v = View::Mount(*lowers, store_.SnapshotsDir());
-        if (!v) return Fail(ins, v.error());
-        root = v->root();
-        mount_views.push_back(std::move(*v));
-        key.Add(src.key.ToString());
+        auto r = from_root(m.from);
+        if (!r) return Fail(ins, r.error());
+        root = *r;
       }
       auto source = ResolveInRoot(root, m.source.empty() ? "." : m.source, true);
       if (!source) return Fail(ins, source.error());
@@ -926,7 +999,13 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         }
         continue;
       }
-      spec.binds.push_back({Absolute(it->second), target, true});
+      if (!m.env.empty()) {
+        auto value = ReadFile(it->second);
+        if (!value) return Fail(ins, value.error().Wrap(fmt::format("secret {}", id)));
+        std::erase_if(spec.env, [&](const std::string& e) { return e.starts_with(m.env + "="); });
+        spec.env.push_back(m.env + "=" + *value);
+      }
+      if (!target.empty()) spec.binds.push_back({Absolute(it->second), target, true});
     } else {
       return Fail(ins, Error(ErrorCode::kUnimplemented,
                              fmt::format("RUN --mount=type={} is not supported yet", m.type)));

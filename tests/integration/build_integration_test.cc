@@ -2,6 +2,7 @@
 // `strata import`, RUN through runc, results checked with real clients
 // (podman run, skopeo inspect) and with `strata unpack`/`fsck`.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -608,6 +609,53 @@ TEST_F(BuildIntegrationTest, DockerignoreAppliesToRunBindMountsOfTheContext) {
   EXPECT_THAT(r.output, HasSubstr("Dockerfile:2"));
   EXPECT_THAT(r.output, HasSubstr(".env"));
   EXPECT_THAT(r.output, Not(HasSubstr("hunter2")));
+}
+
+// Issue 11: mounts without target= go to the WORKDIR; secret env= reaches the
+// RUN's environment (and nothing else); cache sharing=locked waits for sole
+// use and sharing=private takes a fresh directory when the cache is busy.
+TEST_F(BuildIntegrationTest, RunMountDefaultsSecretEnvAndCacheSharing) {
+  auto secret = Dir() / "token.txt";
+  testing::WriteTestFile(secret, "s3cr3t-value");
+  auto ctx = Context("mnt", {{"Dockerfile",
+                              "FROM busybox\n"
+                              "WORKDIR /w\n"
+                              "RUN --mount=type=bind,source=sub cat /w/f.txt > /bound.txt\n"
+                              "RUN --mount=type=secret,id=tok,env=TOKEN "
+                              "sh -c 'echo len=${#TOKEN} > /tok.txt'\n"
+                              "RUN --mount=type=cache,id=shr,target=/c,sharing=private "
+                              "sh -c 'echo private > /c/mark; ls /c > /private.txt'\n"},
+                             {"sub/f.txt", "from-sub\n"}});
+  // Hold the cache's lock as another user would: the private mount must not
+  // wait, and must not write into the shared directory.
+  fs::path cache_dir = root_ / "cache-mounts" / oci::Digest::Of("shr").hex().substr(0, 32);
+  ASSERT_OK(MakeDirs(cache_dir.parent_path()));
+  int lock = ::open((cache_dir.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(::flock(lock, LOCK_EX), 0);
+  Build(ctx, "--secret id=tok,src=" + Q(secret) + " -t mnt:1");
+  auto out = Podman("mnt:1", "cat /bound.txt /tok.txt /private.txt");
+  EXPECT_THAT(out.output, HasSubstr("from-sub"));
+  EXPECT_THAT(out.output, HasSubstr("len=12"));
+  EXPECT_THAT(out.output, HasSubstr("mark"));
+  EXPECT_FALSE(fs::exists(cache_dir / "mark"));
+  auto cfg = Inspect("mnt:1").dump();
+  EXPECT_THAT(cfg, Not(HasSubstr("s3cr3t")));
+  // sharing=locked waits while another user holds the cache.
+  auto locked = Context("locked", {{"Dockerfile",
+                                    "FROM busybox\n"
+                                    "RUN --mount=type=cache,id=shr,target=/c,sharing=locked "
+                                    "sh -c 'date +%s > /c/when; cp /c/when /when'\n"}});
+  auto start = std::chrono::steady_clock::now();
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    ::flock(lock, LOCK_UN);
+  });
+  Build(locked, "-t locked:1");
+  release.join();
+  ::close(lock);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1900));
+  EXPECT_TRUE(fs::exists(cache_dir / "when"));
 }
 
 TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
