@@ -429,6 +429,9 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
     }
   }
   key.Add(plan_.target_platform.ToString());
+  // The layer format version: bumped when the same step starts producing a
+  // different layer (v2: COPY/WORKDIR keep the image's parent directories).
+  key.Add("layers-v2");
   // Cached layers are stored compressed, so the codec is part of every key in
   // the chain: --compression zstd never reuses a gzip layer (and vice versa).
   key.Add(std::string(oci::CompressionName(opts_.compression.compression)))
@@ -1070,6 +1073,59 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   return OkStatus();
 }
 
+// A directory and the mtime it gets once nothing more is added below it.
+struct DirTime {
+  std::string dest;
+  struct timespec mtime;
+};
+
+// Directory mtimes, deepest last-created first, once nothing is added below.
+void FinishDirTimes(const RootDir& root, const std::vector<DirTime>& dir_times) {
+  for (auto it = dir_times.rbegin(); it != dir_times.rend(); ++it) {
+    int fd = OpenInRoot(root.fd(), it->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (fd < 0) continue;  // replaced by a later entry: its own times apply
+    UniqueFd owner(fd);
+    struct timespec times[2] = {it->mtime, it->mtime};
+    ::futimens(fd, times);
+  }
+}
+
+// Makes the directories of `dir` (an image path, links already resolved) in
+// the staging root as the image has them: a directory that exists in the
+// image keeps its mode, owner and mtime in the layer (a layer that re-creates
+// /home/u as root:root 0755 would take the user's home away); a missing one is
+// made 0755 and owned by `uid`:`gid` (COPY --chown, WORKDIR under USER), as
+// BuildKit does.
+Status MakeDirsLikeImage(const RootDir& root, const fs::path& image_root, std::string_view dir,
+                         uid_t uid, gid_t gid, std::vector<DirTime>& dir_times) {
+  std::string prefix;
+  for (const auto& part : fs::path(CleanAbs(dir)).relative_path()) {
+    prefix.push_back('/');
+    prefix.append(part.native());
+    struct stat ist;
+    bool in_image = !image_root.empty() && ::lstat(Under(image_root, prefix).c_str(), &ist) == 0 &&
+                    S_ISDIR(ist.st_mode);
+    STRATA_ASSIGN_OR_RETURN(auto at, root.Parent(prefix, /*create_parents=*/false));
+    struct stat cur;
+    if (::fstatat(at.dir.get(), at.name.c_str(), &cur, AT_SYMLINK_NOFOLLOW) == 0) continue;
+    if (::mkdirat(at.dir.get(), at.name.c_str(), 0700) != 0) {
+      return ErrnoError(errno, fmt::format("mkdir {}", prefix));
+    }
+    int fd =
+        ::openat(at.dir.get(), at.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, fmt::format("open {}", prefix));
+    UniqueFd d(fd);
+    uid_t u = in_image ? ist.st_uid : uid;
+    gid_t g = in_image ? ist.st_gid : gid;
+    if (::fchown(fd, u, g) != 0) return ErrnoError(errno, "chown " + prefix);
+    if (::fchmod(fd, in_image ? (ist.st_mode & 07777) : 0755) != 0) {
+      return ErrnoError(errno, "chmod " + prefix);
+    }
+    if (in_image) dir_times.push_back({prefix, ist.st_mtim});
+  }
+  return OkStatus();
+}
+
 Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::string& label) {
   const auto& w = std::get<WorkdirCommand>(ins.command);
   std::string path = w.path;
@@ -1091,12 +1147,10 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   if (!lowers) return Fail(ins, lowers.error());
   bool exists = false;
   std::string in_image = path;  // where the directory is made, links resolved
-  {
-    STRATA_ASSIGN_OR_RETURN(auto view, View::Mount(*lowers, store_.SnapshotsDir()));
-    auto resolved = ResolveInRoot(view.root(), path, true);
-    exists = resolved && IsDir(*resolved);
-    if (resolved) in_image = CleanAbs("/" + resolved->lexically_relative(view.root()).string());
-  }
+  STRATA_ASSIGN_OR_RETURN(auto view, View::Mount(*lowers, store_.SnapshotsDir()));
+  auto resolved = ResolveInRoot(view.root(), path, true);
+  exists = resolved && IsDir(*resolved);
+  if (resolved) in_image = CleanAbs("/" + resolved->lexically_relative(view.root()).string());
   CacheRecord rec;
   rec.created_by = created_by;
   rec.empty_layer = exists;
@@ -1105,9 +1159,21 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
     fs::path fsdir = staging.path() / "fs";
     STRATA_RETURN_IF_ERROR(MakeDirs(fsdir));
     STRATA_ASSIGN_OR_RETURN(auto root, RootDir::Open(fsdir));
-    if (auto made = root.MakeDirs(in_image); !made) {
+    // Directories WORKDIR creates belong to the USER in effect (BuildKit);
+    // those the image has keep their metadata.
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (const std::string& user = st.config.config.user; !user.empty()) {
+      auto ru = ResolveUser(view.root(), user);
+      if (!ru) return Fail(ins, ru.error().Wrap(fmt::format("WORKDIR {}: USER {}", path, user)));
+      uid = ru->uid;
+      gid = ru->gid;
+    }
+    std::vector<DirTime> dir_times;
+    if (auto made = MakeDirsLikeImage(root, view.root(), in_image, uid, gid, dir_times); !made) {
       return Fail(ins, made.error().Wrap(fmt::format("WORKDIR {}", path)));
     }
+    FinishDirTimes(root, dir_times);
     oci::LayerWriterOptions lo;
     lo.compress = opts_.compression;
     lo.tar.source_date_epoch = opts_.source_date_epoch;
@@ -1128,10 +1194,6 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
 // COPY planted at this name is replaced, never written, chmod'ed or chown'ed
 // through. A directory's mtime is set by FinishDirTimes after its children
 // are in place (adding them would move it).
-struct DirTime {
-  std::string dest;
-  struct timespec mtime;
-};
 
 Status Materialize(const RootDir& root, const CopyEntry& e, std::optional<uint32_t> uid,
                    std::optional<uint32_t> gid, std::optional<mode_t> mode_override,
@@ -1216,17 +1278,6 @@ Status Materialize(const RootDir& root, const CopyEntry& e, std::optional<uint32
   if (::fchmod(out.get(), mode) != 0) return ErrnoError(errno, "chmod " + e.dest);
   if (!S_ISDIR(st.st_mode)) ::futimens(out.get(), times);
   return OkStatus();
-}
-
-// Directory mtimes, deepest last-created first, once nothing is added below.
-void FinishDirTimes(const RootDir& root, const std::vector<DirTime>& dir_times) {
-  for (auto it = dir_times.rbegin(); it != dir_times.rend(); ++it) {
-    int fd = OpenInRoot(root.fd(), it->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    if (fd < 0) continue;  // replaced by a later entry: its own times apply
-    UniqueFd owner(fd);
-    struct timespec times[2] = {it->mtime, it->mtime};
-    ::futimens(fd, times);
-  }
 }
 
 Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState& st,
@@ -1589,6 +1640,15 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   auto root = RootDir::Open(fsroot);
   if (!root) return Fail(ins, root.error());
   std::vector<DirTime> dir_times;
+  {
+    // The destination's directories, as the image has them.
+    fs::path image_root;
+    if (target_view) image_root = target_view->root();
+    std::string dest_parent = dest_dir ? dest : fs::path(dest).parent_path().string();
+    auto made = MakeDirsLikeImage(*root, image_root, dest_parent, uid.value_or(0), gid.value_or(0),
+                                  dir_times);
+    if (!made) return Fail(ins, made.error().Wrap(fmt::format("{} {}", verb, dest)));
+  }
   for (const auto& e : entries) {
     if (e.dest.starts_with("<archive>")) continue;
     std::optional<mode_t> mode;

@@ -658,6 +658,34 @@ TEST_F(BuildIntegrationTest, RunMountDefaultsSecretEnvAndCacheSharing) {
   EXPECT_TRUE(fs::exists(cache_dir / "when"));
 }
 
+// A COPY into /home/u re-created /home/u as root:root 0755 in its layer,
+// taking the user's home away; WORKDIR under USER made root-owned dirs.
+TEST_F(BuildIntegrationTest, CopyAndWorkdirKeepTheImagesDirectoriesAndOwners) {
+  auto ctx = Context("own", {{"Dockerfile",
+                              "FROM busybox\n"
+                              "RUN mkdir -p /home/u && chown 1000:1000 /home/u && "
+                              "chmod 700 /home/u\n"
+                              "COPY f /home/u/f\n"
+                              "USER 1000\n"
+                              "WORKDIR /home/u/work\n"
+                              "RUN touch /home/u/work/ok\n"
+                              "COPY --chown=7:7 f /new/dir/f\n"},
+                             {"f", "x\n"}});
+  Build(ctx, "-t own:1");
+  auto out = Dir() / "own-unpacked";
+  ASSERT_EQ(Strata("unpack own:1 " + Q(out)).exit_code, 0);
+  auto owner = [](const fs::path& p) {
+    struct stat st {};
+    ::lstat(p.c_str(), &st);
+    return fmt::format("{}:{} {:o}", st.st_uid, st.st_gid, st.st_mode & 07777);
+  };
+  EXPECT_EQ(owner(out / "home" / "u"), "1000:1000 700");
+  EXPECT_EQ(owner(out / "home"), "0:0 755");
+  EXPECT_EQ(owner(out / "home" / "u" / "work"), "1000:1000 755");
+  EXPECT_TRUE(fs::exists(out / "home" / "u" / "work" / "ok"));
+  EXPECT_EQ(owner(out / "new" / "dir"), "7:7 755");
+}
+
 TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
   if (!testing::HaveTool("python3")) GTEST_SKIP() << "python3 not installed";
   auto www = Dir() / "www";
