@@ -212,6 +212,15 @@ fs::path Absolute(const fs::path& p) {
 
 bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
 
+// A git repository as ADD source (BuildKit's forms): git@host:repo,
+// git://..., or an http(s) URL whose path ends in .git (before any #ref).
+bool IsGitSource(std::string_view s) {
+  if (s.starts_with("git@") || s.starts_with("git://") || s.starts_with("ssh://")) return true;
+  if (!s.starts_with("http://") && !s.starts_with("https://")) return false;
+  std::string_view path = s.substr(0, s.find_first_of("#?"));
+  return path.ends_with(".git");
+}
+
 // Commits `dir` as a layer and reports its size and rate on the step's
 // output: on a large layer this is where a build spends its time.
 Result<oci::LayerInfo> CommitWithProgress(oci::Store& store, const fs::path& dir,
@@ -388,6 +397,8 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
   switch (stage.base.kind) {
     case StageBase::Kind::kScratch:
       key.Add("scratch");
+      // BuildKit's empty image: WorkingDir "/" (and the default PATH below).
+      st.config.config.working_dir = "/";
       break;
     case StageBase::Kind::kStage: {
       auto base = Done(stage.base.stage);
@@ -523,9 +534,10 @@ Status Build::RunStage(const Stage& stage) {
     progress_.StepStart(id, fmt::format("[{} 1/{}] {}", sname, total, stage.from.original));
     progress_.StepDone(id, false, 0);
   }
-  // ONBUILD triggers of the base run first, then are cleared.
+  // ONBUILD triggers of the base (an image, or an earlier stage of this
+  // Dockerfile, as BuildKit) run first, then are cleared.
   std::vector<std::string> triggers;
-  if (stage.base.kind == StageBase::Kind::kImage) triggers = st.config.config.on_build;
+  if (stage.base.kind != StageBase::Kind::kScratch) triggers = st.config.config.on_build;
   st.config.config.on_build.clear();
   for (const auto& trig : triggers) {
     auto ast = ParseAst(trig, "ONBUILD");
@@ -1375,6 +1387,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   bool multi = copy.sources.size() + copy.source_contents.size() > 1;
   std::vector<std::string> urls;  // ADD sources fetched below
   for (const auto& raw_src : copy.sources) {
+    if (copy.add && IsGitSource(raw_src)) {
+      return Fail(ins, Error(ErrorCode::kUnimplemented,
+                             fmt::format("ADD {}: git sources are not supported yet", raw_src)));
+    }
     if (copy.add && (raw_src.starts_with("http://") || raw_src.starts_with("https://"))) {
       urls.push_back(raw_src);
       continue;
@@ -1409,6 +1425,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
                                          verb, raw_src)));
     }
     selected.push_back(std::move(s));
+  }
+  if (copy.keep_git_dir) {
+    return Fail(ins, Error(ErrorCode::kUnimplemented,
+                           "ADD --keep-git-dir: git sources are not supported yet"));
   }
   if (!copy.checksum.empty() && (urls.size() != 1 || !selected.empty())) {
     return Fail(ins,
@@ -1481,7 +1501,8 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
     return target_view->root();
   };
-  if (!dest_dir && !multi && !(selected.size() == 1 && S_ISDIR(selected[0].st.st_mode))) {
+  if (!dest_dir && !multi && !copy.link &&
+      !(selected.size() == 1 && S_ISDIR(selected[0].st.st_mode))) {
     auto root = target_root();
     if (!root) return Fail(ins, root.error());
     auto r = ResolveInRoot(*root, dest, true);
@@ -1497,7 +1518,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   // symlinks, inside the image: `COPY x /bin/` on a usrmerged image lands in
   // /usr/bin, and a link an earlier layer planted can only point inside the
   // image. The final name is followed only when it is the destination dir.
-  if (dest != "/" && !st.layers.empty()) {
+  if (dest != "/" && !st.layers.empty() && !copy.link) {
     auto root = target_root();
     if (!root) return Fail(ins, root.error());
     std::string dir = dest_dir ? dest : fs::path(dest).parent_path().string();
@@ -1557,7 +1578,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       }
       continue;
     }
-    if (copy.add && S_ISREG(s.st.st_mode)) {
+    if (copy.add && copy.unpack.value_or(true) && S_ISREG(s.st.st_mode)) {
       auto is_tar = IsTarArchive(s.path);
       if (!is_tar) return Fail(ins, is_tar.error());
       if (*is_tar) {
@@ -1570,6 +1591,16 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     entries.push_back({CleanAbs(target), s.path, s.st, "", false});
   }
   for (const auto& dl : fetched) {
+    if (copy.unpack.value_or(false)) {
+      // ADD --unpack=true <url>: a downloaded archive is extracted.
+      auto is_tar = IsTarArchive(dl.file);
+      if (!is_tar) return Fail(ins, is_tar.error());
+      if (*is_tar) {
+        tar_sources.push_back(dl.file);
+        entries.push_back({"<archive>" + dl.name, dl.file, dl.st, "", false});
+        continue;
+      }
+    }
     entries.push_back(
         {CleanAbs(dest_dir ? dest + "/" + dl.name : dest), dl.file, dl.st, "", false});
   }
@@ -1582,7 +1613,15 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   }
   auto hash_start = std::chrono::steady_clock::now();
   CacheKey key(verb);
-  key.Add(st.key.ToString()).Add(ins.original).Add(dest).Add(copy.chown).Add(copy.chmod);
+  // COPY --link: the layer does not depend on what it lands on, so its key
+  // leaves the parent out and a changed base reuses it (BuildKit's rebase);
+  // the stage's chain key still follows the parent (see below).
+  key.Add(copy.link ? std::string("link") : st.key.ToString())
+      .Add(ins.original)
+      .Add(dest)
+      .Add(copy.chown)
+      .Add(copy.chmod);
+  key.Add(copy.unpack ? (*copy.unpack ? "unpack" : "no-unpack") : "");
   key.Add(from_key);
   for (const auto& e : entries) {
     key.Add(e.dest);
@@ -1632,8 +1671,15 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
   }
   std::string created_by = CreatedBy(ins, {}, {});
+  const oci::Digest parent_key = st.key;
+  auto chain_link = [&] {
+    if (copy.link) st.key = CacheKey("LINK").Add(parent_key.ToString()).Add(k.ToString()).Finish();
+  };
   STRATA_ASSIGN_OR_RETURN(bool reused, ReuseCached(st, k, created_by, id));
-  if (reused) return OkStatus();
+  if (reused) {
+    chain_link();
+    return OkStatus();
+  }
   STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
   fs::path fsroot = staging.path() / "fs";
   STRATA_RETURN_IF_ERROR(MakeDirs(fsroot));
@@ -1643,7 +1689,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   {
     // The destination's directories, as the image has them.
     fs::path image_root;
-    if (target_view) image_root = target_view->root();
+    if (target_view && !copy.link) image_root = target_view->root();
     std::string dest_parent = dest_dir ? dest : fs::path(dest).parent_path().string();
     auto made = MakeDirsLikeImage(*root, image_root, dest_parent, uid.value_or(0), gid.value_or(0),
                                   dir_times);
@@ -1693,6 +1739,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   rec.diff_id = info->diff_id;
   STRATA_RETURN_IF_ERROR(AddLayer(st, *info, fsroot));
   Committed(st, k, std::move(rec));
+  chain_link();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress_.StepDone(id, false, secs);
   return OkStatus();
@@ -1701,7 +1748,20 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
 }  // namespace
 
 Result<BuildResult> Executor::Build(const BuildOptions& options) {
-  class Build b(store_, runner_, progress_, options);
+  // `--build-arg SOURCE_DATE_EPOCH=N` is BuildKit's documented way to set
+  // the epoch; it acts as the environment variable does (and wins over it).
+  BuildOptions o = options;
+  if (auto it = o.build_args.find("SOURCE_DATE_EPOCH"); it != o.build_args.end()) {
+    int64_t v = -1;
+    const std::string& t = it->second;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || p != t.data() + t.size() || v < 0) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--build-arg SOURCE_DATE_EPOCH={}: not a unix time", t);
+    }
+    o.source_date_epoch = v;
+  }
+  class Build b(store_, runner_, progress_, o);
   return b.Run();
 }
 

@@ -133,7 +133,8 @@ constexpr std::array kCopyFlags{
 constexpr std::array kAddFlags{
     FlagSpec{"chown", FlagType::kString},    FlagSpec{"chmod", FlagType::kString},
     FlagSpec{"link", FlagType::kBool},       FlagSpec{"exclude", FlagType::kList},
-    FlagSpec{"checksum", FlagType::kString}, FlagSpec{"keep-git-dir", FlagType::kBool}};
+    FlagSpec{"checksum", FlagType::kString}, FlagSpec{"keep-git-dir", FlagType::kBool},
+    FlagSpec{"unpack", FlagType::kBool}};
 constexpr std::array kHealthFlags{
     FlagSpec{"interval", FlagType::kString}, FlagSpec{"timeout", FlagType::kString},
     FlagSpec{"start-period", FlagType::kString}, FlagSpec{"start-interval", FlagType::kString},
@@ -320,6 +321,7 @@ Result<Command> ParseCopy(const Req& r, const Flags& f, bool add) {
   c.excludes = f.GetList("exclude");
   c.checksum = f.Get("checksum");
   c.keep_git_dir = f.GetBool("keep-git-dir");
+  if (f.Has("unpack")) c.unpack = f.GetBool("unpack");
   if (!c.checksum.empty()) {
     bool url_or_git = c.sources.size() == 1 && (c.sources[0].find("://") != std::string::npos ||
                                                 c.sources[0].starts_with("git@"));
@@ -1263,6 +1265,7 @@ nlohmann::json InstructionToJson(const Instruction& ins) {
           if (!c.excludes.empty()) j["excludes"] = c.excludes;
           if (!c.checksum.empty()) j["checksum"] = c.checksum;
           if (c.keep_git_dir) j["keep_git_dir"] = true;
+          if (c.unpack) j["unpack"] = *c.unpack;
         } else if constexpr (std::is_same_v<T, WorkdirCommand>) {
           j["path"] = c.path;
         } else if constexpr (std::is_same_v<T, UserCommand>) {

@@ -125,6 +125,9 @@ struct CopyCommand {
   std::vector<std::string> excludes;  // --exclude (repeatable)
   std::string checksum;               // ADD --checksum
   bool keep_git_dir = false;          // ADD --keep-git-dir
+  // ADD --unpack=true|false (Dockerfile 1.17): unset = unpack local archives,
+  // keep remote files as they are.
+  std::optional<bool> unpack;
 };
 
 struct WorkdirCommand {
