@@ -22,6 +22,8 @@ struct ProgressEvent {
     kBlobMounted,     // cross-repository mount from `detail`
     kBlobRetrying,    // a broken transfer resumes at `bytes`; detail says why
     kManifestPushed,  // manifest `digest` pushed as `detail` (tag or digest)
+    kBlobQuarantined,  // the local copy of `digest` was corrupt and was moved to
+                       // `detail` (a path under ROOT/quarantine); pull fetches it again
   };
   Kind kind;
   oci::Digest digest;
