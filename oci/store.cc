@@ -744,8 +744,7 @@ Result<fs::path> Store::QuarantineBlob(const Digest& d) {
   const fs::path src = BlobPath(d);
   const fs::path dir = root_ / "quarantine";
   STRATA_RETURN_IF_ERROR(MakeDirs(dir));
-  const fs::path dst =
-      dir / fmt::format("{}-{}.{}", d.algorithm_name(), d.hex(), RandomName());
+  const fs::path dst = dir / fmt::format("{}-{}.{}", d.algorithm_name(), d.hex(), RandomName());
   // rename(2) takes whatever is under the name at this instant, atomically;
   // the blob is never opened for writing.
   if (::rename(src.c_str(), dst.c_str()) != 0) {

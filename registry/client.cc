@@ -115,8 +115,10 @@ struct SendHash {
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) return ErrnoError(errno, "read " + path.string());
         if (r == 0)
-          return MakeError(ErrorCode::kDataLoss, "local blob {} is corrupt: size mismatch: "
-                           "expected {} bytes, actual {}", expected, size, upto);
+          return MakeError(ErrorCode::kDataLoss,
+                           "local blob {} is corrupt: size mismatch: "
+                           "expected {} bytes, actual {}",
+                           expected, size, upto);
         hasher.Update(buf, static_cast<size_t>(r));
         upto += r;
       }
@@ -652,9 +654,8 @@ Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
       STRATA_ASSIGN_OR_RETURN(auto r, start_upload(""));
       location = r.second;
     }
-    Status sent = d.size > opts.monolithic_max
-                      ? UploadChunked(s, store, d, location, hash, opts)
-                      : UploadMonolithic(s, store, d, location, hash);
+    Status sent = d.size > opts.monolithic_max ? UploadChunked(s, store, d, location, hash, opts)
+                                               : UploadMonolithic(s, store, d, location, hash);
     if (sent) break;
     Error err = sent.error();
     if (!hash->Check()) {
@@ -664,9 +665,8 @@ Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
       cancel.method = "DELETE";
       cancel.url = location;
       (void)s.transport->RoundTrip(cancel);
-      return Unexpected(err.code() == ErrorCode::kDataLoss
-                            ? err
-                            : hash->Check().error().Wrap(what));
+      return Unexpected(err.code() == ErrorCode::kDataLoss ? err
+                                                           : hash->Check().error().Wrap(what));
     }
     // The request that finishes the upload may have been applied with its
     // response lost (then a resend finds the session closed: 404
@@ -695,9 +695,9 @@ bool Client::HasManifest(Session& s, const std::string& reference, const std::st
   Request req;
   req.method = "HEAD";
   req.url = s.RepoUrl() + "/manifests/" + reference;
-  req.SetHeader("Accept", fmt::format("{}, {}, {}, {}, {}", media_type, mt::kImageManifest,
-                                      mt::kImageIndex, mt::kDockerManifest,
-                                      mt::kDockerManifestList));
+  req.SetHeader("Accept",
+                fmt::format("{}, {}, {}, {}, {}", media_type, mt::kImageManifest, mt::kImageIndex,
+                            mt::kDockerManifest, mt::kDockerManifestList));
   auto resp = s.transport->RoundTrip(req);
   if (!resp || resp->status != 200) return false;
   if (reference == digest.ToString()) return true;  // content-addressed

@@ -312,7 +312,7 @@ Result<Response> CurlTransport::RoundTrip(const Request& req) {
   }
   if (rc != CURLE_OK) {
     const std::string reason = t.error_buffer[0] != '\0' ? std::string(t.error_buffer)
-                                                          : std::string(curl_easy_strerror(rc));
+                                                         : std::string(curl_easy_strerror(rc));
     if (t.too_slow) {
       return MakeError(ErrorCode::kUnavailable,
                        "{} {}: transfer too slow: less than {} bytes/s for {} ms", req.method,

@@ -101,7 +101,8 @@ class FakeRegistry {
     auto it = sessions_.find(id);
     if (it == sessions_.end())
       return ScriptedTransport::Deliver(
-          req, 404, R"({"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown"}]})");
+          req, 404,
+          R"({"errors":[{"code":"BLOB_UPLOAD_UNKNOWN","message":"blob upload unknown"}]})");
     if (req.method == "DELETE") {
       sessions_.erase(it);
       return ScriptedTransport::Deliver(req, 204, "");
@@ -110,11 +111,12 @@ class FakeRegistry {
     STRATA_ASSIGN_OR_RETURN(std::string body, ReadBody(req));
     if (req.method == "PATCH") {
       it->second += body;
-      return ScriptedTransport::Deliver(
-          req, 202, "", {{"Location", "/v2/app/blobs/uploads/" + id},
-                         {"Range", fmt::format("0-{}", it->second.size() - 1)}});
+      return ScriptedTransport::Deliver(req, 202, "",
+                                        {{"Location", "/v2/app/blobs/uploads/" + id},
+                                         {"Range", fmt::format("0-{}", it->second.size() - 1)}});
     }
-    if (req.method != "PUT" || !query.starts_with("digest=")) return ScriptedTransport::Deliver(req, 400, "");
+    if (req.method != "PUT" || !query.starts_with("digest="))
+      return ScriptedTransport::Deliver(req, 400, "");
     if (fail_blob_puts > 0) {
       --fail_blob_puts;
       return MakeError(ErrorCode::kUnavailable, "PUT: connection reset by peer");
@@ -160,21 +162,21 @@ class ClientTest : public ::testing::Test {
   LocalImage MakeImage(oci::Store& store, const std::string& layer_bytes) {
     LocalImage img;
     img.layer = *store.Put(layer_bytes, std::string(mt::kLayerTarGzip));
-    nlohmann::json config = {{"architecture", "amd64"},
-                             {"os", "linux"},
-                             {"rootfs", {{"type", "layers"}, {"diff_ids", {img.layer.digest.ToString()}}}}};
+    nlohmann::json config = {
+        {"architecture", "amd64"},
+        {"os", "linux"},
+        {"rootfs", {{"type", "layers"}, {"diff_ids", {img.layer.digest.ToString()}}}}};
     img.config = *store.Put(config.dump(), std::string(mt::kImageConfig));
-    nlohmann::json manifest = {
-        {"schemaVersion", 2},
-        {"mediaType", mt::kImageManifest},
-        {"config",
-         {{"mediaType", mt::kImageConfig},
-          {"digest", img.config.digest.ToString()},
-          {"size", img.config.size}}},
-        {"layers",
-         {{{"mediaType", mt::kLayerTarGzip},
-           {"digest", img.layer.digest.ToString()},
-           {"size", img.layer.size}}}}};
+    nlohmann::json manifest = {{"schemaVersion", 2},
+                               {"mediaType", mt::kImageManifest},
+                               {"config",
+                                {{"mediaType", mt::kImageConfig},
+                                 {"digest", img.config.digest.ToString()},
+                                 {"size", img.config.size}}},
+                               {"layers",
+                                {{{"mediaType", mt::kLayerTarGzip},
+                                  {"digest", img.layer.digest.ToString()},
+                                  {"size", img.layer.size}}}}};
     img.manifest = *store.Put(manifest.dump(), std::string(mt::kImageManifest));
     EXPECT_TRUE(store.Tag(*oci::Reference::Parse("app:1"), img.manifest).has_value());
     return img;
@@ -312,7 +314,8 @@ TEST_F(ClientTest, CorruptLocalBlobIsNeverFinalizedChunked) {
   // The config went up; the layer's upload was never finished.
   int layer_puts = 0;
   for (const auto& req : fake_->requests())
-    if (req.method == "PUT" && req.url.find(UrlEncode(img.layer.digest.ToString())) != std::string::npos)
+    if (req.method == "PUT" &&
+        req.url.find(UrlEncode(img.layer.digest.ToString())) != std::string::npos)
       ++layer_puts;
   EXPECT_EQ(layer_puts, 0);
   EXPECT_EQ(registry_.blobs.count(img.layer.digest.ToString()), 0u);

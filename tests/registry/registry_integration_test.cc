@@ -5,8 +5,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "oci/media_types.h"
 #include "registry/client.h"
@@ -694,8 +694,8 @@ TEST_F(FaultIntegrationTest, LostResponseToAnAppliedBlobPutStillPushes) {
   EXPECT_EQ(j.value("Digest", ""), img.manifest.digest.ToString());
   auto out = MakeTempDir();  // skopeo copy verifies every blob
   auto r = RunCommand(
-      fmt::format("skopeo copy --src-tls-verify=false docker://{}/lost/app:1 oci:{}:x 2>&1",
-                  Host(), (out.path() / "layout").string()));
+      fmt::format("skopeo copy --src-tls-verify=false docker://{}/lost/app:1 oci:{}:x 2>&1", Host(),
+                  (out.path() / "layout").string()));
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
@@ -783,8 +783,8 @@ TEST_F(FaultIntegrationTest, PullRepairsACorruptLocalBlobAndLeavesTheOthersAlone
   const auto bad = dst->BlobPath(img.layers[0].digest);
   ASSERT_EQ(::chmod(bad.c_str(), 0644), 0);
   {
-    auto r = RunCommand(fmt::format("printf 'XXXX' | dd of={} bs=1 seek=100 conv=notrunc 2>&1",
-                                    bad.string()));
+    auto r = RunCommand(
+        fmt::format("printf 'XXXX' | dd of={} bs=1 seek=100 conv=notrunc 2>&1", bad.string()));
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
   ASSERT_FALSE(dst->VerifyBlob(img.layers[0].digest));
@@ -828,8 +828,8 @@ TEST_F(FaultIntegrationTest, PushRefusesACorruptLocalBlobBeforeFinalizing) {
     auto img = MakeTestImage(*store, "app:1", {200000, 3000});
     const auto bad = store->BlobPath(img.layers[0].digest);
     ASSERT_EQ(::chmod(bad.c_str(), 0644), 0);
-    auto w = RunCommand(fmt::format("printf 'XXXX' | dd of={} bs=1 seek=150000 conv=notrunc 2>&1",
-                                    bad.string()));
+    auto w = RunCommand(
+        fmt::format("printf 'XXXX' | dd of={} bs=1 seek=150000 conv=notrunc 2>&1", bad.string()));
     ASSERT_EQ(w.exit_code, 0) << w.output;
     ASSERT_OK_AND_ASSIGN(auto actual, oci::DigestFile(bad.string()));
     FaultProxy proxy(registry_->port(), [](const ProxyRequest&) { return ProxyAction::Forward(); });
@@ -849,13 +849,15 @@ TEST_F(FaultIntegrationTest, PushRefusesACorruptLocalBlobBeforeFinalizing) {
     EXPECT_NE(m.find("expected " + img.layers[0].digest.ToString()), std::string::npos) << m;
     EXPECT_NE(m.find("actual " + actual.ToString()), std::string::npos) << m;
     // The registry has neither the blob under its name nor the manifest.
-    auto head = RunCommand(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' -I "
-                                       "http://{}/v2/{}/blobs/{}",
-                                       Host(), repo, img.layers[0].digest.ToString()));
+    auto head =
+        RunCommand(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' -I "
+                               "http://{}/v2/{}/blobs/{}",
+                               Host(), repo, img.layers[0].digest.ToString()));
     EXPECT_EQ(head.output, "404");
-    auto head_actual = RunCommand(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' -I "
-                                              "http://{}/v2/{}/blobs/{}",
-                                              Host(), repo, actual.ToString()));
+    auto head_actual =
+        RunCommand(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' -I "
+                               "http://{}/v2/{}/blobs/{}",
+                               Host(), repo, actual.ToString()));
     EXPECT_EQ(head_actual.output, "404");
     for (const auto& req : proxy.requests()) {
       EXPECT_FALSE(req.method == "PUT" && req.target.find("/manifests/") != std::string::npos);
