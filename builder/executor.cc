@@ -1675,8 +1675,13 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   auto chain_link = [&] {
     if (copy.link) st.key = CacheKey("LINK").Add(parent_key.ToString()).Add(k.ToString()).Finish();
   };
+  // A --link layer's key does not depend on the steps before it, so it may
+  // be reused even after one of them missed.
+  const bool was_broken = st.cache_broken;
+  if (copy.link) st.cache_broken = false;
   STRATA_ASSIGN_OR_RETURN(bool reused, ReuseCached(st, k, created_by, id));
   if (reused) {
+    st.cache_broken = was_broken;
     chain_link();
     return OkStatus();
   }

@@ -157,10 +157,13 @@ Result<mode_t> ApplyChmod(std::string_view spec, mode_t mode, bool is_dir) {
 
 // An absolute, cleaned image path: "/a/b" (never "//a", never "..").
 std::string CleanAbs(std::string_view p) {
-  std::string c = CleanPath("/" + std::string(p));
-  while (c.starts_with("/")) c.erase(0, 1);
-  if (c == "." || c == "..") c.clear();
-  return "/" + c;
+  std::string in(1, '/');
+  in.append(p);
+  std::string c = CleanPath(in);
+  size_t skip = c.find_first_not_of('/');
+  std::string out(1, '/');
+  if (skip != std::string::npos && c != "." && c != "..") out.append(c, skip);
+  return out;
 }
 
 // `abs` (an image path) below `root`: never escapes to the host's "/".

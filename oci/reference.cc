@@ -185,8 +185,8 @@ Result<Reference> Reference::Parse(std::string_view s) {
 
 std::string Reference::ToString() const {
   std::string s = name();
-  if (!tag_.empty()) s += ":" + tag_;
-  if (digest_) s += "@" + digest_->ToString();
+  if (!tag_.empty()) s.append(":").append(tag_);
+  if (digest_) s.append("@").append(digest_->ToString());
   return s;
 }
 
@@ -199,8 +199,8 @@ std::string Reference::Familiar() const {
   } else {
     s = name();
   }
-  if (!tag_.empty()) s += ":" + tag_;
-  if (digest_) s += "@" + digest_->ToString();
+  if (!tag_.empty()) s.append(":").append(tag_);
+  if (digest_) s.append("@").append(digest_->ToString());
   return s;
 }
 

@@ -29,7 +29,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+# STRATA_WERROR=1 (CI) makes any compiler warning an error.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DSTRATA_WERROR="$([ "${STRATA_WERROR:-0}" = 1 ] && echo ON || echo OFF)" >/dev/null
 cmake --build build -j"$(nproc)"
 
 # A base image for offline builds: busybox:latest from Debian's busybox-static,

@@ -686,6 +686,53 @@ TEST_F(BuildIntegrationTest, CopyAndWorkdirKeepTheImagesDirectoriesAndOwners) {
   EXPECT_EQ(owner(out / "new" / "dir"), "7:7 755");
 }
 
+// Issue 11: flags and semantics that were accepted and ignored, or differed
+// from BuildKit.
+TEST_F(BuildIntegrationTest, UnpackLinkOnbuildScratchAndEpochBuildArg) {
+  auto tree = Dir() / "tree";
+  testing::WriteTestFile(tree / "inside.txt", "inside\n");
+  auto ctx = Context("fid", {{"f", "f\n"}});
+  auto r = RunCommand("tar -C " + Q(tree) + " -cf " + Q(ctx / "a.tar") + " inside.txt");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // ADD --unpack=false keeps the archive; the default extracts it.
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM busybox AS base\n"
+                         "ONBUILD RUN echo triggered > /trig\n"
+                         "FROM base\n"
+                         "ADD --unpack=false a.tar /kept/\n"
+                         "ADD a.tar /unpacked/\n"
+                         "RUN cat /trig > /trig-seen\n");
+  Build(ctx, "-t fid:1");
+  auto out = Dir() / "fid-unpacked";
+  ASSERT_EQ(Strata("unpack fid:1 " + Q(out)).exit_code, 0);
+  EXPECT_TRUE(fs::exists(out / "kept" / "a.tar"));
+  EXPECT_TRUE(fs::exists(out / "unpacked" / "inside.txt"));
+  EXPECT_EQ(*ReadFile(out / "trig-seen"), "triggered\n");
+  // FROM scratch: WorkingDir "/" and the default PATH; the epoch build arg.
+  testing::WriteTestFile(ctx / "Dockerfile", "FROM scratch\nCOPY f /f\n");
+  Build(ctx, "--build-arg SOURCE_DATE_EPOCH=1700000000 -t scratch:1");
+  auto j = Inspect("scratch:1");
+  EXPECT_EQ(j["config"]["config"]["WorkingDir"], "/");
+  EXPECT_THAT(j["config"]["config"]["Env"].dump(), HasSubstr("PATH=/usr/local/sbin"));
+  EXPECT_EQ(j["config"]["created"], "2023-11-14T22:13:20Z");
+  // COPY --link: a changed base reuses the cached layer (BuildKit's rebase).
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM busybox\nRUN echo one > /base\nCOPY --link f /linked\n");
+  Build(ctx, "-t link:1");
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM busybox\nRUN echo two > /base\nCOPY --link f /linked\n");
+  r = Strata("build --progress plain -t link:2 " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::MatchesRegex("(.|\n)*COPY --link f /linked(.|\n)*CACHED(.|\n)*"))
+      << r.output;
+  auto l1 = Inspect("link:1")["manifest"]["layers"];
+  auto l2 = Inspect("link:2")["manifest"]["layers"];
+  ASSERT_EQ(l1.size(), l2.size());
+  EXPECT_NE(l1[l1.size() - 2]["digest"], l2[l2.size() - 2]["digest"]);
+  EXPECT_EQ(l1.back()["digest"], l2.back()["digest"]);
+  EXPECT_EQ(Podman("link:2", "cat /base /linked").output, "two\nf\n");
+}
+
 TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
   if (!testing::HaveTool("python3")) GTEST_SKIP() << "python3 not installed";
   auto www = Dir() / "www";

@@ -83,6 +83,9 @@ std::string Name(CopyForm f) {
   return "?";
 }
 
+void PrintTo(LinkForm l, std::ostream* os) { *os << Name(l); }
+void PrintTo(CopyForm f, std::ostream* os) { *os << Name(f); }
+
 // Every entry below `dir`: path -> "type mode uid:gid mtime sha256".
 std::map<std::string, std::string> Fingerprint(const fs::path& dir) {
   std::map<std::string, std::string> out;
