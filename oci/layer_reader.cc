@@ -244,8 +244,8 @@ class Applier {
   // symlink or another type) is skipped rather than resolved elsewhere.
   Status Finish() {
     for (const auto& d : dirs_) {
-      int fd = OpenInRoot(root_fd_, d.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
-                          RESOLVE_NO_SYMLINKS);
+      int fd =
+          OpenInRoot(root_fd_, d.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
       if (fd < 0) continue;
       UniqueFd owner(fd);
       if (::fchmod(fd, d.mode) != 0) return ErrnoError(errno, "chmod " + d.path);
@@ -276,8 +276,8 @@ class Applier {
     }
     for (auto it = journal_.rbegin(); it != journal_.rend(); ++it) {
       auto [parent, base] = SplitParent(*it);
-      int fd = OpenInRoot(root_fd_, parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
-                          RESOLVE_NO_SYMLINKS);
+      int fd =
+          OpenInRoot(root_fd_, parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
       if (fd < 0) continue;  // its parent is gone already
       UniqueFd owner(fd);
       note(RemoveTreeAt(fd, base));
@@ -347,7 +347,11 @@ class Applier {
       }
       const int cur = fds.back().get();
       int fd = ::openat(cur, comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (fd < 0 && errno == ENOENT && create) {
+      // A missing directory is made, unless ".." follows: the kernel fails
+      // such a path (ENOENT) and so do we, rather than make a directory
+      // only to leave it.
+      if (fd < 0 && errno == ENOENT && create &&
+          std::find(todo.begin(), todo.end(), "..") == todo.end()) {
         if (::mkdirat(cur, comp.c_str(), 0755) == 0) {
           const std::string made = Join(physical(), comp);
           Journal(made);
@@ -373,7 +377,8 @@ class Applier {
         }
         errno = ENOTDIR;
       }
-      if (fd < 0) return ErrnoError(errno, fmt::format("open directory \"{}\"", Join(physical(), comp)));
+      if (fd < 0)
+        return ErrnoError(errno, fmt::format("open directory \"{}\"", Join(physical(), comp)));
       fds.emplace_back(fd);
       names.push_back(std::move(comp));
     }
@@ -565,8 +570,8 @@ class Applier {
     if (opts_.preserve_owners) {
       const uid_t uid = archive_entry_uid(e);
       const gid_t gid = archive_entry_gid(e);
-      int rc = fd ? ::fchown(fd.get(), uid, gid)
-                  : ::fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+      int rc =
+          fd ? ::fchown(fd.get(), uid, gid) : ::fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
       if (rc != 0) return ErrnoError(errno, "chown");
     }
     if (type != AE_IFLNK && type != AE_IFDIR) {
@@ -679,19 +684,17 @@ la_ssize_t ReadCallback(archive*, void* ctx, const void** out) {
   return static_cast<la_ssize_t>(*n);
 }
 
-// ApplyTar with the diffID check inside (so that a mismatch is rolled back
-// too); `corrupt` is set when the stream itself could not be read.
+// ApplyTar with the diffID check inside, so that a mismatch is rolled back
+// too.
 Result<ApplyResult> ApplyTarImpl(ByteSource* compressed, Compression compression,
                                  const fs::path& target, const ApplyOptions& opts,
-                                 std::string_view layer_name, const Digest& expected_diff_id,
-                                 bool* corrupt) {
+                                 std::string_view layer_name, const Digest& expected_diff_id) {
   auto fail = [&](const Error& e, std::string_view entry = {}) {
     if (entry.empty()) return Unexpected(e.Wrap(fmt::format("layer {}", layer_name)));
     return Unexpected(e.Wrap(fmt::format("layer {}: entry \"{}\"", layer_name, entry)));
   };
   // `where`: "" or " (in entry \"x\")" / " (after entry \"x\")".
   auto broken = [&](const Error& e, std::string_view where = {}) {
-    *corrupt = true;
     return Unexpected(
         Error(e.code(), fmt::format("layer {} is corrupt: {}{}", layer_name, e.message(), where)));
   };
@@ -869,8 +872,7 @@ std::string FormatByteSize(uint64_t bytes) {
 Result<ApplyResult> ApplyTar(ByteSource* compressed, Compression compression,
                              const fs::path& target, const ApplyOptions& opts,
                              std::string_view layer_name) {
-  bool corrupt = false;
-  return ApplyTarImpl(compressed, compression, target, opts, layer_name, Digest(), &corrupt);
+  return ApplyTarImpl(compressed, compression, target, opts, layer_name, Digest());
 }
 
 Result<ApplyResult> ApplyLayer(const Store& store, const Descriptor& layer,
@@ -884,15 +886,17 @@ Result<ApplyResult> ApplyLayer(const Store& store, const Descriptor& layer,
   auto reader = store.Open(layer.digest);
   if (!reader) return Unexpected(reader.error().Wrap(fmt::format("layer {}", layer.digest)));
   BlobSource src(&*reader);
-  bool corrupt = false;
-  auto r = ApplyTarImpl(&src, c, target, opts, layer.digest.ToString(), expected_diff_id, &corrupt);
-  if (!r && corrupt) {
-    // Tell a blob whose bytes changed from a well-formed blob holding a
-    // broken tar: the stream stopped early, so the reader never checked.
+  auto r = ApplyTarImpl(&src, c, target, opts, layer.digest.ToString(), expected_diff_id);
+  // Tell a blob whose bytes changed from a well-formed blob holding a bad
+  // layer: the stream mostly stops before the reader checks the digest at its
+  // end. A changed blob is the cause whatever the symptom was; only a full
+  // disk (Unavailable) is not worth reading the blob again.
+  if (!r && r.error().code() != ErrorCode::kUnavailable) {
     auto actual = HashStoredBlob(store, layer.digest);
     if (actual && *actual != layer.digest) {
-      return MakeError(ErrorCode::kDataLoss, "layer {} is corrupt: digest mismatch: expected {}, got {}",
-                       layer.digest, layer.digest, *actual);
+      return MakeError(ErrorCode::kDataLoss,
+                       "layer {} is corrupt: digest mismatch: expected {}, got {}", layer.digest,
+                       layer.digest, *actual);
     }
   }
   return r;

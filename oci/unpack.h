@@ -14,8 +14,8 @@
 namespace strata::oci {
 
 struct UnpackOptions {
-  bool allow_devices = false;                     // only for root
-  bool preserve_owners = true;                    // chown to the layers' uid/gid (root)
+  bool allow_devices = false;                        // only for root
+  bool preserve_owners = true;                       // chown to the layers' uid/gid (root)
   uint64_t max_layer_bytes = kDefaultMaxLayerBytes;  // per uncompressed layer
 };
 

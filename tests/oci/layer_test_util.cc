@@ -34,6 +34,46 @@ void SetMtime(const fs::path& p, int64_t t) {
   ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0) << p;
 }
 
+TarSpec TarSpec::WithMode(unsigned m) const {
+  TarSpec c = *this;
+  c.mode = m;
+  return c;
+}
+TarSpec TarSpec::WithMtime(int64_t t) const {
+  TarSpec c = *this;
+  c.mtime = t;
+  return c;
+}
+TarSpec TarSpec::WithXattr(std::string n, std::string v) const {
+  TarSpec c = *this;
+  c.xattrs.emplace_back(std::move(n), std::move(v));
+  return c;
+}
+
+namespace {
+TarSpec Spec(std::string name, char type, std::string data, std::string link, unsigned mode) {
+  TarSpec s;
+  s.name = std::move(name);
+  s.type = type;
+  s.data = std::move(data);
+  s.link = std::move(link);
+  s.mode = mode;
+  return s;
+}
+}  // namespace
+
+TarSpec File(std::string name, std::string data, unsigned mode) {
+  return Spec(std::move(name), 'f', std::move(data), "", mode);
+}
+TarSpec Dir(std::string name, unsigned mode) { return Spec(std::move(name), 'd', "", "", mode); }
+TarSpec Symlink(std::string name, std::string target) {
+  return Spec(std::move(name), 'l', "", std::move(target), 0777);
+}
+TarSpec Hardlink(std::string name, std::string target) {
+  return Spec(std::move(name), 'h', "", std::move(target), 0644);
+}
+TarSpec Fifo(std::string name) { return Spec(std::move(name), 'p', "", "", 0644); }
+
 std::string MakeTar(const std::vector<TarSpec>& entries, bool gzip) {
   std::string out;
   archive* a = archive_write_new();
