@@ -13,23 +13,24 @@
 // never point outside it, and directories missing at its in-root target are
 // created there (`a -> /b/c` then `a/f` writes b/c/f, as containerd and moby
 // do). The final component is never followed: every operation on an entry
-// (create, chown, chmod, xattrs, times, unlink) is relative to the resolved
-// parent's fd with AT_SYMLINK_NOFOLLOW / O_NOFOLLOW, or on an fd opened
-// O_NOFOLLOW (O_PATH for symlinks, fifos and devices, which are never
-// opened for I/O). A hardlink names a path inside the root ("/x" and "x" are
-// the same path; ".." is refused); its target must exist and must not be a
-// directory. Devices are refused unless `allow_devices` (only for root
-// applying a layer for RUN). trusted.overlay.* xattrs in a layer are
-// dropped. The uncompressed stream stops with an error as soon as it passes
-// `max_uncompressed_bytes` (decompression bombs).
+// (create, chown, chmod, xattrs, times, unlink, whiteout removal) is an f*()
+// call on an fd opened O_NOFOLLOW (files, directories) or an *at() call on
+// the resolved parent's fd with AT_SYMLINK_NOFOLLOW (symlinks, fifos and
+// devices, which are never opened). A hardlink names a path inside the root
+// ("/x" and "x" are the same path; ".." is refused); its target must exist
+// and must not be a directory. Devices are refused unless `allow_devices`
+// (only for root applying a layer for RUN). trusted.overlay.* xattrs in a
+// layer are dropped. The uncompressed stream stops with an error as soon as
+// it passes `max_uncompressed_bytes` (decompression bombs).
 //
 // Failure leaves no partial layer behind: when applying into an empty
 // directory, everything written is removed and the directory is empty again.
 // Onto an existing tree, every path the layer created or replaced (including
 // the file being written when the error struck, e.g. ENOSPC) is removed;
-// what its whiteouts deleted or replaced stays deleted, and directories it
-// merged into keep the mode/owner it gave them. Callers that need the tree
-// unchanged apply into a scratch directory (snapshots do).
+// what its whiteouts deleted or its entries replaced stays deleted, and
+// directories it merged into keep the owner, xattrs and opaque marker it gave
+// them. Callers that need the tree unchanged apply into a scratch directory
+// (snapshots do).
 //
 // Whiteouts (oci/whiteout.h) are applied in one of two forms:
 //   kFlattened: `.wh.NAME` deletes NAME, `.wh..wh..opq` deletes what the
