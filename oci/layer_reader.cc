@@ -483,6 +483,15 @@ class Applier {
       return MakeError(ErrorCode::kInvalidArgument, "hardlink target \"{}\" is a directory",
                        link_raw);
     }
+    // A link is a new name for a device: the same rules as creating one.
+    if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !opts_.allow_devices) {
+      return MakeError(ErrorCode::kPermissionDenied, "hardlink to device node \"{}\"", link_raw);
+    }
+    if (opts_.form == ApplyForm::kOverlay && IsOverlayWhiteout(st)) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "hardlink to \"{}\", a char device 0/0, would act as an overlay whiteout",
+                       link_raw);
+    }
     return std::make_pair(std::move(*dir), tbase);
   }
 
@@ -490,7 +499,7 @@ class Applier {
                     const std::string& base) {
     const mode_t type = archive_entry_filetype(e);
     const char* link_raw = archive_entry_hardlink(e);
-    if (link_raw == nullptr && (type == AE_IFCHR || type == AE_IFBLK)) {
+    if (type == AE_IFCHR || type == AE_IFBLK) {
       if (!opts_.allow_devices) {
         return MakeError(ErrorCode::kPermissionDenied, "device nodes are not allowed here");
       }

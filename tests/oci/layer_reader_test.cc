@@ -331,6 +331,26 @@ TEST_F(LayerReaderTest, HardlinkToADirectoryOrAMissingPathNamesTheEntryAndLayer)
   EXPECT_EQ(Outside(), before);
 }
 
+TEST_F(LayerReaderTest, HardlinksToDevicesFollowTheDeviceRules) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root for mknod";
+  fs::path root = Root();
+  ASSERT_EQ(::mknod((root / "null").c_str(), S_IFCHR | 0666, ::makedev(1, 3)), 0);
+  auto r = ApplySpecs({Hardlink("n", "/null")});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_THAT(r.error().message(), HasSubstr("entry \"n\""));
+  EXPECT_FALSE(fs::exists(root / "n"));
+  ASSERT_OK(ApplySpecs({Hardlink("n", "/null")}, {.allow_devices = true}));
+  // In overlay form a link to a whiteout would be a second whiteout.
+  fs::path snap = NewDir("snap");
+  r = ApplySpecs({File(".wh.gone"), Hardlink("also-gone", "gone")},
+                 {.form = ApplyForm::kOverlay, .allow_devices = true}, snap);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(r.error().message(), HasSubstr("overlay whiteout"));
+  EXPECT_TRUE(fs::is_empty(snap));
+}
+
 TEST_F(LayerReaderTest, RefusesHardlinksOutsideOrNotYetExtracted) {
   for (auto name : {"hardlink_outside.tar", "hardlink_unseen.tar"}) {
     auto r = ApplyTestTar(name);
