@@ -334,6 +334,7 @@ Result<fs::path> Build::EnsureSnapshot(const StageState& st, size_t i) {
   ao.form = oci::ApplyForm::kOverlay;
   ao.allow_devices = ::geteuid() == 0;
   ao.preserve_owners = ::geteuid() == 0;
+  ao.max_uncompressed_bytes = opts_.max_layer_bytes;
   STRATA_RETURN_IF_ERROR(oci::ApplyLayer(store_, st.layers[i], st.config.diff_ids[i], target, ao));
   if (::rename(target.c_str(), dir.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY) {
     return ErrnoError(errno, fmt::format("snapshot {}", dir.string()));
@@ -1727,6 +1728,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     if (!src) return Fail(ins, src.error());
     oci::ApplyOptions ao;
     ao.preserve_owners = ::geteuid() == 0;
+    ao.max_uncompressed_bytes = opts_.max_layer_bytes;
     auto r =
         oci::ApplyTar(src->get(), oci::Compression::kNone, target, ao, archive.filename().string());
     if (!r) return Fail(ins, r.error().Wrap(fmt::format("ADD {}", archive.filename().string())));

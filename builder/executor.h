@@ -29,6 +29,7 @@
 #include "builder/plan.h"
 #include "oci/compress.h"
 #include "oci/descriptor.h"
+#include "oci/layer_reader.h"
 #include "oci/reference.h"
 #include "oci/store.h"
 
@@ -71,6 +72,9 @@ struct BuildOptions {
   bool no_cache = false;
   NetworkMode network = NetworkMode::kHost;
   oci::CompressOptions compression;
+  // Largest uncompressed layer applied to disk (base-image snapshots, ADD
+  // of a local archive).
+  uint64_t max_layer_bytes = oci::kDefaultMaxLayerBytes;
   std::map<std::string, std::string> labels;
   std::optional<int64_t> source_date_epoch;
   // Where to find a FROM image that is not in the store; empty = error.

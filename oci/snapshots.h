@@ -36,7 +36,8 @@ Digest ChainId(std::span<const Digest> diff_ids);
 struct SnapshotOptions {
   bool allow_devices = false;   // root applying layers for RUN
   bool preserve_owners = true;  // chown to the layer's uid/gid (root)
-  uint64_t max_uncompressed_bytes = uint64_t{64} << 30;
+  // Per uncompressed layer (--max-layer-size).
+  uint64_t max_uncompressed_bytes = kDefaultMaxLayerBytes;
 };
 
 // Where the snapshot for `chain_id` lives (whether or not it exists).

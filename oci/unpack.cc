@@ -2,11 +2,30 @@
 
 #include <sys/stat.h>
 
+#include <vector>
+
 #include "oci/util/file_util.h"
 
 namespace strata::oci {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// Empties `target` (never following symlinks); removes it if `created`.
+Status Discard(const fs::path& target, bool created) {
+  if (created) return RemoveAll(target);
+  std::error_code ec;
+  std::vector<fs::path> children;
+  for (fs::directory_iterator it(target, ec), end; !ec && it != end; it.increment(ec)) {
+    children.push_back(it->path());
+  }
+  if (ec) return ErrnoError(ec.value(), "list " + target.string());
+  for (const auto& c : children) STRATA_RETURN_IF_ERROR(RemoveAll(c));
+  return OkStatus();
+}
+
+}  // namespace
 
 Status UnpackImage(const Store& store, const Image& image, const fs::path& target,
                    const UnpackOptions& opts) {
@@ -24,9 +43,9 @@ Status UnpackImage(const Store& store, const Image& image, const fs::path& targe
       return MakeError(ErrorCode::kFailedPrecondition, "unpack target {} is not empty",
                        target.string());
     }
-  } else {
-    STRATA_RETURN_IF_ERROR(MakeDirs(target));
   }
+  const bool created = !fs::exists(status);
+  if (created) STRATA_RETURN_IF_ERROR(MakeDirs(target));
   ApplyOptions apply;
   apply.form = ApplyForm::kFlattened;
   apply.allow_devices = opts.allow_devices;
@@ -35,8 +54,14 @@ Status UnpackImage(const Store& store, const Image& image, const fs::path& targe
   for (size_t i = 0; i < layers.size(); ++i) {
     auto r = ApplyLayer(store, layers[i], diff_ids[i], target, apply);
     if (!r) {
-      return Unexpected(r.error().Wrap(
-          fmt::format("unpack {} layer {}/{}", image.descriptor.digest, i + 1, layers.size())));
+      Error err = r.error().Wrap(
+          fmt::format("unpack {} layer {}/{}", image.descriptor.digest, i + 1, layers.size()));
+      // The failed layer rolled itself back; the layers below it go too.
+      if (auto s = Discard(target, created); !s) {
+        err = Error(err.code(), fmt::format("{} (cleaning up {} also failed: {})", err.message(),
+                                            target.string(), s.error().message()));
+      }
+      return Unexpected(std::move(err));
     }
   }
   return OkStatus();

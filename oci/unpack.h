@@ -14,14 +14,16 @@
 namespace strata::oci {
 
 struct UnpackOptions {
-  bool allow_devices = false;                     // only for root
-  bool preserve_owners = true;                    // chown to the layers' uid/gid (root)
-  uint64_t max_layer_bytes = uint64_t{64} << 30;  // per uncompressed layer
+  bool allow_devices = false;                        // only for root
+  bool preserve_owners = true;                       // chown to the layers' uid/gid (root)
+  uint64_t max_layer_bytes = kDefaultMaxLayerBytes;  // per uncompressed layer
 };
 
 // Unpacks `image` into `target`, which is created if missing and must be
-// empty otherwise (FailedPrecondition). On a failed layer the partial tree is
-// left for inspection; the error names the layer and the entry.
+// empty otherwise (FailedPrecondition). On error the target is left as it
+// was: emptied again, and removed if this call created it (not the parents
+// it may have created with it); the error names the image, the layer and
+// the entry.
 Status UnpackImage(const Store& store, const Image& image, const std::filesystem::path& target,
                    const UnpackOptions& opts);
 

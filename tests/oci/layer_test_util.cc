@@ -34,6 +34,107 @@ void SetMtime(const fs::path& p, int64_t t) {
   ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW), 0) << p;
 }
 
+TarSpec TarSpec::WithMode(unsigned m) const {
+  TarSpec c = *this;
+  c.mode = m;
+  return c;
+}
+TarSpec TarSpec::WithMtime(int64_t t) const {
+  TarSpec c = *this;
+  c.mtime = t;
+  return c;
+}
+TarSpec TarSpec::WithXattr(std::string n, std::string v) const {
+  TarSpec c = *this;
+  c.xattrs.emplace_back(std::move(n), std::move(v));
+  return c;
+}
+
+namespace {
+TarSpec Spec(std::string name, char type, std::string data, std::string link, unsigned mode) {
+  TarSpec s;
+  s.name = std::move(name);
+  s.type = type;
+  s.data = std::move(data);
+  s.link = std::move(link);
+  s.mode = mode;
+  return s;
+}
+}  // namespace
+
+TarSpec File(std::string name, std::string data, unsigned mode) {
+  return Spec(std::move(name), 'f', std::move(data), "", mode);
+}
+TarSpec Dir(std::string name, unsigned mode) { return Spec(std::move(name), 'd', "", "", mode); }
+TarSpec Symlink(std::string name, std::string target) {
+  return Spec(std::move(name), 'l', "", std::move(target), 0777);
+}
+TarSpec Hardlink(std::string name, std::string target) {
+  return Spec(std::move(name), 'h', "", std::move(target), 0644);
+}
+TarSpec Fifo(std::string name) { return Spec(std::move(name), 'p', "", "", 0644); }
+
+std::string MakeTar(const std::vector<TarSpec>& entries, bool gzip) {
+  std::string out;
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  if (gzip) archive_write_add_filter_gzip(a);
+  archive_write_set_bytes_in_last_block(a, 1);
+  auto write_cb = [](archive*, void* ctx, const void* buf, size_t n) -> la_ssize_t {
+    static_cast<std::string*>(ctx)->append(static_cast<const char*>(buf), n);
+    return static_cast<la_ssize_t>(n);
+  };
+  EXPECT_EQ(archive_write_open(a, &out, nullptr, write_cb, nullptr), ARCHIVE_OK);
+  for (const auto& spec : entries) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, spec.name.c_str());
+    archive_entry_set_perm(e, spec.mode);
+    archive_entry_set_mtime(e, spec.mtime, 0);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    switch (spec.type) {
+      case 'f':
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_size(e, static_cast<la_int64_t>(spec.data.size()));
+        break;
+      case 'd':
+        archive_entry_set_filetype(e, AE_IFDIR);
+        break;
+      case 'l':
+        archive_entry_set_filetype(e, AE_IFLNK);
+        archive_entry_set_symlink(e, spec.link.c_str());
+        break;
+      case 'h':
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_hardlink(e, spec.link.c_str());
+        break;
+      case 'p':
+        archive_entry_set_filetype(e, AE_IFIFO);
+        break;
+      default:
+        ADD_FAILURE() << "unknown entry type " << spec.type;
+    }
+    for (const auto& [n, v] : spec.xattrs) {
+      archive_entry_xattr_add_entry(e, n.c_str(), v.data(), v.size());
+    }
+    EXPECT_EQ(archive_write_header(a, e), ARCHIVE_OK) << archive_error_string(a);
+    if (spec.type == 'f' && !spec.data.empty()) {
+      EXPECT_EQ(archive_write_data(a, spec.data.data(), spec.data.size()),
+                static_cast<la_ssize_t>(spec.data.size()));
+    }
+    archive_entry_free(e);
+  }
+  EXPECT_EQ(archive_write_close(a), ARCHIVE_OK);
+  archive_write_free(a);
+  return out;
+}
+
+Descriptor PutLayer(Store& store, const std::string& tar, bool gzip) {
+  auto d = store.Put(tar, std::string(gzip ? media_type::kLayerTarGzip : media_type::kLayerTar));
+  EXPECT_TRUE(d.has_value()) << d.error().message();
+  return d.value_or(Descriptor{});
+}
+
 void MakeRichTree(const fs::path& dir) {
   const bool root = ::geteuid() == 0;
   fs::create_directories(dir / "etc");

@@ -59,6 +59,34 @@ class StringSource : public ByteSource {
 // Sets a path's mtime (not following symlinks).
 void SetMtime(const std::filesystem::path& p, int64_t t);
 
+// One entry of a hand-made tar (MakeTar), for hostile and tricky layers.
+// Made with File(), Dir(), ... below, adjusted with the With* copies.
+struct TarSpec {
+  std::string name;
+  char type = 'f';   // 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'p' fifo
+  std::string data;  // file content
+  std::string link;  // symlink or hardlink target
+  unsigned mode = 0644;
+  int64_t mtime = 1700000000;
+  std::vector<std::pair<std::string, std::string>> xattrs;  // name, value
+
+  TarSpec WithMode(unsigned m) const;
+  TarSpec WithMtime(int64_t t) const;
+  TarSpec WithXattr(std::string n, std::string v) const;
+};
+TarSpec File(std::string name, std::string data = "", unsigned mode = 0644);
+TarSpec Dir(std::string name, unsigned mode = 0755);
+TarSpec Symlink(std::string name, std::string target);
+TarSpec Hardlink(std::string name, std::string target);
+TarSpec Fifo(std::string name);
+
+// A pax tar of `entries`, in order, uid/gid 0; gzip-compressed if `gzip`.
+std::string MakeTar(const std::vector<TarSpec>& entries, bool gzip = false);
+
+// Puts `tar` (as made by MakeTar) into `store` as a layer blob whose media
+// type says `gzip` or plain tar.
+Descriptor PutLayer(Store& store, const std::string& tar, bool gzip);
+
 }  // namespace strata::oci::testing
 
 namespace strata::oci::testing {

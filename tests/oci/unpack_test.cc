@@ -87,5 +87,30 @@ TEST_F(UnpackTest, ErrorsNameTheImageAndLayer) {
               ::testing::HasSubstr(image.manifest.layers[0].digest.ToString()));
 }
 
+TEST_F(UnpackTest, AFailedLayerLeavesTheTargetAsItWas) {
+  WriteTestFile(Dir("l1/base"), "1");
+  WriteTestFile(Dir("l2/top"), std::string(100000, 't'));
+  ASSERT_OK_AND_ASSIGN(Image image, MakeImage(*store_, {Dir("l1"), Dir("l2")}));
+  // Flip a byte of the second layer's blob.
+  fs::path blob = store_->BlobPath(image.manifest.layers[1].digest);
+  ASSERT_EQ(::chmod(blob.c_str(), 0644), 0);
+  ASSERT_OK_AND_ASSIGN(std::string bytes, ReadFile(blob));
+  bytes[bytes.size() / 2] ^= 0x55;
+  ASSERT_OK(WriteFileAtomic(blob, bytes));
+
+  auto s = UnpackImage(*store_, image, Dir("new/out"), {});
+  ASSERT_FALSE(s.has_value());
+  EXPECT_THAT(s.error().message(), ::testing::HasSubstr("layer 2/2"));
+  EXPECT_THAT(s.error().message(), ::testing::HasSubstr("is corrupt"));
+  EXPECT_FALSE(fs::exists(Dir("new/out"))) << "created by the call, removed on failure";
+  EXPECT_TRUE(fs::is_directory(Dir("new")));
+
+  fs::create_directories(Dir("empty"));
+  s = UnpackImage(*store_, image, Dir("empty"), {});
+  ASSERT_FALSE(s.has_value());
+  EXPECT_TRUE(fs::is_directory(Dir("empty")));
+  EXPECT_TRUE(fs::is_empty(Dir("empty")));
+}
+
 }  // namespace
 }  // namespace strata::oci

@@ -1,8 +1,11 @@
 #include "tools/strata/cli.h"
 
+#include <cstdlib>
 #include <ctime>
 
 #include <fmt/format.h>
+
+#include "oci/layer_reader.h"
 
 namespace strata::cli {
 
@@ -15,6 +18,20 @@ Result<std::unique_ptr<oci::Store>> Context::OpenStore() const {
   auto s = oci::Store::Open(root);
   if (!s) return Unexpected(s.error().Wrap(fmt::format("open store {}", root.string())));
   return s;
+}
+
+Result<uint64_t> Context::MaxLayerBytes() const {
+  std::string_view from = "--max-layer-size";
+  std::string_view text = global.max_layer_size;
+  if (text.empty()) {
+    const char* env = std::getenv("STRATA_MAX_LAYER_SIZE");
+    if (env == nullptr || *env == '\0') return oci::kDefaultMaxLayerBytes;
+    from = "STRATA_MAX_LAYER_SIZE";
+    text = env;
+  }
+  auto v = oci::ParseByteSize(text);
+  if (!v) return Unexpected(v.error().Wrap(from));
+  return v;
 }
 
 int Fail(const Error& e) {
@@ -32,6 +49,16 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& g) {
   app.add_option("--creds", g.creds, "Registry credentials USER:PASSWORD")->group("Global");
   app.add_flag("-q,--quiet", g.quiet, "Print only essential output")->group("Global");
   app.add_flag("-v,--verbose", g.verbose, "Print more detail")->group("Global");
+  app.add_option("--max-layer-size", g.max_layer_size,
+                 "Largest uncompressed layer to apply, e.g. 64G, 512M (default "
+                 "$STRATA_MAX_LAYER_SIZE or 64G)")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            auto v = oci::ParseByteSize(s);
+            return v ? std::string() : v.error().message();
+          },
+          "SIZE"))
+      ->group("Global");
 }
 
 std::string HumanSize(int64_t bytes) {

@@ -23,6 +23,9 @@ struct GlobalOptions {
   std::string creds;       // --creds user:pass (never printed)
   bool quiet = false;      // -q
   bool verbose = false;    // -v
+  // --max-layer-size SIZE ("64G", "512MiB"): the largest uncompressed layer
+  // applied to disk; else $STRATA_MAX_LAYER_SIZE, else 64 GiB.
+  std::string max_layer_size;
 };
 
 // Exit codes of the CLI contract.
@@ -35,6 +38,10 @@ struct Context {
   GlobalOptions& global;
   Result<std::unique_ptr<oci::Store>> OpenStore() const;
   std::filesystem::path Root() const;
+  // The uncompressed layer size limit from --max-layer-size, else
+  // $STRATA_MAX_LAYER_SIZE, else oci::kDefaultMaxLayerBytes. InvalidArgument
+  // naming the flag or variable when the value does not parse.
+  Result<uint64_t> MaxLayerBytes() const;
 };
 
 // A verb registers its subcommand (flags and help) on `app` and returns the

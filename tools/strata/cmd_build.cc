@@ -256,6 +256,9 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   o.target = f.target;
   o.no_cache = f.no_cache;
   o.labels = *labels;
+  auto max_layer = ctx.MaxLayerBytes();
+  if (!max_layer) return Fail(max_layer.error());
+  o.max_layer_bytes = *max_layer;
   for (const auto& sec : f.secrets) {
     // id=ID,src=PATH (docker's form; `source=` and `env=` not needed here).
     std::string id, src;

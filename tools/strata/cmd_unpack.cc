@@ -22,6 +22,9 @@ Verb UnpackVerb() {
               if (!img) return Fail(img.error());
               oci::UnpackOptions o;
               o.preserve_owners = ::geteuid() == 0;
+              auto max_layer = ctx.MaxLayerBytes();
+              if (!max_layer) return Fail(max_layer.error());
+              o.max_layer_bytes = *max_layer;
               if (auto s = oci::UnpackImage(**store, *img, *dir, o); !s) {
                 return Fail(s.error().Wrap(fmt::format("unpack {}", *ref)));
               }
