@@ -4,9 +4,12 @@
 // Per Run():
 //   1. resolves spec.user in the rootfs (user_db.h) and writes a bundle dir
 //      (config.json from runtime_spec.h, plus the hosts, resolv.conf and
-//      hostname files it binds) under options.bundle_dir;
-//   2. starts the runtime with stdin on /dev/null and stdout/stderr on pipes
-//      it reads with poll(), handing complete lines to the sink as they
+//      hostname files it binds) under options.bundle_dir; for the default
+//      network (NetworkMode::kPrivate) it creates the private network
+//      namespace and starts its NAT helper (run_network.h), both torn down
+//      after the step whatever happens;
+//   2. starts the runtime with stdin on /dev/null, stdout/stderr on pipes
+//      and no other file descriptor of strata's, reading the pipes with poll(), handing complete lines to the sink as they
 //      arrive (no tty; large outputs stream, nothing is buffered whole);
 //   3. on spec.cancel, sends `RUNTIME kill ID KILL` (repeated until the
 //      container is gone) and returns Cancelled;
@@ -35,6 +38,7 @@
 #include <vector>
 
 #include "builder/command_runner.h"
+#include "builder/run_network.h"
 
 namespace strata::builder {
 
@@ -53,6 +57,11 @@ struct OciRuntimeRunnerOptions {
   std::filesystem::path host_resolv_conf = "/etc/resolv.conf";
   // Pass --no-pivot to `run` (for roots where pivot_root is impossible).
   bool no_pivot = false;
+  // The NAT helper of the default network: a name searched in path_env or a
+  // path. Empty = kNatHelper.
+  std::string nat_helper;
+  // linux.resources.pids.limit of every step; 0 = none.
+  int64_t pids_limit = kDefaultPidsLimit;
 };
 
 inline constexpr std::array<std::string_view, 2> kDefaultRuntimes = {"runc", "crun"};
