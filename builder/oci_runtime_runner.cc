@@ -398,7 +398,8 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   STRATA_ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(spec.rootfs, spec.user));
   std::vector<Rlimit> wanted = spec.rlimits;
   for (const Rlimit& d : DefaultRlimits()) {
-    if (std::none_of(wanted.begin(), wanted.end(), [&](const Rlimit& r) { return r.type == d.type; }))
+    if (std::none_of(wanted.begin(), wanted.end(),
+                     [&](const Rlimit& r) { return r.type == d.type; }))
       wanted.push_back(d);
   }
   STRATA_ASSIGN_OR_RETURN(std::vector<Rlimit> rlimits, ClampRlimits(wanted));
@@ -431,6 +432,7 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   o.hostname = spec.hostname.empty() ? "strata" : spec.hostname;
   o.network = spec.network;
   o.security = spec.security;
+  if (spec.security == SecurityMode::kInsecure) o.insecure_capabilities = BoundingCapabilities();
   o.pids_limit = options_.pids_limit;
   o.binds = spec.binds;
   o.tmpfs = spec.tmpfs;

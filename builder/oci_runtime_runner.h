@@ -9,8 +9,8 @@
 //      namespace and starts its NAT helper (run_network.h), both torn down
 //      after the step whatever happens;
 //   2. starts the runtime with stdin on /dev/null, stdout/stderr on pipes
-//      and no other file descriptor of strata's, reading the pipes with poll(), handing complete lines to the sink as they
-//      arrive (no tty; large outputs stream, nothing is buffered whole);
+//      and no other file descriptor of strata's, reading the pipes with poll(), handing complete
+//      lines to the sink as they arrive (no tty; large outputs stream, nothing is buffered whole);
 //   3. on spec.cancel, sends `RUNTIME kill ID KILL` (repeated until the
 //      container is gone) and returns Cancelled;
 //   4. always runs `RUNTIME delete -f ID`, removes the bundle, and removes

@@ -130,6 +130,8 @@ class PrivateNetwork {
                                       const std::filesystem::path& helper);
   // The namespace file for config.json.
   const std::filesystem::path& netns_path() const { return ns_.path(); }
+  // The NAT helper's pid (-1 once stopped).
+  pid_t nat_pid() const { return nat_.pid(); }
   // Stops the helper, then releases the namespace.
   Status Teardown();
 

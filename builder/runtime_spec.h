@@ -100,6 +100,9 @@ struct RuntimeSpecOptions {
   // (absolute) with kPrivate, ignored otherwise.
   std::filesystem::path network_namespace;
   SecurityMode security = SecurityMode::kSandbox;
+  // kInsecure's capability set; empty = AllCapabilities(). The runner passes
+  // BoundingCapabilities(): a runtime cannot grant what strata lacks.
+  std::vector<std::string> insecure_capabilities;
   // linux.resources.pids.limit; 0 = none.
   int64_t pids_limit = 0;
   // Generated files bound at /etc/hosts, /etc/resolv.conf, /etc/hostname.
@@ -117,6 +120,9 @@ struct RuntimeSpecOptions {
 const std::vector<std::string>& DefaultCapabilities();
 // Every capability up to CAP_CHECKPOINT_RESTORE (for --security=insecure).
 const std::vector<std::string>& AllCapabilities();
+// The AllCapabilities() entries in the calling process's bounding set
+// (prctl PR_CAPBSET_READ).
+std::vector<std::string> BoundingCapabilities();
 // Docker's masked and read-only paths.
 const std::vector<std::string>& DefaultMaskedPaths();
 const std::vector<std::string>& DefaultReadonlyPaths();
