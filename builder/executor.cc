@@ -700,9 +700,9 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   if (!security) return Fail(ins, security.error());
   spec.security = *security;
   if (spec.network == NetworkMode::kHost && !opts_.allow.contains(kAllowNetworkHost)) {
-    return Fail(ins, Error(ErrorCode::kPermissionDenied,
-                           fmt::format("RUN with the host network needs --allow {}",
-                                       kAllowNetworkHost)));
+    return Fail(
+        ins, Error(ErrorCode::kPermissionDenied,
+                   fmt::format("RUN with the host network needs --allow {}", kAllowNetworkHost)));
   }
   if (spec.security == SecurityMode::kInsecure && !opts_.allow.contains(kAllowSecurityInsecure)) {
     return Fail(ins, Error(ErrorCode::kPermissionDenied,
