@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "builder/run_reaper.h"
 #include "builder/runtime_spec.h"
 #include "builder/user_db.h"
 #include "oci/util/file_util.h"
@@ -321,6 +322,18 @@ std::string RandomHex(size_t bytes) {
 
 }  // namespace
 
+Status DeleteContainer(const std::filesystem::path& runtime, const std::filesystem::path& state_dir,
+                       std::string_view id) {
+  STRATA_ASSIGN_OR_RETURN(Captured c, RunCaptured({runtime.string(), "--root", state_dir.string(),
+                                                   "delete", "-f", std::string(id)},
+                                                  std::chrono::seconds(30)));
+  if (c.exit_code != 0) {
+    return MakeError(ErrorCode::kInternal, "{} delete -f {}: exit code {}: {}",
+                     runtime.filename().string(), id, c.exit_code, Trim(c.output));
+  }
+  return OkStatus();
+}
+
 Result<std::filesystem::path> FindExecutable(std::string_view name, std::string_view path_env) {
   if (name.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty executable name");
   if (name.find('/') != std::string_view::npos) {
@@ -418,7 +431,10 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
 
   STRATA_RETURN_IF_ERROR(MakeDirs(options_.state_dir, 0700));
   STRATA_RETURN_IF_ERROR(MakeDirs(options_.bundle_dir, 0700));
-  STRATA_ASSIGN_OR_RETURN(ScopedTempDir bundle, ScopedTempDir::Create(options_.bundle_dir, "run-"));
+  const std::string bundle_prefix =
+      options_.owner.empty() ? std::string("run-") : OwnedBundlePrefix(options_.owner);
+  STRATA_ASSIGN_OR_RETURN(ScopedTempDir bundle,
+                          ScopedTempDir::Create(options_.bundle_dir, bundle_prefix));
   const std::filesystem::path& dir = bundle.path();
 
   RuntimeSpecOptions o;
@@ -465,7 +481,9 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   MountStubCleaner stubs(spec.rootfs, dests);
 
   const std::string id =
-      fmt::format("strata-{}-{}-{}", ::getpid(), counter_.fetch_add(1), RandomHex(4));
+      options_.owner.empty()
+          ? fmt::format("strata-{}-{}-{}", ::getpid(), counter_.fetch_add(1), RandomHex(4))
+          : OwnedContainerId(options_.owner, counter_.fetch_add(1));
   const std::string state = options_.state_dir.string();
   const std::filesystem::path log = dir / "runtime.log";
   std::vector<std::string> argv = {runtime.string(), "--root", state, "--log",    log.string(),

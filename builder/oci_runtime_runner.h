@@ -62,6 +62,10 @@ struct OciRuntimeRunnerOptions {
   std::string nat_helper;
   // linux.resources.pids.limit of every step; 0 = none.
   int64_t pids_limit = kDefaultPidsLimit;
+  // A RunOwner's token (run_reaper.h): container ids and bundle dirs are
+  // named after it so that a later strata process can tell whether their
+  // owner is alive. Empty = ids from the pid (nothing reapable by owner).
+  std::string owner;
 };
 
 inline constexpr std::array<std::string_view, 2> kDefaultRuntimes = {"runc", "crun"};
@@ -85,6 +89,11 @@ class OciRuntimeRunner : public CommandRunner {
   std::optional<std::filesystem::path> runtime_;  // guarded by mu_
   std::atomic<uint64_t> counter_{0};
 };
+
+// `RUNTIME --root STATE_DIR delete -f ID`, bounded to 30 s. Unavailable on
+// timeout, Internal with the runtime's output when it fails.
+Status DeleteContainer(const std::filesystem::path& runtime, const std::filesystem::path& state_dir,
+                       std::string_view id);
 
 // Looks `name` up in the colon-separated `path_env` (a name containing '/'
 // is returned as is if executable). NotFound otherwise.

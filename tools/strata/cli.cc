@@ -1,8 +1,12 @@
 #include "tools/strata/cli.h"
 
+#include <cstdlib>
 #include <ctime>
 
 #include <fmt/format.h>
+
+#include "builder/oci_runtime_runner.h"
+#include "builder/run_reaper.h"
 
 namespace strata::cli {
 
@@ -32,6 +36,20 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& g) {
   app.add_option("--creds", g.creds, "Registry credentials USER:PASSWORD")->group("Global");
   app.add_flag("-q,--quiet", g.quiet, "Print only essential output")->group("Global");
   app.add_flag("-v,--verbose", g.verbose, "Print more detail")->group("Global");
+}
+
+void ReapDeadRuns(const Context& ctx) {
+  builder::ReapOptions o;
+  o.store_root = ctx.Root();
+  const char* path = std::getenv("PATH");
+  for (std::string_view name : builder::kDefaultRuntimes) {
+    if (auto p = builder::FindExecutable(name, path != nullptr ? path : ""); p) {
+      o.runtime = *p;
+      break;
+    }
+  }
+  auto r = builder::ReapDeadRuns(o);
+  if (!r) fmt::print(stderr, "strata: warning: {}\n", r.error().message());
 }
 
 std::string HumanSize(int64_t bytes) {

@@ -13,8 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "builder/build_namespace.h"
 #include "builder/executor.h"
 #include "builder/oci_runtime_runner.h"
+#include "builder/run_reaper.h"
 #include "builder/plan.h"
 #include "oci/json_util.h"
 #include "oci/util/file_util.h"
@@ -325,11 +327,22 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     return Fail(Error(ErrorCode::kInvalidArgument,
                       fmt::format("--pull {}: want always, missing or never", f.pull)));
   }
+  // From here on the build runs in its own pid and mount namespaces: its
+  // containers and mounts die with it (builder/build_namespace.h). This
+  // process has one thread and no store open yet, as that requires.
+  auto keeper = builder::EnterBuildNamespaces();
+  if (!keeper) return Fail(keeper.error());
+  if (keeper->has_value()) return **keeper;  // the keeper: the build's exit code
   auto store = ctx.OpenStore();
   if (!store) return Fail(store.error());
+  // Names this process's containers and bundles so that a later strata
+  // command can tell they are dead if this one crashes (run_reaper.h).
+  auto owner = builder::RunOwner::Acquire((*store)->root());
+  if (!owner) return Fail(owner.error());
   builder::OciRuntimeRunnerOptions ro;
   ro.runtime = f.runtime;
   ro.state_dir = (*store)->root() / "runtime";
+  ro.owner = owner->token();
   builder::OciRuntimeRunner runner(ro);
 
   std::unique_ptr<builder::ProgressSink> progress;
