@@ -218,7 +218,8 @@ Result<RunOwner> RunOwner::Acquire(const fs::path& store_root) {
       if (errno == EEXIST) continue;
       return ErrnoError(errno, fmt::format("create {}", file.string()));
     }
-    if (!TryLockExclusive(fd.get())) return ErrnoError(errno, fmt::format("lock {}", file.string()));
+    if (!TryLockExclusive(fd.get()))
+      return ErrnoError(errno, fmt::format("lock {}", file.string()));
     RunOwner owner;
     owner.file_ = std::move(file);
     owner.token_ = std::move(token);

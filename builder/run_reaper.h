@@ -65,11 +65,11 @@ struct ReapOptions {
 };
 
 struct ReapReport {
-  int owners = 0;      // dead owners whose leftovers were reaped
-  int containers = 0;  // runtime containers deleted
-  int bundles = 0;     // bundle dirs removed
-  int work_dirs = 0;   // snapshots/.run-* etc. removed
-  int mounts = 0;      // mounts under the store detached
+  int owners = 0;          // dead owners whose leftovers were reaped
+  int containers = 0;      // runtime containers deleted
+  int bundles = 0;         // bundle dirs removed
+  int work_dirs = 0;       // snapshots/.run-* etc. removed
+  int mounts = 0;          // mounts under the store detached
   bool exclusive = false;  // the store was idle: everything dead was reaped
 };
 

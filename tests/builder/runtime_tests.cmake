@@ -7,6 +7,7 @@ add_executable(strata_runtime_tests
   ${PROJECT_SOURCE_DIR}/tests/builder/fake_command_runner_test.cc
   ${PROJECT_SOURCE_DIR}/tests/builder/overlay_mount_test.cc
   ${PROJECT_SOURCE_DIR}/tests/builder/run_network_test.cc
+  ${PROJECT_SOURCE_DIR}/tests/builder/run_reaper_test.cc
   ${PROJECT_SOURCE_DIR}/tests/builder/seccomp_profile_test.cc
 )
 target_link_libraries(strata_runtime_tests PRIVATE strata_testing strata_builder GTest::gtest_main)
@@ -25,9 +26,10 @@ gtest_discover_tests(strata_runtime_integration_tests
   PROPERTIES LABELS integration DISCOVERY_TIMEOUT 60)
 
 # The RUN sandbox end to end: `strata build` runs a probe, compared with
-# `podman run` of the same probe.
+# `podman run` of the same probe; a build SIGKILLed during RUN leaves nothing.
 add_executable(strata_sandbox_integration_tests
   ${PROJECT_SOURCE_DIR}/tests/builder/sandbox_probe_integration_test.cc
+  ${PROJECT_SOURCE_DIR}/tests/builder/build_crash_integration_test.cc
 )
 target_link_libraries(strata_sandbox_integration_tests PRIVATE strata_testing GTest::gtest_main)
 target_compile_definitions(strata_sandbox_integration_tests PRIVATE
