@@ -33,7 +33,7 @@ trap 'rm -rf "$work"' EXIT
 mirror=${BENCH_MIRROR:-}
 if [ -z "$mirror" ]; then
   mirror=$(grep -rhoE 'https?://[^ ]*/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ \
-    2>/dev/null | head -1 | tr -d ' ')
+    2>/dev/null | head -1 | tr -d ' ' || true)
   mirror=${mirror:-http://deb.debian.org/debian}
 fi
 rootfs=${BENCH_ROOTFS:-}
@@ -61,7 +61,7 @@ build() {  # mode context
   "$STRATA" --root "$store" build -q --no-cache "${flags[@]}" "$2" >"$work/out.log" 2>&1 ||
     { cat "$work/out.log" >&2; exit 1; }
   t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f\n", b - a}' 
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f\n", m}'; }
