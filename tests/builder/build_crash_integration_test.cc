@@ -27,7 +27,7 @@ using ::strata::testing::RunCommand;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string Q(const fs::path& p) { return fmt::format("'{}'", p.string()); }
 
 // Pids whose command line contains `needle` (arguments joined by spaces).
 std::vector<pid_t> ProcessesWith(const std::string& needle) {
@@ -49,7 +49,7 @@ std::vector<pid_t> ProcessesWith(const std::string& needle) {
 
 bool MountsUnder(pid_t pid, const fs::path& root) {
   auto info = ReadFile(pid == 0 ? "/proc/self/mountinfo" : fmt::format("/proc/{}/mountinfo", pid));
-  return info && info->find(" " + root.string() + "/") != std::string::npos;
+  return info && info->find(fmt::format(" {}/", root.string())) != std::string::npos;
 }
 
 template <typename F>

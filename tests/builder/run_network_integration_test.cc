@@ -28,7 +28,7 @@ using ::testing::HasSubstr;
 
 bool MountedAt(const std::filesystem::path& p) {
   auto info = ReadFile("/proc/self/mountinfo");
-  return info && info->find(" " + p.string() + " ") != std::string::npos;
+  return info && info->find(fmt::format(" {} ", p.string())) != std::string::npos;
 }
 
 class RunNetworkIntegrationTest : public ::testing::Test {

@@ -29,7 +29,7 @@ using ::strata::testing::RunCommand;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string Q(const fs::path& p) { return fmt::format("'{}'", p.string()); }
 
 // "KEY: VALUE" of every "probe KEY: VALUE" line (a "#N " progress prefix is
 // skipped).
