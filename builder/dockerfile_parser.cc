@@ -36,11 +36,13 @@ bool IsComment(std::string_view line) {
 }
 
 // Removes a trailing escape character (optionally followed by blanks).
-// Returns true when the line continues on the next one.
+// Returns true when the line continues on the next one. As BuildKit's
+// continuation rule: the escape must stand alone or follow a character that
+// is not itself the escape, so `ENV A=x\\` ends its instruction.
 bool TrimContinuation(std::string& line, char escape) {
   size_t end = line.size();
   while (end > 0 && (line[end - 1] == ' ' || line[end - 1] == '\t')) --end;
-  if (end > 0 && line[end - 1] == escape) {
+  if (end > 0 && line[end - 1] == escape && (end == 1 || line[end - 2] != escape)) {
     line.resize(end - 1);
     return true;
   }
@@ -141,8 +143,12 @@ std::vector<std::string> ExtractFlags(std::string_view& args) {
 }
 
 // Finds heredoc openers among the words of `line`.
-std::optional<std::string> HeredocsFromLine(std::string_view line, std::vector<Heredoc>& out) {
-  for (const std::string& word : SplitWordsRaw(line, '\\')) {
+// `<< EOF` and `<<- EOF` (a blank after the operator) are written back into
+// `line` as `<<EOF` / `<<-EOF`, so every later stage sees one heredoc word.
+std::optional<std::string> HeredocsFromLine(std::string& line, std::vector<Heredoc>& out) {
+  std::vector<std::string> words = SplitWordsRaw(line, '\\');
+  for (size_t w = 0; w < words.size(); ++w) {
+    std::string word = words[w];
     size_t i = 0;
     while (i < word.size() && std::isdigit(static_cast<unsigned char>(word[i]))) ++i;
     if (word.compare(i, 2, "<<") != 0) continue;
@@ -160,12 +166,28 @@ std::optional<std::string> HeredocsFromLine(std::string_view line, std::vector<H
       h.chomp = true;
       rest.remove_prefix(1);
     }
+    // `<< EOF`, `<<- EOF`: the delimiter may follow as the next word.
+    if (rest.empty() && w + 1 < words.size() && words[w + 1].find('<') == std::string::npos) {
+      size_t at = line.find(word);
+      size_t next = at == std::string::npos ? at : line.find(words[w + 1], at + word.size());
+      if (next != std::string::npos) line.erase(at + word.size(), next - at - word.size());
+      word += words[++w];
+      rest = std::string_view(word).substr(i + 2 + (h.chomp ? 1 : 0));
+    }
     if (rest.find('<') != std::string_view::npos) continue;  // "<<<" is not a heredoc
     if (rest.empty()) continue;
     std::string name;
     char quote = 0;
     int quotes = 0;
-    for (char c : rest) {
+    for (size_t k = 0; k < rest.size(); ++k) {
+      char c = rest[k];
+      if (!quote && c == '\\' && k + 1 < rest.size()) {
+        // An escaped character is literal (`<<eo\'f` is the delimiter eo'f)
+        // and, as any quoting, disables expansion of the body.
+        name.push_back(rest[++k]);
+        ++quotes;
+        continue;
+      }
       if (quote) {
         if (c == quote) {
           quote = 0;
@@ -239,6 +261,10 @@ std::vector<std::string> SplitWordsRaw(std::string_view s, char escape) {
 Result<AstFile> ParseAst(std::string_view text, std::string_view file_name) {
   AstFile file;
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  if (text.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "{}: the Dockerfile cannot be empty",
+                     Where(file_name, 1));
+  }
 
   // Physical lines without their terminators ("\n" or "\r\n").
   std::vector<std::string_view> lines;
@@ -300,7 +326,13 @@ Result<AstFile> ParseAst(std::string_view text, std::string_view file_name) {
 
     if (KeywordAllowsHeredoc(node.keyword) && logical.find("<<") != std::string_view::npos) {
       std::vector<Heredoc> heredocs;
+      std::string args_before = node.args;
       if (auto e = HeredocsFromLine(node.args, heredocs)) return error(start_line, *e);
+      if (node.args != args_before) {
+        // Keep `original` (history, messages) consistent with the args.
+        size_t at = node.original.rfind(args_before);
+        if (at != std::string::npos) node.original.replace(at, args_before.size(), node.args);
+      }
       for (Heredoc& h : heredocs) {
         bool terminated = false;
         while (i < lines.size()) {

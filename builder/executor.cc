@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -30,6 +31,7 @@
 #include "oci/media_types.h"
 #include "oci/snapshots.h"
 #include "oci/util/file_util.h"
+#include "oci/util/in_root.h"
 
 namespace strata::builder {
 namespace fs = std::filesystem;
@@ -210,6 +212,15 @@ fs::path Absolute(const fs::path& p) {
 
 bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
 
+// A git repository as ADD source (BuildKit's forms): git@host:repo,
+// git://..., or an http(s) URL whose path ends in .git (before any #ref).
+bool IsGitSource(std::string_view s) {
+  if (s.starts_with("git@") || s.starts_with("git://") || s.starts_with("ssh://")) return true;
+  if (!s.starts_with("http://") && !s.starts_with("https://")) return false;
+  std::string_view path = s.substr(0, s.find_first_of("#?"));
+  return path.ends_with(".git");
+}
+
 // Commits `dir` as a layer and reports its size and rate on the step's
 // output: on a large layer this is where a build spends its time.
 Result<oci::LayerInfo> CommitWithProgress(oci::Store& store, const fs::path& dir,
@@ -386,6 +397,8 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
   switch (stage.base.kind) {
     case StageBase::Kind::kScratch:
       key.Add("scratch");
+      // BuildKit's empty image: WorkingDir "/" (and the default PATH below).
+      st.config.config.working_dir = "/";
       break;
     case StageBase::Kind::kStage: {
       auto base = Done(stage.base.stage);
@@ -427,6 +440,9 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
     }
   }
   key.Add(plan_.target_platform.ToString());
+  // The layer format version: bumped when the same step starts producing a
+  // different layer (v2: COPY/WORKDIR keep the image's parent directories).
+  key.Add("layers-v2");
   // Cached layers are stored compressed, so the codec is part of every key in
   // the chain: --compression zstd never reuses a gzip layer (and vice versa).
   key.Add(std::string(oci::CompressionName(opts_.compression.compression)))
@@ -518,9 +534,10 @@ Status Build::RunStage(const Stage& stage) {
     progress_.StepStart(id, fmt::format("[{} 1/{}] {}", sname, total, stage.from.original));
     progress_.StepDone(id, false, 0);
   }
-  // ONBUILD triggers of the base run first, then are cleared.
+  // ONBUILD triggers of the base (an image, or an earlier stage of this
+  // Dockerfile, as BuildKit) run first, then are cleared.
   std::vector<std::string> triggers;
-  if (stage.base.kind == StageBase::Kind::kImage) triggers = st.config.config.on_build;
+  if (stage.base.kind != StageBase::Kind::kScratch) triggers = st.config.config.on_build;
   st.config.config.on_build.clear();
   for (const auto& trig : triggers) {
     auto ast = ParseAst(trig, "ONBUILD");
@@ -652,6 +669,95 @@ Status Build::Dispatch(const Stage& stage, const PlanInstruction& pi, const Inst
   return OkStatus();
 }
 
+// Copies `size` bytes from `in` to `out` (copy_file_range, else read/write).
+Status CopyContents(int in, int out, off_t size, const fs::path& src) {
+  off_t left = size;
+  while (left > 0) {
+    ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, static_cast<size_t>(left), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Fall back to read/write (cross-device on old kernels, special fs).
+      char buf[1 << 16];
+      ssize_t r = ::read(in, buf, sizeof(buf));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return ErrnoError(errno, fmt::format("read {}", src.string()));
+      if (r == 0) break;
+      STRATA_RETURN_IF_ERROR(WriteAll(out, buf, static_cast<size_t>(r)));
+      left -= r;
+      continue;
+    }
+    left -= n;
+  }
+  return OkStatus();
+}
+
+// What a RUN --mount=type=bind of the context sees: .dockerignore applies,
+// as in BuildKit, which only ever holds the filtered context. Lists `source`
+// (at `rel` in the context; "" = the context itself) without descending into
+// links, in sorted order; `excluded` tells whether anything was left out.
+struct BindFile {
+  std::string rel;  // relative to `source`
+  fs::path path;
+  struct stat st;
+};
+
+void ListBindSource(const DockerIgnore& ignore, const fs::path& dir, const std::string& ctx_rel,
+                    const std::string& rel, std::vector<BindFile>& out, bool& excluded) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    names.push_back(it->path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    std::string r = rel.empty() ? n : rel + "/" + n;
+    std::string c = ctx_rel.empty() ? r : ctx_rel + "/" + r;
+    BindFile f{r, dir / n, {}};
+    if (::lstat(f.path.c_str(), &f.st) != 0) continue;
+    bool is_dir = S_ISDIR(f.st.st_mode);
+    if (ignore.Matches(c)) {
+      excluded = true;
+      if (is_dir && ignore.MayReincludeUnder(c)) {
+        ListBindSource(ignore, f.path, ctx_rel, r, out, excluded);
+      }
+      continue;
+    }
+    out.push_back(f);
+    if (is_dir) ListBindSource(ignore, f.path, ctx_rel, r, out, excluded);
+  }
+}
+
+// Recreates `files` below `root`: directories made, files hard-linked (copied
+// across file systems), links recreated. Every operation stays in the root.
+Status MakeFilteredTree(const RootDir& root, const std::vector<BindFile>& files) {
+  for (const auto& f : files) {
+    STRATA_ASSIGN_OR_RETURN(auto at, root.Parent(f.rel, /*create_parents=*/true));
+    const char* name = at.name.c_str();
+    if (S_ISDIR(f.st.st_mode)) {
+      if (::mkdirat(at.dir.get(), name, f.st.st_mode & 07777) != 0 && errno != EEXIST) {
+        return ErrnoError(errno, "mkdir " + f.rel);
+      }
+    } else if (S_ISLNK(f.st.st_mode)) {
+      std::error_code ec;
+      auto target = fs::read_symlink(f.path, ec);
+      if (ec) return MakeError(ErrorCode::kInternal, "readlink {}: {}", f.rel, ec.message());
+      if (::symlinkat(target.c_str(), at.dir.get(), name) != 0) {
+        return ErrnoError(errno, "symlink " + f.rel);
+      }
+    } else if (S_ISREG(f.st.st_mode)) {
+      if (::linkat(AT_FDCWD, f.path.c_str(), at.dir.get(), name, 0) == 0) continue;
+      STRATA_ASSIGN_OR_RETURN(auto in, OpenFile(f.path, O_RDONLY | O_NOFOLLOW));
+      int fd = ::openat(at.dir.get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        f.st.st_mode & 07777);
+      if (fd < 0) return ErrnoError(errno, "create " + f.rel);
+      UniqueFd out(fd);
+      STRATA_RETURN_IF_ERROR(CopyContents(in.get(), out.get(), f.st.st_size, f.path));
+    }
+    // Sockets, fifos and devices of the context are not part of it.
+  }
+  return OkStatus();
+}
+
 Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanInstruction& pi,
                     StageState& st, const std::string& label) {
   const auto& cc = st.config.config;
@@ -719,58 +825,130 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   // stage, secrets. Bind sources are part of the cache key by content.
   std::vector<View> mount_views;
   std::vector<ScopedTempDir> rw_copies;  // rw bind sources, removed after the step
+  std::vector<UniqueFd> cache_locks;     // held until the step ends (sharing=)
+  std::set<fs::path> locked_dirs;
+  // The root of `from` (a stage or image) for a mount; the view stays mounted
+  // for the step. Its cache key goes into `key`.
+  auto from_root = [&](const std::string& from) -> Result<fs::path> {
+    std::vector<std::string> names;
+    for (const auto& s2 : plan_.stages) names.push_back(s2.name);
+    auto idx = StageGraph::Resolve(names, from);
+    StageState src;
+    if (auto built = idx ? Done(*idx) : std::nullopt) {
+      src = std::move(*built);
+    } else {
+      auto img = store_.LoadImage(from);
+      if (!img) return Unexpected(img.error().Wrap(fmt::format("RUN --mount from={}", from)));
+      src.config = img->config;
+      src.layers = img->manifest.layers;
+      src.key = img->descriptor.digest;
+    }
+    STRATA_ASSIGN_OR_RETURN(auto lowers, Lowers(src));
+    STRATA_ASSIGN_OR_RETURN(auto v, View::Mount(lowers, store_.SnapshotsDir()));
+    fs::path root = v.root();
+    mount_views.push_back(std::move(v));
+    key.Add(src.key.ToString());
+    return root;
+  };
   for (const auto& m : run.mounts) {
     std::string target = m.target;
-    if (m.type == "secret" && target.empty())
+    if (m.type == "secret" && target.empty() && !m.env.empty()) {
+      // env= alone: the secret reaches this RUN's environment only (never
+      // the cache key, the history or a layer).
+    } else if (m.type == "secret" && target.empty()) {
       target = "/run/secrets/" + (m.id.empty() ? fs::path(m.source).filename().string() : m.id);
-    if (target.empty()) {
-      return Fail(ins, Error(ErrorCode::kInvalidArgument,
-                             fmt::format("RUN --mount type={}: target is required", m.type)));
     }
-    if (target[0] != '/') target = spec.cwd + "/" + target;
-    target = CleanAbs(target);
+    // No target: BuildKit mounts at the WORKDIR; a relative one joins it.
+    if (target.empty() && m.type != "secret") target = spec.cwd;
+    if (!target.empty()) {
+      if (target[0] != '/') target = spec.cwd + "/" + target;
+      target = CleanAbs(target);
+      if (target == "/") {
+        return Fail(ins,
+                    Error(ErrorCode::kInvalidArgument,
+                          fmt::format("RUN --mount type={}: invalid mount target \"/\"", m.type)));
+      }
+    }
     key.Add(m.type).Add(target);
     if (m.type == "cache") {
       std::string id = m.id.empty() ? target : m.id;
       fs::path dir = store_.root() / "cache-mounts" / oci::Digest::Of(id).hex().substr(0, 32);
-      if (!Exists(dir)) {
-        STRATA_RETURN_IF_ERROR(MakeDirs(dir));
+      key.Add(m.sharing).Add(m.readonly ? "ro" : "rw");
+      // sharing=: every user of a cache holds its lock for the step: shared
+      // users share it, `locked` users wait for sole use, and a `private`
+      // user that cannot have it alone gets a fresh directory of its own.
+      STRATA_RETURN_IF_ERROR(MakeDirs(dir.parent_path()));
+      auto lock = OpenFile(dir.string() + ".lock", O_RDWR | O_CREAT, 0600);
+      if (!lock) return Fail(ins, lock.error());
+      bool own_dir = false;
+      if (!locked_dirs.insert(dir).second) {
+        // The same cache twice in one RUN: the first mount's lock covers it.
+      } else if (m.sharing == "private") {
+        if (::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) {
+          auto fresh = ScopedTempDir::Create(store_.SnapshotsDir(), ".cache-private-");
+          if (!fresh) return Fail(ins, fresh.error());
+          dir = fresh->path() / "data";
+          rw_copies.push_back(std::move(*fresh));
+          own_dir = true;
+        }
+      } else {
+        int how = m.sharing == "locked" ? LOCK_EX : LOCK_SH;
+        while (::flock(lock->get(), how) != 0) {
+          if (errno != EINTR) return Fail(ins, ErrnoError(errno, "lock cache mount").error());
+        }
+      }
+      cache_locks.push_back(std::move(*lock));
+      if (own_dir || !Exists(dir)) {
+        // A new cache: seeded from `from`/`source` when given, then given
+        // mode/uid/gid (applied on creation only, as BuildKit).
+        ScopedTempDir seed_tmp;
+        fs::path fresh = dir;
+        if (!own_dir) {
+          auto t = ScopedTempDir::Create(dir.parent_path(), ".new-");
+          if (!t) return Fail(ins, t.error());
+          seed_tmp = std::move(*t);
+          fresh = seed_tmp.path() / "data";
+        }
+        if (!m.from.empty()) {
+          auto root = from_root(m.from);
+          if (!root) return Fail(ins, root.error());
+          auto src = ResolveInRoot(*root, m.source.empty() ? "." : m.source, true);
+          if (!src) return Fail(ins, src.error());
+          std::error_code ec;
+          fs::copy(*src, fresh, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+          if (ec) {
+            return Fail(ins, Error(ErrorCode::kNotFound,
+                                   fmt::format("RUN --mount=type=cache,from={},source={}: {}",
+                                               m.from, m.source, ec.message())));
+          }
+        } else if (!m.source.empty()) {
+          return Fail(ins, Error(ErrorCode::kInvalidArgument,
+                                 "RUN --mount=type=cache: source= needs from="));
+        }
+        STRATA_RETURN_IF_ERROR(MakeDirs(fresh));
         mode_t mode = 0755;
         if (!m.mode.empty()) {
           auto md = ApplyChmod(m.mode, 0755, true);
           if (!md) return Fail(ins, md.error());
           mode = *md;
         }
-        ::chmod(dir.c_str(), mode);
-        (void)::chown(dir.c_str(), static_cast<uid_t>(m.uid.value_or(0)),
+        ::chmod(fresh.c_str(), mode);
+        (void)::chown(fresh.c_str(), static_cast<uid_t>(m.uid.value_or(0)),
                       static_cast<gid_t>(m.gid.value_or(0)));
+        if (!own_dir && ::rename(fresh.c_str(), dir.c_str()) != 0 && errno != EEXIST &&
+            errno != ENOTEMPTY) {
+          return Fail(ins, ErrnoError(errno, "create cache mount " + dir.string()).error());
+        }
       }
-      spec.binds.push_back({dir, target, false});
+      spec.binds.push_back({dir, target, m.readonly});
     } else if (m.type == "tmpfs") {
       spec.tmpfs.push_back({target, static_cast<uint64_t>(m.size.value_or(0)), 01777});
     } else if (m.type == "bind") {
       fs::path root = context_;
       if (!m.from.empty()) {
-        std::vector<std::string> names;
-        for (const auto& s2 : plan_.stages) names.push_back(s2.name);
-        auto idx = StageGraph::Resolve(names, m.from);
-        StageState src;
-        if (auto built = idx ? Done(*idx) : std::nullopt) {
-          src = std::move(*built);
-        } else {
-          auto img = store_.LoadImage(m.from);
-          if (!img) return Fail(ins, img.error().Wrap(fmt::format("RUN --mount from={}", m.from)));
-          src.config = img->config;
-          src.layers = img->manifest.layers;
-          src.key = img->descriptor.digest;
-        }
-        auto lowers = Lowers(src);
-        if (!lowers) return Fail(ins, lowers.error());
-        auto v = View::Mount(*lowers, store_.SnapshotsDir());
-        if (!v) return Fail(ins, v.error());
-        root = v->root();
-        mount_views.push_back(std::move(*v));
-        key.Add(src.key.ToString());
+        auto r = from_root(m.from);
+        if (!r) return Fail(ins, r.error());
+        root = *r;
       }
       auto source = ResolveInRoot(root, m.source.empty() ? "." : m.source, true);
       if (!source) return Fail(ins, source.error());
@@ -780,32 +958,51 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
                     Error(ErrorCode::kNotFound,
                           fmt::format("RUN --mount=type=bind: source {} not found", m.source)));
       }
+      fs::path bind_source = *source;
       if (m.from.empty()) {
-        // Content of the bound context files, so a change invalidates the step.
-        std::vector<fs::path> files;
+        // The bound context files, after .dockerignore; their content is part
+        // of the key, so a change invalidates the step.
+        std::string ctx_rel = source->lexically_relative(context_).generic_string();
+        if (ctx_rel == ".") ctx_rel.clear();
+        if (!ctx_rel.empty() && ignore_.Matches(ctx_rel)) {
+          return Fail(ins, Error(ErrorCode::kNotFound,
+                                 fmt::format("RUN --mount=type=bind: source {} is excluded by {}",
+                                             m.source, ignore_.source().filename().string())));
+        }
+        std::vector<BindFile> files;
+        bool excluded = false;
         if (S_ISDIR(sst.st_mode)) {
-          std::error_code ec;
-          for (fs::recursive_directory_iterator it(*source, ec), end; !ec && it != end;
-               it.increment(ec)) {
-            files.push_back(it->path());
-          }
-          std::sort(files.begin(), files.end());
+          ListBindSource(ignore_, *source, ctx_rel, "", files, excluded);
         } else {
-          files.push_back(*source);
+          files.push_back({"", *source, sst});
         }
         for (const auto& f : files) {
-          struct stat fst;
-          if (::lstat(f.c_str(), &fst) != 0) continue;
-          key.Add(f.lexically_relative(*source).string()).Add(std::to_string(fst.st_mode));
-          if (S_ISREG(fst.st_mode)) {
-            auto d = hasher_->Digest(f, fst);
+          key.Add(f.rel).Add(std::to_string(f.st.st_mode));
+          if (S_ISREG(f.st.st_mode)) {
+            auto d = hasher_->Digest(f.path, f.st);
             if (!d) return Fail(ins, d.error());
             key.Add(*d);
+          } else if (S_ISLNK(f.st.st_mode)) {
+            std::error_code ec;
+            key.Add(fs::read_symlink(f.path, ec).string());
           }
+        }
+        if (excluded) {
+          // Bind a filtered tree instead of the context itself.
+          auto filtered = ScopedTempDir::Create(store_.SnapshotsDir(), ".bindctx-");
+          if (!filtered) return Fail(ins, filtered.error());
+          bind_source = filtered->path() / "data";
+          STRATA_RETURN_IF_ERROR(MakeDirs(bind_source));
+          auto froot = RootDir::Open(bind_source);
+          if (!froot) return Fail(ins, froot.error());
+          if (auto made = MakeFilteredTree(*froot, files); !made) {
+            return Fail(ins, made.error().Wrap("RUN --mount=type=bind: filter the context"));
+          }
+          rw_copies.push_back(std::move(*filtered));
         }
       }
       if (m.readonly) {
-        spec.binds.push_back({*source, target, true});
+        spec.binds.push_back({bind_source, target, true});
       } else {
         // rw: writes land in a throwaway copy, never in the context or the
         // stage, and are discarded after the step (BuildKit's semantics).
@@ -813,8 +1010,8 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         if (!scratch) return Fail(ins, scratch.error());
         fs::path copy_path = scratch->path() / "data";
         std::error_code ec;
-        fs::copy(*source, copy_path, fs::copy_options::recursive | fs::copy_options::copy_symlinks,
-                 ec);
+        fs::copy(bind_source, copy_path,
+                 fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
         if (ec) {
           return Fail(
               ins, Error(ErrorCode::kInternal, fmt::format("RUN --mount=type=bind,rw: copy {}: {}",
@@ -834,7 +1031,13 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         }
         continue;
       }
-      spec.binds.push_back({Absolute(it->second), target, true});
+      if (!m.env.empty()) {
+        auto value = ReadFile(it->second);
+        if (!value) return Fail(ins, value.error().Wrap(fmt::format("secret {}", id)));
+        std::erase_if(spec.env, [&](const std::string& e) { return e.starts_with(m.env + "="); });
+        spec.env.push_back(m.env + "=" + *value);
+      }
+      if (!target.empty()) spec.binds.push_back({Absolute(it->second), target, true});
     } else {
       return Fail(ins, Error(ErrorCode::kUnimplemented,
                              fmt::format("RUN --mount=type={} is not supported yet", m.type)));
@@ -899,6 +1102,59 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   return OkStatus();
 }
 
+// A directory and the mtime it gets once nothing more is added below it.
+struct DirTime {
+  std::string dest;
+  struct timespec mtime;
+};
+
+// Directory mtimes, deepest last-created first, once nothing is added below.
+void FinishDirTimes(const RootDir& root, const std::vector<DirTime>& dir_times) {
+  for (auto it = dir_times.rbegin(); it != dir_times.rend(); ++it) {
+    int fd = OpenInRoot(root.fd(), it->dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (fd < 0) continue;  // replaced by a later entry: its own times apply
+    UniqueFd owner(fd);
+    struct timespec times[2] = {it->mtime, it->mtime};
+    ::futimens(fd, times);
+  }
+}
+
+// Makes the directories of `dir` (an image path, links already resolved) in
+// the staging root as the image has them: a directory that exists in the
+// image keeps its mode, owner and mtime in the layer (a layer that re-creates
+// /home/u as root:root 0755 would take the user's home away); a missing one is
+// made 0755 and owned by `uid`:`gid` (COPY --chown, WORKDIR under USER), as
+// BuildKit does.
+Status MakeDirsLikeImage(const RootDir& root, const fs::path& image_root, std::string_view dir,
+                         uid_t uid, gid_t gid, std::vector<DirTime>& dir_times) {
+  std::string prefix;
+  for (const auto& part : fs::path(CleanAbs(dir)).relative_path()) {
+    prefix.push_back('/');
+    prefix.append(part.native());
+    struct stat ist;
+    bool in_image = !image_root.empty() && ::lstat(Under(image_root, prefix).c_str(), &ist) == 0 &&
+                    S_ISDIR(ist.st_mode);
+    STRATA_ASSIGN_OR_RETURN(auto at, root.Parent(prefix, /*create_parents=*/false));
+    struct stat cur;
+    if (::fstatat(at.dir.get(), at.name.c_str(), &cur, AT_SYMLINK_NOFOLLOW) == 0) continue;
+    if (::mkdirat(at.dir.get(), at.name.c_str(), 0700) != 0) {
+      return ErrnoError(errno, fmt::format("mkdir {}", prefix));
+    }
+    int fd =
+        ::openat(at.dir.get(), at.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, fmt::format("open {}", prefix));
+    UniqueFd d(fd);
+    uid_t u = in_image ? ist.st_uid : uid;
+    gid_t g = in_image ? ist.st_gid : gid;
+    if (::fchown(fd, u, g) != 0) return ErrnoError(errno, "chown " + prefix);
+    if (::fchmod(fd, in_image ? (ist.st_mode & 07777) : 0755) != 0) {
+      return ErrnoError(errno, "chmod " + prefix);
+    }
+    if (in_image) dir_times.push_back({prefix, ist.st_mtim});
+  }
+  return OkStatus();
+}
+
 Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::string& label) {
   const auto& w = std::get<WorkdirCommand>(ins.command);
   std::string path = w.path;
@@ -919,18 +1175,34 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   auto lowers = Lowers(st);
   if (!lowers) return Fail(ins, lowers.error());
   bool exists = false;
-  {
-    STRATA_ASSIGN_OR_RETURN(auto view, View::Mount(*lowers, store_.SnapshotsDir()));
-    auto resolved = ResolveInRoot(view.root(), path, true);
-    exists = resolved && IsDir(*resolved);
-  }
+  std::string in_image = path;  // where the directory is made, links resolved
+  STRATA_ASSIGN_OR_RETURN(auto view, View::Mount(*lowers, store_.SnapshotsDir()));
+  auto resolved = ResolveInRoot(view.root(), path, true);
+  exists = resolved && IsDir(*resolved);
+  if (resolved) in_image = CleanAbs("/" + resolved->lexically_relative(view.root()).string());
   CacheRecord rec;
   rec.created_by = created_by;
   rec.empty_layer = exists;
   if (!exists) {
     STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
     fs::path fsdir = staging.path() / "fs";
-    STRATA_RETURN_IF_ERROR(MakeDirs(Under(fsdir, path)));
+    STRATA_RETURN_IF_ERROR(MakeDirs(fsdir));
+    STRATA_ASSIGN_OR_RETURN(auto root, RootDir::Open(fsdir));
+    // Directories WORKDIR creates belong to the USER in effect (BuildKit);
+    // those the image has keep their metadata.
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (const std::string& user = st.config.config.user; !user.empty()) {
+      auto ru = ResolveUser(view.root(), user);
+      if (!ru) return Fail(ins, ru.error().Wrap(fmt::format("WORKDIR {}: USER {}", path, user)));
+      uid = ru->uid;
+      gid = ru->gid;
+    }
+    std::vector<DirTime> dir_times;
+    if (auto made = MakeDirsLikeImage(root, view.root(), in_image, uid, gid, dir_times); !made) {
+      return Fail(ins, made.error().Wrap(fmt::format("WORKDIR {}", path)));
+    }
+    FinishDirTimes(root, dir_times);
     oci::LayerWriterOptions lo;
     lo.compress = opts_.compression;
     lo.tar.source_date_epoch = opts_.source_date_epoch;
@@ -945,63 +1217,95 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   return OkStatus();
 }
 
-// Copies one entry into the staging tree.
-Status Materialize(const fs::path& fsroot, const CopyEntry& e, std::optional<uint32_t> uid,
-                   std::optional<uint32_t> gid, std::optional<mode_t> mode_override) {
-  fs::path dst = Under(fsroot, e.dest);
-  STRATA_RETURN_IF_ERROR(MakeDirs(dst.parent_path()));
+// Copies one entry into the staging tree. Every operation is confined to
+// `root` (oci/util/in_root.h): parent directories resolve inside it, and the
+// entry itself is never followed — a link that an earlier source of the same
+// COPY planted at this name is replaced, never written, chmod'ed or chown'ed
+// through. A directory's mtime is set by FinishDirTimes after its children
+// are in place (adding them would move it).
+
+Status Materialize(const RootDir& root, const CopyEntry& e, std::optional<uint32_t> uid,
+                   std::optional<uint32_t> gid, std::optional<mode_t> mode_override,
+                   std::vector<DirTime>& dir_times) {
   uid_t u = uid ? *uid : 0;
   gid_t g = gid ? *gid : 0;
+  if (e.dest == "/" && !e.is_heredoc && S_ISDIR(e.st.st_mode)) {
+    // A directory copied onto "/": its metadata goes to the root itself.
+    if (::fchown(root.fd(), u, g) != 0) return ErrnoError(errno, "chown /");
+    if (::fchmod(root.fd(), mode_override ? *mode_override : (e.st.st_mode & 07777)) != 0) {
+      return ErrnoError(errno, "chmod /");
+    }
+    dir_times.push_back({e.dest, e.st.st_mtim});
+    return OkStatus();
+  }
+  STRATA_ASSIGN_OR_RETURN(auto at, root.Parent(e.dest, /*create_parents=*/true));
+  const int dfd = at.dir.get();
+  const char* name = at.name.c_str();
+  struct stat cur;
+  bool exists = ::fstatat(dfd, name, &cur, AT_SYMLINK_NOFOLLOW) == 0;
+  bool exists_as_dir = exists && S_ISDIR(cur.st_mode);
+  // Whatever an earlier entry left at this name goes, unless both are dirs.
+  auto clear = [&](bool keep_dir) -> Status {
+    if (!exists || (keep_dir && exists_as_dir)) return OkStatus();
+    return RemoveTreeAt(dfd, at.name);
+  };
+  auto create_file = [&]() -> Result<UniqueFd> {
+    int fd = ::openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return ErrnoError(errno, fmt::format("create {}", e.dest));
+    return UniqueFd(fd);
+  };
   if (e.is_heredoc) {
-    STRATA_RETURN_IF_ERROR(WriteFileAtomic(dst, e.content, mode_override ? *mode_override : 0644));
-    (void)::lchown(dst.c_str(), u, g);
+    STRATA_RETURN_IF_ERROR(clear(false));
+    STRATA_ASSIGN_OR_RETURN(auto out, create_file());
+    STRATA_RETURN_IF_ERROR(WriteAll(out.get(), e.content.data(), e.content.size()));
+    if (::fchown(out.get(), u, g) != 0) return ErrnoError(errno, "chown " + e.dest);
+    if (::fchmod(out.get(), mode_override ? *mode_override : 0644) != 0) {
+      return ErrnoError(errno, "chmod " + e.dest);
+    }
     return OkStatus();
   }
   const struct stat& st = e.st;
   mode_t mode = mode_override ? *mode_override : (st.st_mode & 07777);
-  if (S_ISDIR(st.st_mode)) {
-    if (::mkdir(dst.c_str(), 0700) != 0 && errno != EEXIST) {
-      return ErrnoError(errno, fmt::format("mkdir {}", dst.string()));
-    }
-    ::chmod(dst.c_str(), mode);
-  } else if (S_ISLNK(st.st_mode)) {
+  struct timespec times[2] = {st.st_mtim, st.st_mtim};
+  if (S_ISLNK(st.st_mode)) {
     char buf[4096];
     ssize_t n = ::readlink(e.src.c_str(), buf, sizeof(buf) - 1);
     if (n < 0) return ErrnoError(errno, fmt::format("readlink {}", e.src.string()));
-    ::unlink(dst.c_str());
-    if (::symlink(std::string(buf, static_cast<size_t>(n)).c_str(), dst.c_str()) != 0) {
-      return ErrnoError(errno, fmt::format("symlink {}", dst.string()));
+    STRATA_RETURN_IF_ERROR(clear(false));
+    if (::symlinkat(std::string(buf, static_cast<size_t>(n)).c_str(), dfd, name) != 0) {
+      return ErrnoError(errno, fmt::format("symlink {}", e.dest));
     }
+    if (::fchownat(dfd, name, u, g, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoError(errno, "chown " + e.dest);
+    }
+    ::utimensat(dfd, name, times, AT_SYMLINK_NOFOLLOW);
+    return OkStatus();
+  }
+  UniqueFd out;
+  if (S_ISDIR(st.st_mode)) {
+    STRATA_RETURN_IF_ERROR(clear(true));
+    if (!exists_as_dir && ::mkdirat(dfd, name, 0700) != 0) {
+      return ErrnoError(errno, fmt::format("mkdir {}", e.dest));
+    }
+    int fd = ::openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoError(errno, fmt::format("open {}", e.dest));
+    out.Reset(fd);
+    dir_times.push_back({e.dest, st.st_mtim});
   } else if (S_ISREG(st.st_mode)) {
-    STRATA_ASSIGN_OR_RETURN(auto in, OpenFile(e.src, O_RDONLY));
-    ::unlink(dst.c_str());
-    STRATA_ASSIGN_OR_RETURN(auto out, OpenFile(dst, O_WRONLY | O_CREAT | O_EXCL, 0600));
-    off_t left = st.st_size;
-    while (left > 0) {
-      ssize_t n =
-          ::copy_file_range(in.get(), nullptr, out.get(), nullptr, static_cast<size_t>(left), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        // Fall back to read/write (cross-device on old kernels, special fs).
-        char buf[1 << 16];
-        ssize_t r = ::read(in.get(), buf, sizeof(buf));
-        if (r < 0) return ErrnoError(errno, fmt::format("read {}", e.src.string()));
-        if (r == 0) break;
-        STRATA_RETURN_IF_ERROR(WriteAll(out.get(), buf, static_cast<size_t>(r)));
-        left -= r;
-        continue;
-      }
-      left -= n;
-    }
-    ::fchmod(out.get(), mode);
+    // The source is never followed either: a context file swapped for a
+    // link after it was listed is refused, not read through.
+    STRATA_ASSIGN_OR_RETURN(auto in, OpenFile(e.src, O_RDONLY | O_NOFOLLOW));
+    STRATA_RETURN_IF_ERROR(clear(false));
+    STRATA_ASSIGN_OR_RETURN(out, create_file());
+    STRATA_RETURN_IF_ERROR(CopyContents(in.get(), out.get(), st.st_size, e.src));
   } else {
     return MakeError(ErrorCode::kInvalidArgument,
                      "cannot copy {}: not a file, directory or symlink", e.src.string());
   }
-  (void)::lchown(dst.c_str(), u, g);
-  if (!S_ISLNK(st.st_mode)) ::chmod(dst.c_str(), mode);
-  struct timespec times[2] = {st.st_mtim, st.st_mtim};
-  ::utimensat(AT_FDCWD, dst.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  // chown first: it clears set-id bits that chmod then sets.
+  if (::fchown(out.get(), u, g) != 0) return ErrnoError(errno, "chown " + e.dest);
+  if (::fchmod(out.get(), mode) != 0) return ErrnoError(errno, "chmod " + e.dest);
+  if (!S_ISDIR(st.st_mode)) ::futimens(out.get(), times);
   return OkStatus();
 }
 
@@ -1100,6 +1404,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   bool multi = copy.sources.size() + copy.source_contents.size() > 1;
   std::vector<std::string> urls;  // ADD sources fetched below
   for (const auto& raw_src : copy.sources) {
+    if (copy.add && IsGitSource(raw_src)) {
+      return Fail(ins, Error(ErrorCode::kUnimplemented,
+                             fmt::format("ADD {}: git sources are not supported yet", raw_src)));
+    }
     if (copy.add && (raw_src.starts_with("http://") || raw_src.starts_with("https://"))) {
       urls.push_back(raw_src);
       continue;
@@ -1134,6 +1442,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
                                          verb, raw_src)));
     }
     selected.push_back(std::move(s));
+  }
+  if (copy.keep_git_dir) {
+    return Fail(ins, Error(ErrorCode::kUnimplemented,
+                           "ADD --keep-git-dir: git sources are not supported yet"));
   }
   if (!copy.checksum.empty() && (urls.size() != 1 || !selected.empty())) {
     return Fail(ins,
@@ -1206,7 +1518,8 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
     return target_view->root();
   };
-  if (!dest_dir && !multi && !(selected.size() == 1 && S_ISDIR(selected[0].st.st_mode))) {
+  if (!dest_dir && !multi && !copy.link &&
+      !(selected.size() == 1 && S_ISDIR(selected[0].st.st_mode))) {
     auto root = target_root();
     if (!root) return Fail(ins, root.error());
     auto r = ResolveInRoot(*root, dest, true);
@@ -1217,6 +1530,19 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
                            fmt::format("When using {} with more than one source file, the "
                                        "destination must be a directory and end with a /",
                                        verb)));
+  }
+  // Docker resolves the destination's directories through the image's own
+  // symlinks, inside the image: `COPY x /bin/` on a usrmerged image lands in
+  // /usr/bin, and a link an earlier layer planted can only point inside the
+  // image. The final name is followed only when it is the destination dir.
+  if (dest != "/" && !st.layers.empty() && !copy.link) {
+    auto root = target_root();
+    if (!root) return Fail(ins, root.error());
+    std::string dir = dest_dir ? dest : fs::path(dest).parent_path().string();
+    auto r = ResolveInRoot(*root, dir, true);
+    if (!r) return Fail(ins, r.error().Wrap(fmt::format("{} destination {}", verb, dest)));
+    std::string resolved = CleanAbs("/" + r->lexically_relative(*root).string());
+    dest = dest_dir ? resolved : CleanAbs(resolved + "/" + fs::path(dest).filename().string());
   }
   // Owner.
   std::optional<uint32_t> uid, gid;
@@ -1269,7 +1595,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       }
       continue;
     }
-    if (copy.add && S_ISREG(s.st.st_mode)) {
+    if (copy.add && copy.unpack.value_or(true) && S_ISREG(s.st.st_mode)) {
       auto is_tar = IsTarArchive(s.path);
       if (!is_tar) return Fail(ins, is_tar.error());
       if (*is_tar) {
@@ -1282,6 +1608,16 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     entries.push_back({CleanAbs(target), s.path, s.st, "", false});
   }
   for (const auto& dl : fetched) {
+    if (copy.unpack.value_or(false)) {
+      // ADD --unpack=true <url>: a downloaded archive is extracted.
+      auto is_tar = IsTarArchive(dl.file);
+      if (!is_tar) return Fail(ins, is_tar.error());
+      if (*is_tar) {
+        tar_sources.push_back(dl.file);
+        entries.push_back({"<archive>" + dl.name, dl.file, dl.st, "", false});
+        continue;
+      }
+    }
     entries.push_back(
         {CleanAbs(dest_dir ? dest + "/" + dl.name : dest), dl.file, dl.st, "", false});
   }
@@ -1294,7 +1630,15 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   }
   auto hash_start = std::chrono::steady_clock::now();
   CacheKey key(verb);
-  key.Add(st.key.ToString()).Add(ins.original).Add(dest).Add(copy.chown).Add(copy.chmod);
+  // COPY --link: the layer does not depend on what it lands on, so its key
+  // leaves the parent out and a changed base reuses it (BuildKit's rebase);
+  // the stage's chain key still follows the parent (see below).
+  key.Add(copy.link ? std::string("link") : st.key.ToString())
+      .Add(ins.original)
+      .Add(dest)
+      .Add(copy.chown)
+      .Add(copy.chmod);
+  key.Add(copy.unpack ? (*copy.unpack ? "unpack" : "no-unpack") : "");
   key.Add(from_key);
   for (const auto& e : entries) {
     key.Add(e.dest);
@@ -1344,11 +1688,30 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
   }
   std::string created_by = CreatedBy(ins, {}, {});
+  const oci::Digest parent_key = st.key;
+  auto chain_link = [&] {
+    if (copy.link) st.key = CacheKey("LINK").Add(parent_key.ToString()).Add(k.ToString()).Finish();
+  };
   STRATA_ASSIGN_OR_RETURN(bool reused, ReuseCached(st, k, created_by, id));
-  if (reused) return OkStatus();
+  if (reused) {
+    chain_link();
+    return OkStatus();
+  }
   STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
   fs::path fsroot = staging.path() / "fs";
   STRATA_RETURN_IF_ERROR(MakeDirs(fsroot));
+  auto root = RootDir::Open(fsroot);
+  if (!root) return Fail(ins, root.error());
+  std::vector<DirTime> dir_times;
+  {
+    // The destination's directories, as the image has them.
+    fs::path image_root;
+    if (target_view && !copy.link) image_root = target_view->root();
+    std::string dest_parent = dest_dir ? dest : fs::path(dest).parent_path().string();
+    auto made = MakeDirsLikeImage(*root, image_root, dest_parent, uid.value_or(0), gid.value_or(0),
+                                  dir_times);
+    if (!made) return Fail(ins, made.error().Wrap(fmt::format("{} {}", verb, dest)));
+  }
   for (const auto& e : entries) {
     if (e.dest.starts_with("<archive>")) continue;
     std::optional<mode_t> mode;
@@ -1357,12 +1720,21 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       if (!m) return Fail(ins, m.error());
       mode = *m;
     }
-    auto s = Materialize(fsroot, e, uid, gid, mode);
-    if (!s) return Fail(ins, s.error());
+    auto s = Materialize(*root, e, uid, gid, mode, dir_times);
+    if (!s) return Fail(ins, s.error().Wrap(fmt::format("{} {}", verb, e.dest)));
   }
   for (const auto& archive : tar_sources) {
-    fs::path target = Under(fsroot, dest);
-    STRATA_RETURN_IF_ERROR(MakeDirs(target));
+    // The destination is made inside the root, then handed to the applier
+    // by its canonical path (no links left in it; the applier resolves every
+    // entry inside it again).
+    auto dir = root->MakeDirs(dest);
+    if (!dir) return Fail(ins, dir.error().Wrap(fmt::format("ADD {}", dest)));
+    std::error_code ec;
+    fs::path target = fs::read_symlink(fmt::format("/proc/self/fd/{}", dir->get()), ec);
+    if (ec || !target.string().starts_with(fsroot.string())) {
+      return Fail(ins, Error(ErrorCode::kInternal,
+                             fmt::format("ADD {}: destination left the staging root", dest)));
+    }
     auto src = OpenDecompressed(archive);
     if (!src) return Fail(ins, src.error());
     oci::ApplyOptions ao;
@@ -1371,6 +1743,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
         oci::ApplyTar(src->get(), oci::Compression::kNone, target, ao, archive.filename().string());
     if (!r) return Fail(ins, r.error().Wrap(fmt::format("ADD {}", archive.filename().string())));
   }
+  FinishDirTimes(*root, dir_times);
   oci::LayerWriterOptions lo;
   lo.compress = opts_.compression;
   lo.tar.source_date_epoch = opts_.source_date_epoch;
@@ -1383,6 +1756,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   rec.diff_id = info->diff_id;
   STRATA_RETURN_IF_ERROR(AddLayer(st, *info, fsroot));
   Committed(st, k, std::move(rec));
+  chain_link();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress_.StepDone(id, false, secs);
   return OkStatus();
@@ -1391,7 +1765,20 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
 }  // namespace
 
 Result<BuildResult> Executor::Build(const BuildOptions& options) {
-  class Build b(store_, runner_, progress_, options);
+  // `--build-arg SOURCE_DATE_EPOCH=N` is BuildKit's documented way to set
+  // the epoch; it acts as the environment variable does (and wins over it).
+  BuildOptions o = options;
+  if (auto it = o.build_args.find("SOURCE_DATE_EPOCH"); it != o.build_args.end()) {
+    int64_t v = -1;
+    const std::string& t = it->second;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || p != t.data() + t.size() || v < 0) {
+      return MakeError(ErrorCode::kInvalidArgument,
+                       "--build-arg SOURCE_DATE_EPOCH={}: not a unix time", t);
+    }
+    o.source_date_epoch = v;
+  }
+  class Build b(store_, runner_, progress_, o);
   return b.Run();
 }
 

@@ -133,7 +133,8 @@ constexpr std::array kCopyFlags{
 constexpr std::array kAddFlags{
     FlagSpec{"chown", FlagType::kString},    FlagSpec{"chmod", FlagType::kString},
     FlagSpec{"link", FlagType::kBool},       FlagSpec{"exclude", FlagType::kList},
-    FlagSpec{"checksum", FlagType::kString}, FlagSpec{"keep-git-dir", FlagType::kBool}};
+    FlagSpec{"checksum", FlagType::kString}, FlagSpec{"keep-git-dir", FlagType::kBool},
+    FlagSpec{"unpack", FlagType::kBool}};
 constexpr std::array kHealthFlags{
     FlagSpec{"interval", FlagType::kString}, FlagSpec{"timeout", FlagType::kString},
     FlagSpec{"start-period", FlagType::kString}, FlagSpec{"start-interval", FlagType::kString},
@@ -320,6 +321,7 @@ Result<Command> ParseCopy(const Req& r, const Flags& f, bool add) {
   c.excludes = f.GetList("exclude");
   c.checksum = f.Get("checksum");
   c.keep_git_dir = f.GetBool("keep-git-dir");
+  if (f.Has("unpack")) c.unpack = f.GetBool("unpack");
   if (!c.checksum.empty()) {
     bool url_or_git = c.sources.size() == 1 && (c.sources[0].find("://") != std::string::npos ||
                                                 c.sources[0].starts_with("git@"));
@@ -400,8 +402,24 @@ Result<Command> ParseHealthcheck(const Req& r, const Flags& f) {
   return c;
 }
 
+// A JSON array with a non-string element is an error in BuildKit (not a
+// shell-form command): `CMD ["echo", 1]`.
+bool IsNonStringJsonArray(std::string_view text) {
+  text = Trim(text);
+  if (text.empty() || text.front() != '[') return false;
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) return false;
+  return std::any_of(j.begin(), j.end(), [](const auto& e) { return !e.is_string(); });
+}
+
 Result<Command> ParseCommand(const Req& r, const Flags& f) {
   const std::string& k = r.node.keyword;
+  if ((k == "run" || k == "cmd" || k == "entrypoint" || k == "shell" || k == "copy" || k == "add" ||
+       k == "volume") &&
+      IsNonStringJsonArray(r.args)) {
+    return MakeError(ErrorCode::kInvalidArgument, "{} arrays must be comprised of strings only",
+                     Upper(k));
+  }
   auto need_one = [&](std::string_view what) -> Result<std::string> {
     std::string_view a = Trim(r.args);
     if (a.empty()) {
@@ -594,6 +612,9 @@ Status ExpandCommand(Command& cmd, const Expander& x, const ShellLexer& lexer) {
             out.insert(out.end(), e.words.begin(), e.words.end());
           }
           c.ports = std::move(out);
+          // Every port must be valid after expansion (a bad one fails the
+          // instruction; it is never dropped along with the good ones).
+          STRATA_RETURN_IF_ERROR(NormalizeExposedPorts(c.ports));
         } else if constexpr (std::is_same_v<T, CopyCommand>) {
           STRATA_RETURN_IF_ERROR(x.Words(c.sources));
           STRATA_RETURN_IF_ERROR(x.Word(c.dest));
@@ -617,6 +638,7 @@ Status ExpandCommand(Command& cmd, const Expander& x, const ShellLexer& lexer) {
           STRATA_RETURN_IF_ERROR(x.Word(c.user));
         } else if constexpr (std::is_same_v<T, StopSignalCommand>) {
           STRATA_RETURN_IF_ERROR(x.Word(c.signal));
+          STRATA_RETURN_IF_ERROR(ValidateStopSignal(c.signal));
         } else if constexpr (std::is_same_v<T, VolumeCommand>) {
           STRATA_RETURN_IF_ERROR(x.Words(c.volumes));
           for (const std::string& v : c.volumes) {
@@ -787,6 +809,41 @@ std::optional<std::vector<std::string>> ParseJsonStringArray(std::string_view te
   return out;
 }
 
+Result<int64_t> ParseRamBytes(std::string_view v) {
+  // go-units RAMInBytes: a number with an optional binary unit, any case:
+  // "65536", "64k", "64m", "1g", "64MiB", "512kb".
+  size_t i = 0;
+  while (i < v.size() && (std::isdigit(static_cast<unsigned char>(v[i])) || v[i] == '.')) ++i;
+  if (i == 0) return MakeError(ErrorCode::kInvalidArgument, "invalid size: '{}'", v);
+  double n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + i, n);
+  if (ec != std::errc() || p != v.data() + i || n < 0) {
+    return MakeError(ErrorCode::kInvalidArgument, "invalid size: '{}'", v);
+  }
+  std::string unit = Lower(v.substr(i));
+  if (unit.ends_with("ib")) {
+    unit.resize(unit.size() - 2);
+  } else if (unit.size() > 1 && unit.ends_with("b")) {
+    unit.pop_back();
+  }
+  static constexpr std::pair<std::string_view, double> kUnits[] = {
+      {"", 1},
+      {"b", 1},
+      {"k", 1024.0},
+      {"m", 1024.0 * 1024},
+      {"g", 1024.0 * 1024 * 1024},
+      {"t", 1024.0 * 1024 * 1024 * 1024},
+      {"p", 1024.0 * 1024 * 1024 * 1024 * 1024}};
+  for (const auto& [u, mult] : kUnits) {
+    if (unit == u) {
+      double bytes = n * mult;
+      if (bytes > 9.2e18) return MakeError(ErrorCode::kInvalidArgument, "size too large: '{}'", v);
+      return static_cast<int64_t>(bytes);
+    }
+  }
+  return MakeError(ErrorCode::kInvalidArgument, "invalid size: '{}'", v);
+}
+
 Result<MountSpec> ParseMount(std::string_view value) {
   MountSpec m;
   bool have_type = false;
@@ -864,12 +921,16 @@ Result<MountSpec> ParseMount(std::string_view value) {
         return MakeError(ErrorCode::kInvalidArgument, "invalid mode \"{}\" in mount", v);
       }
       m.mode = std::string(v);
-    } else if (key == "uid" || key == "gid" || key == "size") {
+    } else if (key == "size") {
+      auto n = ParseRamBytes(v);
+      if (!n) return MakeError(ErrorCode::kInvalidArgument, "invalid size \"{}\" in mount", v);
+      m.size = *n;
+    } else if (key == "uid" || key == "gid") {
       auto n = ParseInt(v);
-      if (!n) {
+      if (!n || *n < 0 || *n > 2147483647) {
         return MakeError(ErrorCode::kInvalidArgument, "invalid {} \"{}\" in mount", key, v);
       }
-      (key == "uid" ? m.uid : key == "gid" ? m.gid : m.size) = *n;
+      (key == "uid" ? m.uid : m.gid) = *n;
     } else {
       return MakeError(ErrorCode::kInvalidArgument, "unexpected key '{}' in '{}'", key, field);
     }
@@ -888,10 +949,18 @@ Result<MountSpec> ParseMount(std::string_view value) {
   }
   if (m.type == "ssh" && m.id.empty()) m.id = "default";
   if (m.type == "ssh" && m.target.empty()) m.target = "/run/buildkit/ssh_agent.0";
-  if (m.target.empty() && m.type != "secret") {
-    return MakeError(ErrorCode::kInvalidArgument, "mount type {} requires a target", m.type);
+  // No target: BuildKit mounts at the WORKDIR (the executor joins a relative
+  // target to it). "/" can never be a mount target.
+  {
+    std::string_view t = m.target;
+    while (t.size() > 1 && t.back() == '/') t.remove_suffix(1);
+    if (t == "/" || t == "/.") {
+      return MakeError(ErrorCode::kInvalidArgument, "invalid mount target \"{}\"", m.target);
+    }
   }
-  if (m.type == "cache" && m.id.empty()) m.id = m.target;
+  // A cache's id defaults to its target (the executor resolves a relative or
+  // missing one against the WORKDIR first).
+  if (m.type == "cache" && m.id.empty() && m.target.starts_with("/")) m.id = m.target;
   if (m.type == "tmpfs" && !m.from.empty()) {
     return MakeError(ErrorCode::kInvalidArgument, "tmpfs mounts can not have a from");
   }
@@ -970,6 +1039,35 @@ Result<std::vector<std::string>> NormalizeExposedPorts(const std::vector<std::st
     for (int64_t p = *a; p <= *b; ++p) out.push_back(fmt::format("{}/{}", p, proto));
   }
   return out;
+}
+
+Status ValidateStopSignal(std::string_view signal) {
+  // moby's signal.ParseSignal: a positive number, or a Linux signal name
+  // with or without "SIG", in any case.
+  static constexpr std::string_view kNames[] = {
+      "ABRT", "ALRM",   "BUS",  "CHLD",   "CLD",   "CONT", "FPE",  "HUP",   "ILL",
+      "INT",  "IO",     "IOT",  "KILL",   "PIPE",  "POLL", "PROF", "PWR",   "QUIT",
+      "SEGV", "STKFLT", "STOP", "SYS",    "TERM",  "TRAP", "TSTP", "TTIN",  "TTOU",
+      "URG",  "USR1",   "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "UNUSED"};
+  if (auto n = ParseInt(signal); n) {
+    if (*n > 0 && *n <= 64) return OkStatus();
+    return MakeError(ErrorCode::kInvalidArgument, "invalid signal: {}", signal);
+  }
+  std::string up = Upper(signal);
+  std::string_view name = up;
+  if (name.starts_with("SIG")) name.remove_prefix(3);
+  if (std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames)) {
+    return OkStatus();
+  }
+  // Real-time signals: RTMIN, RTMIN+n, RTMAX-n.
+  if (name == "RTMIN" || name == "RTMAX") return OkStatus();
+  for (std::string_view base : {"RTMIN+", "RTMAX-"}) {
+    if (name.starts_with(base)) {
+      auto n = ParseInt(name.substr(base.size()));
+      if (n && *n >= 1 && *n <= 15) return OkStatus();
+    }
+  }
+  return MakeError(ErrorCode::kInvalidArgument, "invalid signal: {}", signal);
 }
 
 Result<int64_t> ParseGoDuration(std::string_view s) {
@@ -1167,6 +1265,7 @@ nlohmann::json InstructionToJson(const Instruction& ins) {
           if (!c.excludes.empty()) j["excludes"] = c.excludes;
           if (!c.checksum.empty()) j["checksum"] = c.checksum;
           if (c.keep_git_dir) j["keep_git_dir"] = true;
+          if (c.unpack) j["unpack"] = *c.unpack;
         } else if constexpr (std::is_same_v<T, WorkdirCommand>) {
           j["path"] = c.path;
         } else if constexpr (std::is_same_v<T, UserCommand>) {

@@ -57,6 +57,10 @@ struct MountSpec {
   bool operator==(const MountSpec&) const = default;
 };
 
+// A size with go-units RAMInBytes syntax ("64m", "1g", "512k", "64MiB",
+// plain bytes); binary multiples. InvalidArgument otherwise.
+Result<int64_t> ParseRamBytes(std::string_view v);
+
 // Parses one --mount value ("type=cache,target=/root/.cache").
 // kInvalidArgument on an unknown type, key or bad value.
 Result<MountSpec> ParseMount(std::string_view value);
@@ -121,6 +125,9 @@ struct CopyCommand {
   std::vector<std::string> excludes;  // --exclude (repeatable)
   std::string checksum;               // ADD --checksum
   bool keep_git_dir = false;          // ADD --keep-git-dir
+  // ADD --unpack=true|false (Dockerfile 1.17): unset = unpack local archives,
+  // keep remote files as they are.
+  std::optional<bool> unpack;
 };
 
 struct WorkdirCommand {
@@ -184,6 +191,11 @@ Result<Instruction> ExpandInstruction(const Instruction& raw, const ShellLexer& 
 // expanded ("8000-8001" -> "8000/tcp", "8001/tcp"). kInvalidArgument if a spec
 // is not a port, a range or has an unknown protocol.
 Result<std::vector<std::string>> NormalizeExposedPorts(const std::vector<std::string>& ports);
+
+// STOPSIGNAL's value as moby's signal.ParseSignal accepts it: a positive
+// number or a signal name ("SIGTERM", "term", "RTMIN+3"). InvalidArgument
+// "invalid signal: X" otherwise.
+Status ValidateStopSignal(std::string_view signal);
 
 // Parses a Go duration ("30s", "1m30s", "250ms") into nanoseconds.
 Result<int64_t> ParseGoDuration(std::string_view s);

@@ -106,8 +106,9 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
     }
   }
   if (i == all.size()) {
+    // Only global ARGs: BuildKit's words, which scripts look for.
     int line = all.empty() ? 1 : all.back().start_line;
-    return MakeError(ErrorCode::kInvalidArgument, "{}: no build stage in current context",
+    return MakeError(ErrorCode::kInvalidArgument, "{}: dockerfile contains no stages to build",
                      where(line));
   }
   plan.meta_args = meta.Values();

@@ -729,4 +729,48 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
   return report;
 }
 
+// ---------------------------------------------------------------- quarantine
+
+Status Store::VerifyBlob(const Digest& d) const {
+  STRATA_ASSIGN_OR_RETURN(auto reader, Open(d));
+  char buf[1 << 16];
+  for (;;) {
+    STRATA_ASSIGN_OR_RETURN(size_t n, reader.Read(buf, sizeof(buf)));
+    if (n == 0) return OkStatus();
+  }
+}
+
+Result<fs::path> Store::QuarantineBlob(const Digest& d) {
+  const fs::path src = BlobPath(d);
+  const fs::path dir = root_ / "quarantine";
+  STRATA_RETURN_IF_ERROR(MakeDirs(dir));
+  const fs::path dst = dir / fmt::format("{}-{}.{}", d.algorithm_name(), d.hex(), RandomName());
+  // rename(2) takes whatever is under the name at this instant, atomically;
+  // the blob is never opened for writing.
+  if (::rename(src.c_str(), dst.c_str()) != 0) {
+    if (errno == ENOENT) return fs::path();  // already gone
+    return ErrnoError(errno, fmt::format("quarantine blob {}", d.ToString()));
+  }
+  STRATA_RETURN_IF_ERROR(FsyncDir(src.parent_path()));
+  STRATA_RETURN_IF_ERROR(FsyncDir(dir));
+  // If what we took is intact, another process committed a good copy after
+  // our caller's check: put it back (link never replaces) and drop ours.
+  STRATA_ASSIGN_OR_RETURN(auto fd, OpenFile(dst, O_RDONLY));
+  Digester hasher(d.algorithm());
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, fmt::format("read {}", dst.string()));
+    if (n == 0) break;
+    hasher.Update(buf, static_cast<size_t>(n));
+  }
+  if (hasher.Finish() != d) return dst;
+  if (::link(dst.c_str(), src.c_str()) != 0 && errno != EEXIST)
+    return ErrnoError(errno, fmt::format("restore blob {}", d.ToString()));
+  ::unlink(dst.c_str());
+  STRATA_RETURN_IF_ERROR(FsyncDir(src.parent_path()));
+  return fs::path();
+}
+
 }  // namespace strata::oci

@@ -191,6 +191,21 @@ class Store {
   Result<Index> ReadIndex() const;
   Status WriteIndex(const Index& index) const;
 
+  // --- verification and quarantine ---
+  // ROOT/quarantine/<alg>-<hex>.<random> holds blobs found corrupt. They are
+  // moved there (rename, never rewritten in place) so that a good copy can be
+  // committed under the name again; nothing deletes them automatically.
+
+  // Re-hashes blob `d`. OK if its bytes match its name; DataLoss naming the
+  // blob and the digest its content has if not; NotFound if absent.
+  Status VerifyBlob(const Digest& d) const;
+  // Moves blob `d` out of blobs/ into ROOT/quarantine/ if it is corrupt and
+  // returns where it went. Returns an empty path if there was nothing to
+  // move: the blob is absent, or the file it took hashes to its name (another
+  // process committed a good copy since the caller's check; it is linked
+  // back). REQUIRES: the caller found `d` corrupt (VerifyBlob).
+  Result<std::filesystem::path> QuarantineBlob(const Digest& d);
+
  private:
   Store(std::filesystem::path root, UniqueFd lock)
       : root_(std::move(root)), lock_(std::move(lock)) {}

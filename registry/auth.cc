@@ -154,6 +154,29 @@ Result<std::string> Authenticator::Authorize(const std::vector<Challenge>& chall
                    "registry {} requires authentication with an unsupported scheme", registry_);
 }
 
+std::string Authenticator::AsWhom() const {
+  if (!creds_.username.empty()) return fmt::format(" as user {}", creds_.username);
+  if (!creds_.identity_token.empty()) return " with the stored identity token";
+  return "";
+}
+
+Error Authenticator::Rejected(const Response& resp) const {
+  std::string codes;
+  for (const auto& e : ParseRegistryErrors(resp.body)) {
+    codes += fmt::format("{}{}", codes.empty() ? ": " : "; ", e.code);
+    if (!e.message.empty()) codes += ": " + e.message;
+  }
+  if (creds_.empty())
+    return Error(ErrorCode::kUnauthenticated,
+                 fmt::format("authentication required by registry {} (HTTP {}{}): no credentials "
+                             "found for it; log in with `strata login {}`",
+                             registry_, resp.status, codes, registry_));
+  return Error(ErrorCode::kUnauthenticated,
+               fmt::format("authentication failed for registry {}{} (HTTP {}{}); check the "
+                           "credentials or log in again with `strata login {}`",
+                           registry_, AsWhom(), resp.status, codes, registry_));
+}
+
 Result<std::string> Authenticator::FetchToken(const Challenge& c,
                                               const std::vector<std::string>& scopes,
                                               int64_t* expires_in) {
@@ -203,9 +226,15 @@ Result<std::string> Authenticator::FetchToken(const Challenge& c,
   if (!resp)
     return std::unexpected(resp.error().Wrap(fmt::format("token for registry {}", registry_)));
   if (resp->status == 401 || resp->status == 403) {
+    if (creds_.empty())
+      return MakeError(ErrorCode::kUnauthenticated,
+                       "authentication required by registry {}: its token endpoint {} rejected "
+                       "the anonymous request (HTTP {}); log in with `strata login {}`",
+                       registry_, endpoint, resp->status, registry_);
     return MakeError(ErrorCode::kUnauthenticated,
-                     "token endpoint {} for registry {} rejected the {}: HTTP {}", endpoint,
-                     registry_, creds_.empty() ? "anonymous request" : "credentials", resp->status);
+                     "authentication failed for registry {}{}: its token endpoint {} rejected "
+                     "the credentials (HTTP {}); check them or log in again with `strata login {}`",
+                     registry_, AsWhom(), endpoint, resp->status, registry_);
   }
   if (resp->status != 200) {
     return Unexpected(ResponseError(
@@ -251,14 +280,16 @@ Result<Response> AuthTransport::RoundTrip(const Request& req) {
   STRATA_ASSIGN_OR_RETURN(Response resp, inner_->RoundTrip(authed));
   if (resp.status != 401) return resp;
   std::vector<Challenge> fresh = ChallengesFrom(resp);
-  if (fresh.empty()) return resp;
+  if (fresh.empty()) return Unexpected(auth_->Rejected(resp));
   {
     std::lock_guard<std::mutex> lock(mu_);
     challenges_ = fresh;
   }
   STRATA_ASSIGN_OR_RETURN(std::string header, auth_->Authorize(fresh, scopes_, /*refresh=*/true));
   authed.SetHeader("Authorization", std::move(header));
-  return inner_->RoundTrip(authed);
+  STRATA_ASSIGN_OR_RETURN(resp, inner_->RoundTrip(authed));
+  if (resp.status == 401) return Unexpected(auth_->Rejected(resp));
+  return resp;
 }
 
 }  // namespace strata::registry

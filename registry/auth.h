@@ -11,7 +11,8 @@
 //     their expires_in (default 60 s) runs out.
 //   * AuthTransport is the decorator that attaches the header to requests for
 //     one registry host, and on a 401 re-authenticates once with the new
-//     challenge.
+//     challenge; a request still refused with 401 becomes an Unauthenticated
+//     error naming the registry and the user (Authenticator::Rejected).
 //
 // Credentials and tokens never appear in an Error message.
 // Thread-safety: Authenticator, TokenCache and AuthTransport are thread-safe.
@@ -74,9 +75,16 @@ class Authenticator {
   Result<std::string> Authorize(const std::vector<Challenge>& challenges,
                                 const std::vector<std::string>& scopes, bool refresh = false);
 
+  // Unauthenticated error for a request the registry answered 401 although
+  // it was authorized: says which registry, as which user (never the
+  // password or token), the registry's error codes, and how to log in.
+  Error Rejected(const Response& resp) const;
+
  private:
   Result<std::string> FetchToken(const Challenge& c, const std::vector<std::string>& scopes,
                                  int64_t* expires_in);
+  // " as user NAME", " with the stored identity token", or "".
+  std::string AsWhom() const;
 
   std::shared_ptr<Transport> transport_;
   std::string registry_;

@@ -70,15 +70,79 @@ Status RunParallel(int jobs, size_t n, const std::function<Status(size_t)>& fn) 
   return OkStatus();
 }
 
-// A request body streaming bytes [offset, offset+len) of a file.
+}  // namespace
+
+// What a push has hashed of a local blob's bytes while sending them: bytes
+// [0, upto) went through `hasher`; `actual` is set once all `size` did. Shared
+// by every request body of one blob (PATCH chunks, resends), which only feed
+// bytes beyond `upto`, so a resend from an earlier offset hashes nothing twice.
+struct SendHash {
+  SendHash(oci::Digest expected, int64_t size)
+      : expected(std::move(expected)), size(size), hasher(this->expected.algorithm()) {}
+  oci::Digest expected;
+  int64_t size;
+  oci::Digester hasher;
+  int64_t upto = 0;
+  std::optional<oci::Digest> actual;
+
+  // Feeds `n` bytes read at `pos`; once all bytes are in, DataLoss if they do
+  // not hash to `expected`.
+  Status Feed(const char* buf, size_t n, int64_t pos) {
+    const int64_t end = pos + static_cast<int64_t>(n);
+    if (pos <= upto && end > upto) {
+      hasher.Update(buf + (upto - pos), static_cast<size_t>(end - upto));
+      upto = end;
+    }
+    if (upto >= size && !actual) actual = hasher.Finish();
+    return Check();
+  }
+  Status Check() const {
+    if (actual && *actual != expected)
+      return MakeError(ErrorCode::kDataLoss,
+                       "local blob {} is corrupt: digest mismatch: expected {}, actual {}",
+                       expected, expected, *actual);
+    return OkStatus();
+  }
+  // Hashes what was not sent yet (e.g. the registry reported more bytes than
+  // we sent) straight from the file, then Check().
+  Status Finish(const std::filesystem::path& path) {
+    if (!actual) {
+      STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
+      char buf[1 << 16];
+      while (upto < size) {
+        size_t want = static_cast<size_t>(std::min<int64_t>(sizeof(buf), size - upto));
+        ssize_t r = pread(fd.get(), buf, want, upto);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return ErrnoError(errno, "read " + path.string());
+        if (r == 0)
+          return MakeError(ErrorCode::kDataLoss,
+                           "local blob {} is corrupt: size mismatch: "
+                           "expected {} bytes, actual {}",
+                           expected, size, upto);
+        hasher.Update(buf, static_cast<size_t>(r));
+        upto += r;
+      }
+      actual = hasher.Finish();
+    }
+    return Check();
+  }
+};
+
+namespace {
+
+// A request body streaming bytes [offset, offset+len) of a file. With `hash`,
+// every byte read goes through it, and the chunk that completes the blob is
+// withheld if the blob does not match its digest: the request then fails
+// before its body is complete, so the registry never finalizes such an upload.
 std::function<Result<BodyReader>()> FileSlice(std::filesystem::path path, int64_t offset,
-                                              int64_t len) {
-  return [path = std::move(path), offset, len]() -> Result<BodyReader> {
+                                              int64_t len,
+                                              std::shared_ptr<SendHash> hash = nullptr) {
+  return [path = std::move(path), offset, len, hash]() -> Result<BodyReader> {
     STRATA_ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_RDONLY));
     auto file = std::make_shared<UniqueFd>(std::move(fd));
     auto pos = std::make_shared<int64_t>(offset);
     const int64_t end = offset + len;
-    return BodyReader([file, pos, end, path](char* buf, size_t n) -> Result<size_t> {
+    return BodyReader([file, pos, end, path, hash](char* buf, size_t n) -> Result<size_t> {
       size_t want = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(n), end - *pos));
       if (want == 0) return size_t{0};
       for (;;) {
@@ -87,6 +151,7 @@ std::function<Result<BodyReader>()> FileSlice(std::filesystem::path path, int64_
         if (r < 0) return ErrnoError(errno, "read " + path.string());
         if (r == 0)
           return MakeError(ErrorCode::kDataLoss, "{} is shorter than its size", path.string());
+        if (hash) STRATA_RETURN_IF_ERROR(hash->Feed(buf, static_cast<size_t>(r), *pos));
         *pos += r;
         return static_cast<size_t>(r);
       }
@@ -170,7 +235,9 @@ Client::Client(std::shared_ptr<Transport> base, std::shared_ptr<const Credential
 std::unique_ptr<Client> Client::Create(std::shared_ptr<const CredentialStore> credentials,
                                        ClientOptions options) {
   CurlTransportOptions topts;
-  topts.certs_dir = options.certs_dir;
+  topts.certs_dirs = options.certs_dirs;
+  topts.low_speed_limit = options.low_speed_limit;
+  topts.low_speed_time = options.low_speed_time;
   topts.tls_verify = options.tls_verify;
   for (const auto& h : options.insecure_registries) {
     topts.insecure_hosts.insert(h);
@@ -256,14 +323,15 @@ Result<Resolved> Client::FetchManifest(Session& s, const std::string& reference,
   if (expect) {
     STRATA_ASSIGN_OR_RETURN(oci::Digest got, DigestOfAlg(r.bytes, expect->algorithm()));
     if (got != *expect)
-      return MakeError(ErrorCode::kFailedPrecondition, "{}: content has digest {}, expected {}",
-                       what, got, *expect);
+      return MakeError(ErrorCode::kFailedPrecondition, "{}: digest mismatch: expected {}, got {}",
+                       what, *expect, got);
     actual = got;
   }
   if (auto header = oci::Digest::Parse(resp->GetHeader("Docker-Content-Digest"));
       header && header->algorithm() == actual.algorithm() && *header != actual) {
     return MakeError(ErrorCode::kFailedPrecondition,
-                     "{}: registry says digest {}, content has digest {}", what, *header, actual);
+                     "{}: digest mismatch: the registry says {}, the content hashes to {}", what,
+                     *header, actual);
   }
   r.descriptor.media_type = media_type;
   r.descriptor.digest = actual;
@@ -278,10 +346,26 @@ Result<Resolved> Client::Resolve(const oci::Reference& ref) {
   return FetchManifest(*s, reference, ref.digest());
 }
 
+Result<bool> Client::HaveIntactLocalCopy(oci::Store& store, const oci::Descriptor& d,
+                                         ProgressSink* progress) {
+  if (!store.Has(d.digest)) return false;
+  // Never skip on the strength of a name alone: re-hash what is there.
+  auto verified = store.VerifyBlob(d.digest);
+  if (verified) return true;
+  if (verified.error().code() == ErrorCode::kNotFound) return false;  // removed meanwhile
+  if (verified.error().code() != ErrorCode::kDataLoss) return Unexpected(verified.error());
+  STRATA_ASSIGN_OR_RETURN(std::filesystem::path moved, store.QuarantineBlob(d.digest));
+  if (moved.empty()) return store.Has(d.digest);  // a good copy was committed meanwhile
+  Emit(progress, ProgressEvent::Kind::kBlobQuarantined, d.digest, d.size, 0, moved.string());
+  return false;
+}
+
 Status Client::FetchBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
                          const PullOptions& opts, PullResult& result) {
   const std::string what = fmt::format("fetch blob {} from {}", d.digest, s.Where());
-  if (store.Has(d.digest)) {
+  auto have = HaveIntactLocalCopy(store, d, opts.progress);
+  if (!have) return Unexpected(have.error().Wrap(what));
+  if (*have) {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
       ++result.blobs_skipped;
@@ -314,7 +398,8 @@ Status Client::FetchBlob(Session& s, oci::Store& store, const oci::Descriptor& d
       const int64_t total = static_cast<int64_t>(writer->written() + chunk.size());
       if (d.size >= 0 && total > d.size)
         return MakeError(ErrorCode::kFailedPrecondition,
-                         "{}: registry sent more than the descriptor's {} bytes", what, d.size);
+                         "{}: size mismatch: expected {} bytes, the registry sent more", what,
+                         d.size);
       STRATA_RETURN_IF_ERROR(writer->Write(chunk));
       if (total >= next_report) {
         next_report = total + kProgressStep;
@@ -404,6 +489,13 @@ Result<PullResult> Client::Pull(oci::Store& store, const oci::Reference& ref,
     return FetchBlob(*s, store, blobs[i], opts, result);
   }));
 
+  // Store::Put skips a digest it has; make sure what it has is intact.
+  std::vector<oci::Descriptor> documents = {image.descriptor};
+  if (result.index) documents.push_back(top.descriptor);
+  for (const auto& doc : documents) {
+    auto have = HaveIntactLocalCopy(store, doc, opts.progress);
+    if (!have) return Unexpected(have.error().Wrap(what));
+  }
   auto put = store.Put(image.bytes, image.descriptor.media_type);
   if (!put) return std::unexpected(put.error().Wrap(what));
   if (result.index) {
@@ -417,8 +509,8 @@ Result<PullResult> Client::Pull(oci::Store& store, const oci::Reference& ref,
 }
 
 Status Client::UploadChunked(Session& s, oci::Store& store, const oci::Descriptor& d,
-                             std::string location, const PushOptions& opts, PushResult& result) {
-  (void)result;
+                             std::string location, const std::shared_ptr<SendHash>& hash,
+                             const PushOptions& opts) {
   const std::string what = fmt::format("upload blob {} to {}", d.digest, s.Where());
   const auto path = store.BlobPath(d.digest);
   int64_t offset = 0;
@@ -430,7 +522,7 @@ Status Client::UploadChunked(Session& s, oci::Store& store, const oci::Descripto
     req.url = location;
     req.SetHeader("Content-Range", fmt::format("{}-{}", offset, offset + len - 1));
     req.SetHeader("Content-Type", "application/octet-stream");
-    req.open_body = FileSlice(path, offset, len);
+    req.open_body = FileSlice(path, offset, len, hash);
     req.body_size = len;
     auto resp = s.transport->RoundTrip(req);
     if (resp && resp->status == 202) {
@@ -465,9 +557,13 @@ Status Client::UploadChunked(Session& s, oci::Store& store, const oci::Descripto
     Emit(opts.progress, ProgressEvent::Kind::kBlobRetrying, d.digest, d.size, offset,
          "resuming upload");
   }
+  // Every byte was hashed on its way out (or now, from the file): never
+  // finalize an upload whose bytes do not match the digest we claim.
+  if (auto ok = hash->Finish(path); !ok) return Unexpected(ok.error().Wrap(what));
   Request put;
   put.method = "PUT";
   put.url = AppendQuery(location, "digest", d.digest.ToString());
+  put.replayable = false;  // the registry may apply it and lose the response
   auto resp = s.transport->RoundTrip(put);
   if (!resp) return std::unexpected(resp.error().Wrap(what));
   if (resp->status != 201 && resp->status != 204 && resp->status != 200)
@@ -475,23 +571,44 @@ Status Client::UploadChunked(Session& s, oci::Store& store, const oci::Descripto
   return OkStatus();
 }
 
+Status Client::UploadMonolithic(Session& s, oci::Store& store, const oci::Descriptor& d,
+                                const std::string& location,
+                                const std::shared_ptr<SendHash>& hash) {
+  const std::string what = fmt::format("upload blob {} to {}", d.digest, s.Where());
+  Request put;
+  put.method = "PUT";
+  put.url = AppendQuery(location, "digest", d.digest.ToString());
+  put.SetHeader("Content-Type", "application/octet-stream");
+  put.open_body = FileSlice(store.BlobPath(d.digest), 0, d.size, hash);
+  put.body_size = d.size;
+  put.replayable = false;  // the registry may apply it and lose the response
+  auto resp = s.transport->RoundTrip(put);
+  if (!resp) return std::unexpected(resp.error().Wrap(what));
+  if (resp->status != 201 && resp->status != 204 && resp->status != 200)
+    return Unexpected(ResponseError(what, *resp));
+  return OkStatus();
+}
+
+Result<bool> Client::HasBlob(Session& s, const oci::Descriptor& d, const std::string& what) {
+  Request head;
+  head.method = "HEAD";
+  head.url = s.RepoUrl() + "/blobs/" + d.digest.ToString();
+  auto resp = s.transport->RoundTrip(head);
+  if (!resp) return std::unexpected(resp.error().Wrap(what));
+  if (resp->status == 200) return true;
+  if (resp->status == 404) return false;
+  return Unexpected(ResponseError(what, *resp));
+}
+
 Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
                         const PushOptions& opts, PushResult& result) {
   const std::string what = fmt::format("push blob {} to {}", d.digest, s.Where());
-  const std::string blob_url = s.RepoUrl() + "/blobs/" + d.digest.ToString();
-  {
-    Request head;
-    head.method = "HEAD";
-    head.url = blob_url;
-    auto resp = s.transport->RoundTrip(head);
-    if (!resp) return std::unexpected(resp.error().Wrap(what));
-    if (resp->status == 200) {
-      std::lock_guard<std::mutex> lock(stats_mu_);
-      ++result.blobs_skipped;
-      Emit(opts.progress, ProgressEvent::Kind::kBlobSkipped, d.digest, d.size);
-      return OkStatus();
-    }
-    if (resp->status != 404) return Unexpected(ResponseError(what, *resp));
+  STRATA_ASSIGN_OR_RETURN(bool present, HasBlob(s, d, what));
+  if (present) {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++result.blobs_skipped;
+    Emit(opts.progress, ProgressEvent::Kind::kBlobSkipped, d.digest, d.size);
+    return OkStatus();
   }
   if (!store.Has(d.digest))
     return MakeError(ErrorCode::kNotFound, "{}: blob is not in the local store", what);
@@ -531,37 +648,38 @@ Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
   }
 
   Emit(opts.progress, ProgressEvent::Kind::kBlobStarted, d.digest, d.size);
-  if (d.size > opts.monolithic_max) {
+  auto hash = std::make_shared<SendHash>(d.digest, d.size);
+  for (int attempt = 0;; ++attempt) {
     if (location.empty()) {
       STRATA_ASSIGN_OR_RETURN(auto r, start_upload(""));
       location = r.second;
     }
-    STRATA_RETURN_IF_ERROR(UploadChunked(s, store, d, location, opts, result));
-  } else {
-    // POST + monolithic PUT. A failed PUT may leave partial bytes in the
-    // upload session, so a retry starts a fresh session.
-    for (int attempt = 0;; ++attempt) {
-      if (location.empty()) {
-        STRATA_ASSIGN_OR_RETURN(auto r, start_upload(""));
-        location = r.second;
-      }
-      Request put;
-      put.method = "PUT";
-      put.url = AppendQuery(location, "digest", d.digest.ToString());
-      put.SetHeader("Content-Type", "application/octet-stream");
-      put.open_body = FileSlice(store.BlobPath(d.digest), 0, d.size);
-      put.body_size = d.size;
-      auto resp = s.transport->RoundTrip(put);
-      if (resp && (resp->status == 201 || resp->status == 204)) break;
-      Error err = resp ? ResponseError(what, *resp) : resp.error().Wrap(what);
-      bool transient =
-          err.code() == ErrorCode::kUnavailable || err.code() == ErrorCode::kFailedPrecondition;
-      if (!transient || attempt >= opts.max_resumes) return Unexpected(err);
-      Emit(opts.progress, ProgressEvent::Kind::kBlobRetrying, d.digest, d.size, 0,
-           "restarting upload");
-      location.clear();
-      clock_->Sleep(options_.retry.BackoffFor(attempt + 1));
+    Status sent = d.size > opts.monolithic_max ? UploadChunked(s, store, d, location, hash, opts)
+                                               : UploadMonolithic(s, store, d, location, hash);
+    if (sent) break;
+    Error err = sent.error();
+    if (!hash->Check()) {
+      // The local copy is corrupt. The upload was cut before it could be
+      // finalized; drop the session too (best effort).
+      Request cancel;
+      cancel.method = "DELETE";
+      cancel.url = location;
+      (void)s.transport->RoundTrip(cancel);
+      return Unexpected(err.code() == ErrorCode::kDataLoss ? err
+                                                           : hash->Check().error().Wrap(what));
     }
+    // The request that finishes the upload may have been applied with its
+    // response lost (then a resend finds the session closed: 404
+    // BLOB_UPLOAD_UNKNOWN). Ask the registry before uploading again.
+    if (auto there = HasBlob(s, d, what); there && *there) break;
+    const bool transient = err.code() == ErrorCode::kUnavailable ||
+                           err.code() == ErrorCode::kFailedPrecondition ||
+                           err.code() == ErrorCode::kNotFound;
+    if (!transient || attempt >= opts.max_resumes) return Unexpected(err);
+    Emit(opts.progress, ProgressEvent::Kind::kBlobRetrying, d.digest, d.size, 0,
+         "restarting upload in a new session");
+    location.clear();
+    clock_->Sleep(options_.retry.BackoffFor(attempt + 1));
   }
   {
     std::lock_guard<std::mutex> lock(stats_mu_);
@@ -572,24 +690,54 @@ Status Client::PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d,
   return OkStatus();
 }
 
+bool Client::HasManifest(Session& s, const std::string& reference, const std::string& media_type,
+                         const oci::Digest& digest) {
+  Request req;
+  req.method = "HEAD";
+  req.url = s.RepoUrl() + "/manifests/" + reference;
+  req.SetHeader("Accept",
+                fmt::format("{}, {}, {}, {}, {}", media_type, mt::kImageManifest, mt::kImageIndex,
+                            mt::kDockerManifest, mt::kDockerManifestList));
+  auto resp = s.transport->RoundTrip(req);
+  if (!resp || resp->status != 200) return false;
+  if (reference == digest.ToString()) return true;  // content-addressed
+  if (auto header = oci::Digest::Parse(resp->GetHeader("Docker-Content-Digest")))
+    return *header == digest;
+  req.method = "GET";
+  req.max_body = kMaxManifestBytes;
+  resp = s.transport->RoundTrip(req);
+  return resp && resp->status == 200 && oci::Digest::Of(resp->body) == digest;
+}
+
 Result<oci::Digest> Client::PutManifest(Session& s, const std::string& reference,
                                         const std::string& media_type, const std::string& bytes,
                                         const PushOptions& opts) {
   const oci::Digest digest = oci::Digest::Of(bytes);
   const std::string what = fmt::format("push manifest {} to {}{}{}", digest, s.Where(),
                                        reference.starts_with("sha") ? "@" : ":", reference);
-  Request put;
-  put.method = "PUT";
-  put.url = s.RepoUrl() + "/manifests/" + reference;
-  put.SetHeader("Content-Type", media_type);
-  put.body = bytes;
-  auto resp = s.transport->RoundTrip(put);
-  if (!resp) return std::unexpected(resp.error().Wrap(what));
-  if (resp->status != 201 && resp->status != 200 && resp->status != 202)
-    return Unexpected(ResponseError(what, *resp));
-  if (auto header = oci::Digest::Parse(resp->GetHeader("Docker-Content-Digest"));
-      header && *header != digest) {
-    return MakeError(ErrorCode::kDataLoss, "{}: registry stored it as {}", what, *header);
+  for (int attempt = 0;; ++attempt) {
+    Request put;
+    put.method = "PUT";
+    put.url = s.RepoUrl() + "/manifests/" + reference;
+    put.SetHeader("Content-Type", media_type);
+    put.body = bytes;
+    put.replayable = false;  // applied with a lost response: HEAD tells
+    auto resp = s.transport->RoundTrip(put);
+    if (resp && (resp->status == 201 || resp->status == 200 || resp->status == 202)) {
+      if (auto header = oci::Digest::Parse(resp->GetHeader("Docker-Content-Digest"));
+          header && *header != digest) {
+        return MakeError(ErrorCode::kDataLoss,
+                         "{}: digest mismatch: expected {}, the registry stored {}", what, digest,
+                         *header);
+      }
+      break;
+    }
+    Error err = resp ? ResponseError(what, *resp) : resp.error().Wrap(what);
+    if (err.code() != ErrorCode::kUnavailable) return Unexpected(err);
+    // A lost response or a gateway error: the registry may have stored it.
+    if (HasManifest(s, reference, media_type, digest)) break;
+    if (attempt >= opts.max_resumes) return Unexpected(err);
+    clock_->Sleep(options_.retry.BackoffFor(attempt + 1));
   }
   Emit(opts.progress, ProgressEvent::Kind::kManifestPushed, digest,
        static_cast<int64_t>(bytes.size()), 0, reference);

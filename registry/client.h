@@ -4,15 +4,28 @@
 // Pull: resolve the reference with Accept for OCI manifest/index and Docker
 // schema2 manifest/list; select the platform from an index (keeping the
 // index); fetch config and layers in parallel (bounded), each streamed into
-// the store's ingest and verified against its digest and size, skipping blobs
-// the store has; a broken download resumes with Range. Then the manifest's
-// exact bytes go into the store and the reference is tagged.
+// the store's ingest and verified against its digest and size; a broken
+// download resumes with Range. A blob the store already has is re-hashed
+// before it is skipped: a corrupt one is quarantined (Store::QuarantineBlob,
+// moved out of blobs/, never rewritten) and downloaded again. Then the
+// manifest's exact bytes go into the store (checked the same way) and the
+// reference is tagged.
 //
 // Push: for each blob HEAD, else cross-repository mount, else upload
 // (POST + monolithic PUT for small blobs, chunked PATCH with Content-Range for
 // large ones, resuming from the registry's offset); uploads run in parallel
 // (bounded); then PUT the manifest's exact bytes with its media type. An index
-// in the store is pushed with every child manifest.
+// in the store is pushed with every child manifest. Local blob bytes are
+// hashed while they are sent: on a mismatch the upload is abandoned before it
+// is finalized (the monolithic PUT is cut before its last bytes; the chunked
+// upload's final PUT ?digest= is never sent) with DataLoss "digest mismatch".
+//
+// Lost responses: the requests that finish an upload (PUT ?digest=) and the
+// manifest PUT are not replayed blindly (the registry may have applied them
+// and closed the upload session). After one fails the client HEADs the blob
+// (or the manifest, comparing Docker-Content-Digest) and treats "present" as
+// success; only if it is absent does it start a new upload session / PUT
+// again, at most max_resumes times.
 //
 // Transport stack per registry session:
 //   AuthTransport -> RetryTransport -> RedirectTransport -> base (curl / fake).
@@ -45,11 +58,20 @@
 
 namespace strata::registry {
 
+struct SendHash;  // client.cc: hashes a local blob while a push sends it
+
 struct ClientOptions {
   bool tls_verify = true;                     // false: every registry is insecure
   std::set<std::string> insecure_registries;  // host[:port]: http allowed, TLS unverified
-  std::filesystem::path certs_dir = "/etc/containers/certs.d";
+  // containers-certs.d(5) roots, searched in order (see curl_transport.h).
+  std::vector<std::filesystem::path> certs_dirs = {"/etc/containers/certs.d",
+                                                   "/etc/docker/certs.d"};
   RetryPolicy retry;
+  // A transfer below low_speed_limit bytes/s for low_speed_time is aborted
+  // (Unavailable, "transfer too slow") and retried within the retry policy
+  // and the pull/push resume bounds. 0 disables the check.
+  int64_t low_speed_limit = 1024;
+  std::chrono::milliseconds low_speed_time{30000};
   std::string user_agent = "strata/0.1";
 
   // Adds the hosts of $STRATA_INSECURE_REGISTRIES (comma-separated).
@@ -138,8 +160,24 @@ class Client {
                    PullResult& result);
   Status PushBlob(Session& s, oci::Store& store, const oci::Descriptor& d, const PushOptions& opts,
                   PushResult& result);
+  // One upload attempt into the session at `location`, finished by PUT
+  // ?digest= (sent once, never replayed). DataLoss if the local bytes do not
+  // match d.digest (nothing is finalized).
+  Status UploadMonolithic(Session& s, oci::Store& store, const oci::Descriptor& d,
+                          const std::string& location, const std::shared_ptr<SendHash>& hash);
   Status UploadChunked(Session& s, oci::Store& store, const oci::Descriptor& d,
-                       std::string location, const PushOptions& opts, PushResult& result);
+                       std::string location, const std::shared_ptr<SendHash>& hash,
+                       const PushOptions& opts);
+  // Whether the registry has blob `d` (HEAD): true on 200, false on 404.
+  Result<bool> HasBlob(Session& s, const oci::Descriptor& d, const std::string& what);
+  // Whether `reference` (tag or digest) names manifest `digest` on the
+  // registry (HEAD, falling back to GET when no Docker-Content-Digest).
+  bool HasManifest(Session& s, const std::string& reference, const std::string& media_type,
+                   const oci::Digest& digest);
+  // For pull: true if the store has `d` intact. A corrupt copy is moved to
+  // the quarantine (reported to `progress`) and false returned.
+  Result<bool> HaveIntactLocalCopy(oci::Store& store, const oci::Descriptor& d,
+                                   ProgressSink* progress);
   Result<oci::Digest> PutManifest(Session& s, const std::string& reference,
                                   const std::string& media_type, const std::string& bytes,
                                   const PushOptions& opts);

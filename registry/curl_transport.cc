@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <deque>
 #include <optional>
 
 #include "oci/util/file_util.h"
@@ -26,7 +28,39 @@ struct Transfer {
   BodyReader reader;
   size_t body_pos = 0;
   bool status_reported = false;
+  // Minimum-rate check (see XferInfoCallback).
+  int64_t low_speed_limit = 0;
+  std::chrono::steady_clock::duration low_speed_time{};
+  std::deque<std::pair<std::chrono::steady_clock::time_point, int64_t>> samples;
+  bool too_slow = false;
+  char error_buffer[CURL_ERROR_SIZE] = {};
 };
+
+// Aborts the transfer once fewer than low_speed_limit bytes/s moved (both
+// directions) over the last low_speed_time. Keeps a sample every 250 ms, so
+// the window holds at most 4 samples per second of it.
+int XferInfoCallback(void* user, curl_off_t /*dltotal*/, curl_off_t dlnow, curl_off_t /*ultotal*/,
+                     curl_off_t ulnow) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->low_speed_limit <= 0 || t->low_speed_time <= std::chrono::steady_clock::duration::zero())
+    return 0;
+  using std::chrono::steady_clock;
+  const auto now = steady_clock::now();
+  const int64_t bytes = static_cast<int64_t>(dlnow) + static_cast<int64_t>(ulnow);
+  if (t->samples.empty() || now - t->samples.back().first >= std::chrono::milliseconds(250))
+    t->samples.emplace_back(now, bytes);
+  const auto cutoff = now - t->low_speed_time;
+  // Keep exactly one sample at or before the window's start.
+  while (t->samples.size() > 1 && t->samples[1].first <= cutoff) t->samples.pop_front();
+  const auto& [since, bytes_then] = t->samples.front();
+  if (since > cutoff) return 0;  // not running for a whole window yet
+  const double secs = std::chrono::duration<double>(now - since).count();
+  if (static_cast<double>(bytes - bytes_then) < static_cast<double>(t->low_speed_limit) * secs) {
+    t->too_slow = true;
+    return 1;  // CURLE_ABORTED_BY_CALLBACK
+  }
+  return 0;
+}
 
 std::string UrlForMessage(std::string_view url) {
   // Query strings carry upload state, never useful in an error.
@@ -94,6 +128,11 @@ size_t ReadCallback(char* buf, size_t size, size_t n, void* user) {
   return take;
 }
 
+bool IsTlsVerificationError(CURLcode c) {
+  return c == CURLE_PEER_FAILED_VERIFICATION || c == CURLE_SSL_CACERT_BADFILE ||
+         c == CURLE_SSL_ISSUER_ERROR || c == CURLE_SSL_INVALIDCERTSTATUS;
+}
+
 bool IsConnectionError(CURLcode c) {
   switch (c) {
     case CURLE_URL_MALFORMAT:
@@ -145,17 +184,18 @@ const CurlTransport::HostTls& CurlTransport::TlsFor(const std::string& authority
   auto it = host_tls_.find(authority);
   if (it != host_tls_.end()) return it->second;
   HostTls tls;
-  std::error_code ec;
-  std::filesystem::path dir = options_.certs_dir / authority;
-  if (!options_.certs_dir.empty() && std::filesystem::is_directory(dir, ec)) {
+  std::string extra;
+  for (const auto& certs_dir : options_.certs_dirs) {
+    std::error_code ec;
+    std::filesystem::path dir = certs_dir / authority;
+    if (certs_dir.empty() || !std::filesystem::is_directory(dir, ec)) continue;
     std::vector<std::filesystem::path> files;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) files.push_back(e.path());
     std::sort(files.begin(), files.end());
-    std::string extra;
     for (const auto& f : files) {
       if (f.extension() == ".crt") {
         if (auto s = ReadFile(f)) extra += *s + "\n";
-      } else if (f.extension() == ".cert") {
+      } else if (f.extension() == ".cert" && tls.client_cert.empty()) {
         auto key = f;
         key.replace_extension(".key");
         if (std::filesystem::exists(key, ec)) {
@@ -164,9 +204,22 @@ const CurlTransport::HostTls& CurlTransport::TlsFor(const std::string& authority
         }
       }
     }
-    if (!extra.empty()) tls.ca_blob = SystemCaBundle() + "\n" + extra;
   }
+  if (!extra.empty()) tls.ca_blob = SystemCaBundle() + "\n" + extra;
   return host_tls_.emplace(authority, std::move(tls)).first->second;
+}
+
+std::string CurlTransport::TlsHelp(const std::string& authority) const {
+  std::string dirs;
+  for (const auto& d : options_.certs_dirs) {
+    if (d.empty()) continue;
+    dirs += fmt::format("{}/{}/*.crt, ", d.string(), authority);
+  }
+  return fmt::format(
+      "CA certificates for {0} are looked up in {1}and the system store "
+      "(/etc/ssl/certs/ca-certificates.crt); to skip verification (insecure) use "
+      "--tls-verify=false or STRATA_INSECURE_REGISTRIES={0}",
+      authority, dirs);
 }
 
 Result<Response> CurlTransport::RoundTrip(const Request& req) {
@@ -188,8 +241,13 @@ Result<Response> CurlTransport::RoundTrip(const Request& req) {
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  // RedirectTransport decides
   curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, static_cast<long>(options_.stall_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t.error_buffer);
+  t.low_speed_limit = options_.low_speed_limit;
+  t.low_speed_time = options_.low_speed_time;
+  t.samples.emplace_back(std::chrono::steady_clock::now(), 0);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &XferInfoCallback);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &HeaderCallback);
@@ -247,13 +305,26 @@ Result<Response> CurlTransport::RoundTrip(const Request& req) {
 
   CURLcode rc = curl_easy_perform(c);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
   if (t.sink_error) {
     // The handle may hold a half-read connection; do not pool it.
     return std::unexpected(*t.sink_error);
   }
   if (rc != CURLE_OK) {
+    const std::string reason = t.error_buffer[0] != '\0' ? std::string(t.error_buffer)
+                                                         : std::string(curl_easy_strerror(rc));
+    if (t.too_slow) {
+      return MakeError(ErrorCode::kUnavailable,
+                       "{} {}: transfer too slow: less than {} bytes/s for {} ms", req.method,
+                       UrlForMessage(req.url), options_.low_speed_limit,
+                       options_.low_speed_time.count());
+    }
+    if (IsTlsVerificationError(rc)) {
+      return MakeError(ErrorCode::kFailedPrecondition, "TLS verification failed for {}: {}; {}",
+                       url.authority, reason, TlsHelp(url.authority));
+    }
     ErrorCode code = IsConnectionError(rc) ? ErrorCode::kUnavailable : ErrorCode::kInvalidArgument;
-    return MakeError(code, "{} {}: {}", req.method, UrlForMessage(req.url), curl_easy_strerror(rc));
+    return MakeError(code, "{} {}: {}", req.method, UrlForMessage(req.url), reason);
   }
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);

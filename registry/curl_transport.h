@@ -1,10 +1,20 @@
 // CurlTransport: the real Transport over libcurl.
 //
 // TLS: the system CA store, plus per registry host (the URL's host[:port]) the
-// containers-certs.d(5) directory CERTS_DIR/HOST/: every *.crt is an extra
-// trusted CA, and a *.cert with the *.key of the same name is a client
-// certificate. Verification is skipped for hosts in `insecure_hosts` or when
-// tls_verify is false.
+// containers-certs.d(5) directories CERTS_DIR/HOST/ of every entry of
+// `certs_dirs` (by default /etc/containers/certs.d, then docker's
+// /etc/docker/certs.d): every *.crt is an extra trusted CA, and a *.cert with
+// the *.key of the same name is a client certificate (the first one found
+// wins). Verification is skipped for hosts in `insecure_hosts` or when
+// tls_verify is false. A certificate that cannot be verified is
+// FailedPrecondition, with curl's reason and where certificates are looked up.
+//
+// Minimum rate: a transfer that moves fewer than `low_speed_limit` bytes/s
+// (request and response bytes together) over a window of `low_speed_time` is
+// aborted as Unavailable ("transfer too slow"), so a registry that trickles
+// bytes cannot hold a pull or push forever; RetryTransport and the client's
+// resume logic then retry within their bounds. The window also covers waiting
+// for the response, as curl's CURLOPT_LOW_SPEED_* do.
 //
 // Easy handles are pooled (each keeps its own connection cache), so
 // consecutive requests to a registry reuse TCP and TLS connections. Responses
@@ -27,12 +37,15 @@
 namespace strata::registry {
 
 struct CurlTransportOptions {
-  std::filesystem::path certs_dir = "/etc/containers/certs.d";
+  std::vector<std::filesystem::path> certs_dirs = {"/etc/containers/certs.d",
+                                                   "/etc/docker/certs.d"};
   bool tls_verify = true;
   std::set<std::string> insecure_hosts;  // host[:port]
   std::chrono::seconds connect_timeout{30};
-  // A transfer slower than 1 byte/s for this long is aborted (Unavailable).
-  std::chrono::seconds stall_timeout{60};
+  // Abort a transfer below low_speed_limit bytes/s for low_speed_time
+  // (Unavailable). A limit of 0 disables the check.
+  int64_t low_speed_limit = 1024;
+  std::chrono::milliseconds low_speed_time{30000};
   std::string user_agent = "strata/0.1";
 };
 
@@ -59,6 +72,8 @@ class CurlTransport : public Transport {
   CurlPtr Acquire();
   void Release(CurlPtr h);
   const HostTls& TlsFor(const std::string& authority);
+  // Where CA certificates for `authority` are looked up, and how to skip.
+  std::string TlsHelp(const std::string& authority) const;
 
   CurlTransportOptions options_;
   std::mutex mu_;

@@ -14,14 +14,16 @@ namespace strata::registry {
 
 struct ProgressEvent {
   enum class Kind {
-    kResolved,        // manifest resolved: digest of the manifest (or index)
-    kBlobStarted,     // transfer of `digest` (size bytes) begins
-    kBlobBytes,       // `bytes` of `size` transferred so far
-    kBlobDone,        // transfer finished and verified
-    kBlobSkipped,     // already present (locally for pull, remotely for push)
-    kBlobMounted,     // cross-repository mount from `detail`
-    kBlobRetrying,    // a broken transfer resumes at `bytes`; detail says why
-    kManifestPushed,  // manifest `digest` pushed as `detail` (tag or digest)
+    kResolved,         // manifest resolved: digest of the manifest (or index)
+    kBlobStarted,      // transfer of `digest` (size bytes) begins
+    kBlobBytes,        // `bytes` of `size` transferred so far
+    kBlobDone,         // transfer finished and verified
+    kBlobSkipped,      // already present (locally for pull, remotely for push)
+    kBlobMounted,      // cross-repository mount from `detail`
+    kBlobRetrying,     // a broken transfer resumes at `bytes`; detail says why
+    kManifestPushed,   // manifest `digest` pushed as `detail` (tag or digest)
+    kBlobQuarantined,  // the local copy of `digest` was corrupt and was moved to
+                       // `detail` (a path under ROOT/quarantine); pull fetches it again
   };
   Kind kind;
   oci::Digest digest;

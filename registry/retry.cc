@@ -59,6 +59,7 @@ RetryTransport::RetryTransport(std::shared_ptr<Transport> inner, RetryPolicy pol
 }
 
 Result<Response> RetryTransport::RoundTrip(const Request& req) {
+  if (!req.replayable) return inner_->RoundTrip(req);
   const auto start = clock_->Now();
   const int attempts = std::max(1, policy_.max_attempts);
   // Counts bytes streamed to the caller in this attempt: once any arrived,

@@ -5,7 +5,8 @@
 //
 // A request whose response body already streamed bytes to on_body is never
 // replayed here (the caller resumes it with Range); a request body is replayed
-// through Request::open_body.
+// through Request::open_body. A request with `replayable == false` is sent
+// exactly once: its caller checks what the server did before sending again.
 //
 // Thread-safety: safe for concurrent RoundTrips if the inner transport is.
 #pragma once

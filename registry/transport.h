@@ -53,6 +53,11 @@ struct Request {
   std::function<Status(int status)> on_status;
   // Limit on a body collected in memory; larger bodies fail with DataLoss.
   int64_t max_body = 8 << 20;
+  // False for a request that must not be sent twice blindly because the
+  // server may have acted on it even though its response was lost (the PUT
+  // that finishes a blob upload, a manifest PUT). RetryTransport sends such a
+  // request once; the caller finds out what the server did (HEAD) and decides.
+  bool replayable = true;
 
   // Replaces (case-insensitively) or adds a header.
   void SetHeader(std::string_view name, std::string value);
@@ -75,8 +80,10 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // Performs the exchange. An HTTP error status is a successful Response;
-  // Unavailable on connection-level failure (refused, reset, timeout, TLS),
-  // or the error `on_body` returned.
+  // Unavailable on connection-level failure (refused, reset, timeout, a
+  // transfer slower than the transport's minimum rate); FailedPrecondition
+  // when the server's TLS certificate cannot be verified (retrying cannot
+  // help); or the error `on_body` / the body reader returned.
   virtual Result<Response> RoundTrip(const Request& req) = 0;
 };
 

@@ -106,7 +106,11 @@ TEST(DockerfileParserTest, UnterminatedHeredocNamesLine) {
 }
 
 TEST(DockerfileParserTest, EmptyFileIsAnError) {
-  for (std::string_view text : {"", "\n\n", "# only a comment\n", "   \\\n"}) {
+  // BuildKit's words for a file with no bytes at all.
+  auto empty = ParseAst("");
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().message(), "Dockerfile:1: the Dockerfile cannot be empty");
+  for (std::string_view text : {"\n\n", "# only a comment\n", "   \\\n"}) {
     auto r = ParseAst(text);
     ASSERT_FALSE(r.has_value()) << text;
     EXPECT_THAT(r.error().message(),
@@ -137,6 +141,48 @@ TEST(DockerfileParserTest, HugeHeredocFdIsAnErrorNotACrash) {
   ASSERT_FALSE(r.has_value());
   EXPECT_THAT(r.error().message(), ::testing::HasSubstr("Dockerfile:2:"));
   EXPECT_THAT(r.error().message(), ::testing::HasSubstr("heredoc file descriptor"));
+}
+
+}  // namespace
+}  // namespace strata::builder
+
+namespace strata::builder {
+namespace {
+
+// BuildKit continues a line only on an escape that is not itself escaped.
+TEST(DockerfileParserTest, EscapedEscapeAtLineEndDoesNotContinue) {
+  auto r = ParseAst("FROM a\nENV A=x\\\\\nRUN echo\n");
+  ASSERT_OK(r);
+  ASSERT_EQ(r->nodes.size(), 3u);
+  EXPECT_EQ(r->nodes[1].args, "A=x\\\\");
+  auto c = ParseAst("FROM a\nRUN a \\\n  b\n");
+  ASSERT_OK(c);
+  ASSERT_EQ(c->nodes.size(), 2u);
+  auto bt = ParseAst("# escape=`\nFROM a\nENV A=x``\nRUN echo\n");
+  ASSERT_OK(bt);
+  EXPECT_EQ(bt->nodes.size(), 3u);
+}
+
+TEST(DockerfileParserTest, HeredocWithBlankAfterOperator) {
+  auto r = ParseAst("FROM a\nRUN << EOF\necho hi\nEOF\nCOPY <<- END /x\n\tbody\nEND\n");
+  ASSERT_OK(r);
+  ASSERT_EQ(r->nodes.size(), 3u);
+  ASSERT_EQ(r->nodes[1].heredocs.size(), 1u);
+  EXPECT_EQ(r->nodes[1].heredocs[0].name, "EOF");
+  EXPECT_EQ(r->nodes[1].heredocs[0].content, "echo hi\n");
+  EXPECT_EQ(r->nodes[1].args, "<<EOF");
+  ASSERT_EQ(r->nodes[2].heredocs.size(), 1u);
+  EXPECT_TRUE(r->nodes[2].heredocs[0].chomp);
+  EXPECT_EQ(r->nodes[2].heredocs[0].content, "body\n");
+  EXPECT_EQ(r->nodes[2].args, "<<-END /x");
+}
+
+TEST(DockerfileParserTest, HeredocDelimiterWithEscapedQuote) {
+  auto r = ParseAst("FROM a\nRUN <<eo\\'f\n$X\neo'f\n");
+  ASSERT_OK(r);
+  ASSERT_EQ(r->nodes[1].heredocs.size(), 1u);
+  EXPECT_EQ(r->nodes[1].heredocs[0].name, "eo'f");
+  EXPECT_FALSE(r->nodes[1].heredocs[0].expand);
 }
 
 }  // namespace

@@ -65,10 +65,14 @@ TEST(InstructionsTest, RunShellExecAndJsonFallback) {
   RunCommand exec = Get<RunCommand>("RUN [\"/bin/echo\", \"a b\"]");
   EXPECT_TRUE(exec.cmd.exec_form);
   EXPECT_EQ(exec.cmd.exec, (std::vector<std::string>{"/bin/echo", "a b"}));
-  // Not a JSON string array: shell form, exactly as written.
-  RunCommand bad = Get<RunCommand>("RUN [\"a\", 1]");
+  // A JSON array with a non-string element is an error, as in BuildKit.
+  EXPECT_EQ(ErrorOf("RUN [\"a\", 1]"),
+            "Dockerfile:2: RUN arrays must be comprised of strings only");
+  EXPECT_EQ(ErrorOf("CMD [\"echo\", 1]"),
+            "Dockerfile:2: CMD arrays must be comprised of strings only");
+  // Not JSON at all: shell form, exactly as written.
+  RunCommand bad = Get<RunCommand>("RUN [ \"broken");
   EXPECT_FALSE(bad.cmd.exec_form);
-  EXPECT_EQ(bad.cmd.shell, "[\"a\", 1]");
   RunCommand single = Get<RunCommand>("RUN ['single', 'quotes']");
   EXPECT_FALSE(single.cmd.exec_form);
   EXPECT_EQ(ErrorOf("RUN"), "Dockerfile:2: RUN requires at least one argument");
@@ -99,8 +103,21 @@ TEST(InstructionsTest, RunMountsNetworkSecurity) {
   EXPECT_EQ(ErrorOf("RUN --network=bridge x"), "Dockerfile:2: unsupported network mode \"bridge\"");
   EXPECT_EQ(ErrorOf("RUN --mount=type=nfs,target=/x x"),
             "Dockerfile:2: unsupported mount type \"nfs\"");
-  EXPECT_EQ(ErrorOf("RUN --mount=type=cache x"),
-            "Dockerfile:2: mount type cache requires a target");
+  // No target: the WORKDIR (resolved by the executor); "/" never.
+  EXPECT_EQ(Get<RunCommand>("RUN --mount=type=cache x").mounts[0].target, "");
+  EXPECT_EQ(Get<RunCommand>("RUN --mount=from=b x").mounts[0].type, "bind");
+  EXPECT_EQ(ErrorOf("RUN --mount=type=bind,target=/ x"),
+            "Dockerfile:2: invalid mount target \"/\"");
+  EXPECT_EQ(Get<RunCommand>("RUN --mount=type=tmpfs,target=/t,size=64m x").mounts[0].size,
+            64 << 20);
+  EXPECT_EQ(Get<RunCommand>("RUN --mount=type=tmpfs,target=/t,size=1g x").mounts[0].size,
+            int64_t{1} << 30);
+  EXPECT_EQ(Get<RunCommand>("RUN --mount=type=tmpfs,target=/t,size=512k x").mounts[0].size,
+            512 << 10);
+  EXPECT_EQ(Get<RunCommand>("RUN --mount=type=tmpfs,target=/t,size=64MiB x").mounts[0].size,
+            64 << 20);
+  EXPECT_EQ(ErrorOf("RUN --mount=type=tmpfs,target=/t,size=64q x"),
+            "Dockerfile:2: invalid size \"64q\" in mount");
   EXPECT_EQ(ErrorOf("RUN --mount=type=bind,target=/x,foo=bar x"),
             "Dockerfile:2: unexpected key 'foo' in 'foo=bar'");
   EXPECT_EQ(ErrorOf("RUN --mount x"), "Dockerfile:2: missing a value on flag: --mount");

@@ -128,7 +128,16 @@ TEST(PlanTest, Errors) {
     return r ? std::string() : r.error().message();
   };
   EXPECT_EQ(msg("RUN x\n"), "Dockerfile:1: no build stage in current context");
-  EXPECT_EQ(msg("ARG A\n"), "Dockerfile:1: no build stage in current context");
+  EXPECT_EQ(msg("ARG A\n"), "Dockerfile:1: dockerfile contains no stages to build");
+  EXPECT_EQ(msg("FROM a\nEXPOSE 80 hello\n"), "Dockerfile:2: invalid containerPort: hello");
+  EXPECT_EQ(msg("FROM a\nEXPOSE 99999\n"), "Dockerfile:2: invalid containerPort: 99999");
+  EXPECT_EQ(msg("FROM a\nEXPOSE 80/xyz\n"), "Dockerfile:2: invalid proto: xyz");
+  EXPECT_EQ(msg("FROM a\nSTOPSIGNAL SIGNOPE\n"), "Dockerfile:2: invalid signal: SIGNOPE");
+  EXPECT_EQ(msg("FROM a\nSTOPSIGNAL 0\n"), "Dockerfile:2: invalid signal: 0");
+  EXPECT_TRUE(ParseDockerfile("FROM a\nSTOPSIGNAL sigterm\nSTOPSIGNAL 9\nSTOPSIGNAL RTMIN+3\n"
+                              "EXPOSE 80 53/udp 8000-8002/tcp\n",
+                              Opts())
+                  .has_value());
   EXPECT_EQ(msg("ARG B\nFROM $B\n"), "Dockerfile:2: base name ($B) should not be blank");
   EXPECT_EQ(msg("FROM a AS x\nFROM b AS X\n"), "Dockerfile:2: duplicate stage name \"x\"");
   EXPECT_EQ(msg("FROM a AS x\nCOPY --from=y / /\nFROM b AS y\nCOPY --from=x / /\n"),

@@ -2,6 +2,7 @@
 // `strata import`, RUN through runc, results checked with real clients
 // (podman run, skopeo inspect) and with `strata unpack`/`fsck`.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -567,6 +568,124 @@ TEST_F(BuildIntegrationTest, RunMountsCacheBindTmpfsSecret) {
 // ADD <url> downloads through libcurl (a loopback python http.server here),
 // keeps Last-Modified as the mtime, verifies --checksum, and names the URL on
 // failure.
+// Issue 9, item 4: a .env listed in .dockerignore was read by a RUN through
+// a bind mount of the context and ended up in an image. BuildKit applies
+// .dockerignore to bind mounts of the context, ro and rw alike.
+TEST_F(BuildIntegrationTest, DockerignoreAppliesToRunBindMountsOfTheContext) {
+  auto ctx = Context("ignbind", {{"Dockerfile",
+                                  "FROM busybox\n"
+                                  "RUN --mount=type=bind,target=/ctx "
+                                  "ls -a /ctx /ctx/sub > /seen.txt; cat /ctx/.env >> /seen.txt; "
+                                  "cat /ctx/sub/secret.key >> /seen.txt; true\n"
+                                  "RUN --mount=type=bind,source=sub,target=/s,rw "
+                                  "ls -a /s > /seen-rw.txt; true\n"},
+                                 {".dockerignore", ".env\nsub/*.key\n"},
+                                 {".env", "PASSWORD=hunter2\n"},
+                                 {"app.txt", "app\n"},
+                                 {"sub/secret.key", "KEY\n"},
+                                 {"sub/ok.txt", "ok\n"}});
+  Build(ctx, "-t ignbind:1");
+  auto out = Podman("ignbind:1", "cat /seen.txt /seen-rw.txt");
+  EXPECT_THAT(out.output, HasSubstr("app.txt"));
+  EXPECT_THAT(out.output, HasSubstr("ok.txt"));
+  EXPECT_THAT(out.output, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(out.output, Not(HasSubstr(".env")));
+  EXPECT_THAT(out.output, Not(HasSubstr("secret.key")));
+  EXPECT_THAT(out.output, Not(HasSubstr("KEY")));
+  // Changing an ignored file does not invalidate the step; a bound one does.
+  testing::WriteTestFile(ctx / ".env", "PASSWORD=changed\n");
+  auto r = Strata("build --progress plain -t ignbind:2 " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, Not(HasSubstr("changed")));
+  EXPECT_EQ(Inspect("ignbind:1")["digest"], Inspect("ignbind:2")["digest"]) << r.output;
+  // A bind of an excluded source is an error naming it.
+  auto bad = Context("ignbind-bad", {{"Dockerfile",
+                                      "FROM busybox\n"
+                                      "RUN --mount=type=bind,source=.env,target=/e cat /e\n"},
+                                     {".dockerignore", ".env\n"},
+                                     {".env", "PASSWORD=hunter2\n"}});
+  r = Strata("build -q " + Q(bad));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("Dockerfile:2"));
+  EXPECT_THAT(r.output, HasSubstr(".env"));
+  EXPECT_THAT(r.output, Not(HasSubstr("hunter2")));
+}
+
+// Issue 11: mounts without target= go to the WORKDIR; secret env= reaches the
+// RUN's environment (and nothing else); cache sharing=locked waits for sole
+// use and sharing=private takes a fresh directory when the cache is busy.
+TEST_F(BuildIntegrationTest, RunMountDefaultsSecretEnvAndCacheSharing) {
+  auto secret = Dir() / "token.txt";
+  testing::WriteTestFile(secret, "s3cr3t-value");
+  auto ctx = Context("mnt", {{"Dockerfile",
+                              "FROM busybox\n"
+                              "WORKDIR /w\n"
+                              "RUN --mount=type=bind,source=sub cat /w/f.txt > /bound.txt\n"
+                              "RUN --mount=type=secret,id=tok,env=TOKEN "
+                              "sh -c 'echo len=${#TOKEN} > /tok.txt'\n"
+                              "RUN --mount=type=cache,id=shr,target=/c,sharing=private "
+                              "sh -c 'echo private > /c/mark; ls /c > /private.txt'\n"},
+                             {"sub/f.txt", "from-sub\n"}});
+  // Hold the cache's lock as another user would: the private mount must not
+  // wait, and must not write into the shared directory.
+  fs::path cache_dir = root_ / "cache-mounts" / oci::Digest::Of("shr").hex().substr(0, 32);
+  ASSERT_OK(MakeDirs(cache_dir.parent_path()));
+  int lock = ::open((cache_dir.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(lock, 0);
+  ASSERT_EQ(::flock(lock, LOCK_EX), 0);
+  Build(ctx, "--secret id=tok,src=" + Q(secret) + " -t mnt:1");
+  auto out = Podman("mnt:1", "cat /bound.txt /tok.txt /private.txt");
+  EXPECT_THAT(out.output, HasSubstr("from-sub"));
+  EXPECT_THAT(out.output, HasSubstr("len=12"));
+  EXPECT_THAT(out.output, HasSubstr("mark"));
+  EXPECT_FALSE(fs::exists(cache_dir / "mark"));
+  auto cfg = Inspect("mnt:1").dump();
+  EXPECT_THAT(cfg, Not(HasSubstr("s3cr3t")));
+  // sharing=locked waits while another user holds the cache.
+  auto locked = Context("locked", {{"Dockerfile",
+                                    "FROM busybox\n"
+                                    "RUN --mount=type=cache,id=shr,target=/c,sharing=locked "
+                                    "sh -c 'date +%s > /c/when; cp /c/when /when'\n"}});
+  auto start = std::chrono::steady_clock::now();
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    ::flock(lock, LOCK_UN);
+  });
+  Build(locked, "-t locked:1");
+  release.join();
+  ::close(lock);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1900));
+  EXPECT_TRUE(fs::exists(cache_dir / "when"));
+}
+
+// A COPY into /home/u re-created /home/u as root:root 0755 in its layer,
+// taking the user's home away; WORKDIR under USER made root-owned dirs.
+TEST_F(BuildIntegrationTest, CopyAndWorkdirKeepTheImagesDirectoriesAndOwners) {
+  auto ctx = Context("own", {{"Dockerfile",
+                              "FROM busybox\n"
+                              "RUN mkdir -p /home/u && chown 1000:1000 /home/u && "
+                              "chmod 700 /home/u\n"
+                              "COPY f /home/u/f\n"
+                              "USER 1000\n"
+                              "WORKDIR /home/u/work\n"
+                              "RUN touch /home/u/work/ok\n"
+                              "COPY --chown=7:7 f /new/dir/f\n"},
+                             {"f", "x\n"}});
+  Build(ctx, "-t own:1");
+  auto out = Dir() / "own-unpacked";
+  ASSERT_EQ(Strata("unpack own:1 " + Q(out)).exit_code, 0);
+  auto owner = [](const fs::path& p) {
+    struct stat st {};
+    ::lstat(p.c_str(), &st);
+    return fmt::format("{}:{} {:o}", st.st_uid, st.st_gid, st.st_mode & 07777);
+  };
+  EXPECT_EQ(owner(out / "home" / "u"), "1000:1000 700");
+  EXPECT_EQ(owner(out / "home"), "0:0 755");
+  EXPECT_EQ(owner(out / "home" / "u" / "work"), "1000:1000 755");
+  EXPECT_TRUE(fs::exists(out / "home" / "u" / "work" / "ok"));
+  EXPECT_EQ(owner(out / "new" / "dir"), "7:7 755");
+}
+
 TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
   if (!testing::HaveTool("python3")) GTEST_SKIP() << "python3 not installed";
   auto www = Dir() / "www";

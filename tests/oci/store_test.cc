@@ -336,5 +336,71 @@ TEST_F(StoreTest, KilledWriterLeavesStoreConsistent) {
   ASSERT_OK(store_->LoadImage("app"));
 }
 
+// --- VerifyBlob / QuarantineBlob ---
+
+// Flips one byte of a committed (read-only) blob in place, keeping its size.
+void CorruptBlobFile(const fs::path& path) {
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  auto bytes = ReadFile(path);
+  ASSERT_TRUE(bytes.has_value());
+  std::string b = *bytes;
+  b[0] = static_cast<char>(b[0] ^ 0x01);
+  testing::WriteTestFile(path, b, 0444);
+}
+
+TEST_F(StoreTest, VerifyBlobAcceptsIntactAndNamesACorruptBlob) {
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Put("verify me", "application/octet-stream"));
+  ASSERT_OK(store_->VerifyBlob(d.digest));
+  CorruptBlobFile(store_->BlobPath(d.digest));
+  auto r = store_->VerifyBlob(d.digest);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_NE(r.error().message().find(d.digest.ToString()), std::string::npos)
+      << r.error().message();
+  auto missing = store_->VerifyBlob(Digest::Of("never stored"));
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(StoreTest, QuarantineMovesACorruptBlobAsideSoAGoodCopyCanBeCommitted) {
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Put("precious bytes", "application/octet-stream"));
+  ASSERT_OK_AND_ASSIGN(auto other, store_->Put("bystander", "application/octet-stream"));
+  struct stat other_before;
+  ASSERT_EQ(::stat(store_->BlobPath(other.digest).c_str(), &other_before), 0);
+  CorruptBlobFile(store_->BlobPath(d.digest));
+  ASSERT_OK_AND_ASSIGN(std::string corrupt, ReadFile(store_->BlobPath(d.digest)));
+
+  ASSERT_OK_AND_ASSIGN(fs::path moved, store_->QuarantineBlob(d.digest));
+  ASSERT_FALSE(moved.empty());
+  EXPECT_EQ(moved.parent_path(), store_->root() / "quarantine");
+  EXPECT_TRUE(moved.filename().string().starts_with("sha256-" + d.digest.hex()));
+  EXPECT_FALSE(store_->Has(d.digest));
+  ASSERT_OK_AND_ASSIGN(std::string kept, ReadFile(moved));
+  EXPECT_EQ(kept, corrupt);  // moved, not rewritten
+
+  // Put skips digests it has; now it commits a good copy again.
+  ASSERT_OK(store_->Put("precious bytes", "application/octet-stream"));
+  ASSERT_OK(store_->VerifyBlob(d.digest));
+  struct stat st;
+  ASSERT_EQ(::stat(store_->BlobPath(d.digest).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0444u);
+  struct stat other_after;
+  ASSERT_EQ(::stat(store_->BlobPath(other.digest).c_str(), &other_after), 0);
+  EXPECT_EQ(other_after.st_ino, other_before.st_ino);
+  ASSERT_OK(store_->VerifyBlob(other.digest));
+}
+
+TEST_F(StoreTest, QuarantineLeavesAnIntactOrMissingBlobAlone) {
+  // Another process may have committed a good copy since the caller found
+  // the blob corrupt: quarantining must not take it away.
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Put("good copy", "application/octet-stream"));
+  ASSERT_OK_AND_ASSIGN(fs::path moved, store_->QuarantineBlob(d.digest));
+  EXPECT_TRUE(moved.empty());
+  ASSERT_OK(store_->VerifyBlob(d.digest));
+  EXPECT_TRUE(fs::is_empty(store_->root() / "quarantine"));
+  ASSERT_OK_AND_ASSIGN(fs::path none, store_->QuarantineBlob(Digest::Of("absent")));
+  EXPECT_TRUE(none.empty());
+}
+
 }  // namespace
 }  // namespace strata::oci

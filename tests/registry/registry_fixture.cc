@@ -281,8 +281,67 @@ void FaultProxy::Handle(int fd) {
     out += h + "\r\n";
   }
   out += "Connection: close\r\n\r\n" + body;
+  if (body.size() < content_length) {
+    // The client gave up mid-body: the upstream sees the same truncated
+    // request and the connection closing, as it would without the proxy.
+    SendAll(up, out);
+    close(up);
+    close(fd);
+    return;
+  }
   if (!SendAll(up, out)) {
     close(up);
+    close(fd);
+    return;
+  }
+  if (action.kind == ProxyAction::Kind::kForwardDropResponse) {
+    // Let the upstream finish (it has applied the request once it answers),
+    // then reset the client's connection without a byte of the response.
+    std::string resp;
+    while (resp.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = recv(up, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      resp.append(buf, static_cast<size_t>(n));
+    }
+    linger lg{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(up);
+    close(fd);
+    return;
+  }
+  if (action.kind == ProxyAction::Kind::kForwardTrickle) {
+    std::string resp;
+    for (;;) {  // the whole upstream response (blobs in tests are small)
+      ssize_t n = recv(up, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      resp.append(buf, static_cast<size_t>(n));
+    }
+    close(up);
+    size_t he = resp.find("\r\n\r\n");
+    if (he == std::string::npos || !SendAll(fd, resp.substr(0, he + 4))) {
+      close(fd);
+      return;
+    }
+    const size_t rate = std::max<size_t>(action.trickle_bytes_per_second, 1);
+    const auto deadline = std::chrono::steady_clock::now() + action.trickle_max;
+    for (size_t pos = he + 4; pos < resp.size() && !stop_; pos += rate) {
+      if (std::chrono::steady_clock::now() >= deadline) break;
+      if (!SendAll(fd, std::string_view(resp).substr(pos, rate))) break;
+      // Sleep a second in small steps so the destructor never waits long,
+      // and notice a client that hung up.
+      for (int i = 0; i < 10 && !stop_; ++i) {
+        pollfd p{fd, POLLIN | POLLRDHUP, 0};
+        if (poll(&p, 1, 100) > 0) {
+          char c;
+          if (recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK) <= 0) {
+            close(fd);
+            return;
+          }
+        }
+      }
+    }
+    linger lg{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
     return;
   }

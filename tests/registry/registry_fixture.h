@@ -3,14 +3,17 @@
 //     optionally with a self-signed TLS certificate and htpasswd basic auth;
 //     killed and reaped on destruction (always).
 //   FaultProxy — a tiny loopback HTTP reverse proxy (one request per
-//     connection) whose hook can forward, cut a response mid-body with a TCP
-//     reset, or answer by itself. Stops its threads on destruction.
+//     connection, bound to 127.0.0.1) whose hook can forward, cut a response
+//     mid-body with a TCP reset, drop a response the upstream produced, trickle
+//     a response body, or answer by itself. Stops its threads on destruction
+//     (a trickling worker notices within a second).
 //   MakeTestImage — a small OCI image written straight into an oci::Store.
 #pragma once
 
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -62,14 +65,27 @@ struct ProxyRequest {
 };
 
 struct ProxyAction {
-  enum class Kind { kForward, kForwardCut, kRespond };
+  // kForwardDropResponse: the upstream applies the request and answers in
+  //   full, but the client only sees its connection reset (a lost response).
+  // kForwardTrickle: the response head is forwarded at once, its body at
+  //   `trickle_bytes_per_second`, for at most `trickle_max` then reset.
+  enum class Kind { kForward, kForwardCut, kRespond, kForwardDropResponse, kForwardTrickle };
   Kind kind = Kind::kForward;
   size_t cut_after_body_bytes = 0;   // kForwardCut: reset after this many body bytes
   std::string response;              // kRespond: a full raw HTTP response
   bool strip_authorization = false;  // kForward: do not pass Authorization upstream
+  size_t trickle_bytes_per_second = 2;
+  std::chrono::seconds trickle_max{30};
 
   static ProxyAction Forward() { return {}; }
   static ProxyAction Cut(size_t n) { return {Kind::kForwardCut, n, "", false}; }
+  static ProxyAction DropResponse() { return {Kind::kForwardDropResponse, 0, "", false}; }
+  static ProxyAction Trickle(size_t bytes_per_second) {
+    ProxyAction a;
+    a.kind = Kind::kForwardTrickle;
+    a.trickle_bytes_per_second = bytes_per_second;
+    return a;
+  }
   static ProxyAction Respond(int status, std::string body,
                              std::vector<std::pair<std::string, std::string>> headers = {});
 };

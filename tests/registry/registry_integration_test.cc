@@ -2,8 +2,11 @@
 // clients (skopeo). Each test starts its own registry and stops it.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "oci/media_types.h"
 #include "registry/client.h"
@@ -294,7 +297,7 @@ class TlsRegistryIntegrationTest : public ::testing::Test {
   }
   std::unique_ptr<Client> MakeClient(std::shared_ptr<const CredentialStore> creds) {
     ClientOptions o = FastRetries();
-    o.certs_dir = registry_->certs_dir();
+    o.certs_dirs = {registry_->certs_dir()};
     return Client::Create(std::move(creds), o);
   }
   std::unique_ptr<RegistryProcess> registry_;
@@ -343,14 +346,14 @@ TEST_F(TlsRegistryIntegrationTest, LoginPushPullWithBasicAuthAndNoSecretLeaks) {
 
   // Without trusting the CA the TLS handshake fails.
   ClientOptions untrusted = FastRetries();
-  untrusted.certs_dir = dir.path() / "empty";
+  untrusted.certs_dirs = {dir.path() / "empty"};
   auto tls_fail = Client::Create(creds, untrusted)->Pull(*dst, Ref(host + "/app:1"), {});
   ASSERT_FALSE(tls_fail);
   messages.push_back(tls_fail.error().message());
   // --tls-verify=false accepts it.
   ClientOptions insecure = FastRetries();
   insecure.tls_verify = false;
-  insecure.certs_dir = dir.path() / "empty";
+  insecure.certs_dirs = {dir.path() / "empty"};
   ASSERT_OK(Client::Create(creds, insecure)->Pull(*dst, Ref(host + "/app:1"), {}));
 
   ASSERT_OK(creds->Logout(host));
@@ -369,6 +372,81 @@ TEST_F(TlsRegistryIntegrationTest, LoginPushPullWithBasicAuthAndNoSecretLeaks) {
     EXPECT_EQ(l.find(kPassword), std::string::npos) << l;
     EXPECT_EQ(l.find(encoded), std::string::npos) << l;
   }
+}
+
+TEST_F(TlsRegistryIntegrationTest, WrongPasswordSaysAuthenticationFailedForWhichUser) {
+  auto dir = MakeTempDir();
+  const std::string host = registry_->host();
+  CredentialSources good;
+  good.creds = AuthConfig{kUser, kPassword, ""};
+  auto store = OpenStore(dir.path() / "s");
+  MakeTestImage(*store, "app:1", {1000});
+  ASSERT_OK(MakeClient(std::make_shared<CredentialStore>(good, nullptr))
+                ->Push(*store, "app:1", Ref(host + "/app:1"), {}));
+
+  CredentialSources wrong;
+  wrong.creds = AuthConfig{kUser, "not-the-Pw-77", ""};
+  auto client = MakeClient(std::make_shared<CredentialStore>(wrong, nullptr));
+  auto dst = OpenStore(dir.path() / "d");
+  auto pulled = client->Pull(*dst, Ref(host + "/app:1"), {});
+  ASSERT_FALSE(pulled);
+  EXPECT_EQ(pulled.error().code(), ErrorCode::kUnauthenticated);
+  auto login = client->CheckLogin(host, AuthConfig{kUser, "not-the-Pw-77", ""});
+  ASSERT_FALSE(login);
+  EXPECT_EQ(login.error().code(), ErrorCode::kUnauthenticated);
+  for (const auto& m : {pulled.error().message(), login.error().message()}) {
+    EXPECT_NE(m.find(fmt::format("authentication failed for registry {} as user {}", host, kUser)),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("strata login " + host), std::string::npos) << m;
+    EXPECT_EQ(m.find("not-the-Pw-77"), std::string::npos) << m;
+    EXPECT_EQ(m.find(Base64Encode(std::string(kUser) + ":not-the-Pw-77")), std::string::npos) << m;
+  }
+  // Anonymous: says that credentials are missing and how to log in.
+  auto anon = MakeClient(nullptr)->Pull(*dst, Ref(host + "/app:1"), {});
+  ASSERT_FALSE(anon);
+  EXPECT_EQ(anon.error().code(), ErrorCode::kUnauthenticated);
+  EXPECT_NE(anon.error().message().find("strata login " + host), std::string::npos)
+      << anon.error().message();
+}
+
+TEST_F(TlsRegistryIntegrationTest, UntrustedCaSaysTlsVerificationFailedAndWhereCertsAreLookedUp) {
+  auto dir = MakeTempDir();
+  const std::string host = registry_->host();
+  ClientOptions o = FastRetries();
+  o.certs_dirs = {dir.path() / "containers-certs.d", dir.path() / "docker-certs.d"};
+  auto dst = OpenStore(dir.path() / "d");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = Client::Create(nullptr, o)->Pull(*dst, Ref(host + "/app:1"), {});
+  ASSERT_FALSE(r);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));  // not retried
+  EXPECT_EQ(r.error().code(), ErrorCode::kFailedPrecondition);
+  const std::string& m = r.error().message();
+  EXPECT_NE(m.find("TLS verification failed for " + host), std::string::npos) << m;
+  EXPECT_NE(m.find("certificate"), std::string::npos) << m;  // curl's reason
+  EXPECT_NE(m.find((dir.path() / "containers-certs.d" / host).string()), std::string::npos) << m;
+  EXPECT_NE(m.find((dir.path() / "docker-certs.d" / host).string()), std::string::npos) << m;
+  EXPECT_NE(m.find("system store"), std::string::npos) << m;
+  EXPECT_NE(m.find("--tls-verify=false"), std::string::npos) << m;
+  EXPECT_EQ(m.find("HTTP 400"), std::string::npos) << m;
+}
+
+TEST_F(TlsRegistryIntegrationTest, TrustsACaFromTheDockerCertsDir) {
+  // The default lookup is /etc/containers/certs.d then /etc/docker/certs.d.
+  EXPECT_EQ(ClientOptions{}.certs_dirs,
+            (std::vector<std::filesystem::path>{"/etc/containers/certs.d", "/etc/docker/certs.d"}));
+  auto dir = MakeTempDir();
+  const std::string host = registry_->host();
+  CredentialSources src;
+  src.creds = AuthConfig{kUser, kPassword, ""};
+  ClientOptions o = FastRetries();
+  o.certs_dirs = {dir.path() / "containers-certs.d", registry_->certs_dir()};
+  auto store = OpenStore(dir.path() / "s");
+  auto img = MakeTestImage(*store, "app:1", {1000});
+  ASSERT_OK_AND_ASSIGN(auto pushed,
+                       Client::Create(std::make_shared<CredentialStore>(src, nullptr), o)
+                           ->Push(*store, "app:1", Ref(host + "/app:1"), {}));
+  EXPECT_EQ(pushed.descriptor.digest, img.manifest.digest);
 }
 
 // ---------------------------------------------------------------------------
@@ -580,6 +658,216 @@ TEST_F(FaultIntegrationTest, ChunkedUploadResumesFromTheRegistryOffset) {
   EXPECT_TRUE(saw_status);
   auto j = SkopeoInspect(Host() + "/app:1");
   EXPECT_EQ(j.value("Digest", ""), img.manifest.digest.ToString());
+}
+
+bool IsFinishingBlobPut(const ProxyRequest& r) {
+  return r.method == "PUT" && r.target.find("/blobs/uploads/") != std::string::npos &&
+         r.target.find("digest=") != std::string::npos;
+}
+
+TEST_F(FaultIntegrationTest, LostResponseToAnAppliedBlobPutStillPushes) {
+  auto dir = MakeTempDir();
+  auto store = OpenStore(dir.path() / "s");
+  auto img = MakeTestImage(*store, "app:1", {30000, 300000});
+  std::mutex mu;
+  std::set<std::string> dropped;  // each finishing PUT's response is lost once
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (IsFinishingBlobPut(r)) {
+      std::lock_guard<std::mutex> l(mu);
+      std::string digest = r.target.substr(r.target.find("digest=") + 7);
+      if (dropped.insert(digest).second) return ProxyAction::DropResponse();
+    }
+    return ProxyAction::Forward();
+  });
+  PushOptions opts;
+  opts.monolithic_max = 100000;  // layer 0 monolithic, layer 1 chunked
+  opts.chunk_size = 128 * 1024;
+  const std::string dest = fmt::format("127.0.0.1:{}/lost/app:1", proxy.port());
+  ASSERT_OK_AND_ASSIGN(auto pushed, PlainClient()->Push(*store, "app:1", Ref(dest), opts));
+  EXPECT_EQ(pushed.descriptor.digest, img.manifest.digest);
+  EXPECT_EQ(dropped.size(), 3u);  // config and both layers lost their response
+  int finishing_puts = 0;
+  for (const auto& r : proxy.requests())
+    if (IsFinishingBlobPut(r)) ++finishing_puts;
+  EXPECT_EQ(finishing_puts, 3);  // none was replayed
+  auto j = SkopeoInspect(Host() + "/lost/app:1");
+  EXPECT_EQ(j.value("Digest", ""), img.manifest.digest.ToString());
+  auto out = MakeTempDir();  // skopeo copy verifies every blob
+  auto r = RunCommand(
+      fmt::format("skopeo copy --src-tls-verify=false docker://{}/lost/app:1 oci:{}:x 2>&1", Host(),
+                  (out.path() / "layout").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+TEST_F(FaultIntegrationTest, LostResponseToAnAppliedManifestPutStillPushes) {
+  auto dir = MakeTempDir();
+  auto store = OpenStore(dir.path() / "s");
+  auto img = MakeTestImage(*store, "app:1", {2000});
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (r.method == "PUT" && r.target.find("/manifests/") != std::string::npos)
+      return ProxyAction::DropResponse();  // every time: the registry applies it
+    return ProxyAction::Forward();
+  });
+  const std::string dest = fmt::format("127.0.0.1:{}/lostm/app:1", proxy.port());
+  ASSERT_OK_AND_ASSIGN(auto pushed, PlainClient()->Push(*store, "app:1", Ref(dest), {}));
+  EXPECT_EQ(pushed.descriptor.digest, img.manifest.digest);
+  int manifest_puts = 0;
+  for (const auto& r : proxy.requests())
+    if (r.method == "PUT" && r.target.find("/manifests/") != std::string::npos) ++manifest_puts;
+  EXPECT_EQ(manifest_puts, 1);
+  auto j = SkopeoInspect(Host() + "/lostm/app:1");
+  EXPECT_EQ(j.value("Digest", ""), img.manifest.digest.ToString());
+}
+
+ClientOptions ShortLowSpeed() {
+  ClientOptions o = FastRetries();
+  o.low_speed_limit = 1024;
+  o.low_speed_time = std::chrono::milliseconds(1000);
+  return o;
+}
+
+TEST_F(FaultIntegrationTest, TricklingBlobDownloadIsAbandonedAndRetried) {
+  auto dir = MakeTempDir();
+  auto seed = OpenStore(dir.path() / "seed");
+  auto img = Seed(*seed, "app", {20000});
+  std::atomic<int> gets{0};
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (IsBlobGet(r, img.layers[0].digest) && gets++ == 0) return ProxyAction::Trickle(2);
+    return ProxyAction::Forward();
+  });
+  auto dst = OpenStore(dir.path() / "dst");
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_OK(Client::Create(nullptr, ShortLowSpeed())
+                ->Pull(*dst, Ref(fmt::format("127.0.0.1:{}/app:1", proxy.port())), {}));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  EXPECT_EQ(gets.load(), 2);
+  EXPECT_OK(dst->VerifyBlob(img.layers[0].digest));
+}
+
+TEST_F(FaultIntegrationTest, AlwaysTricklingRegistryFailsSayingTooSlowWithinBoundedTime) {
+  auto dir = MakeTempDir();
+  auto seed = OpenStore(dir.path() / "seed");
+  auto img = Seed(*seed, "app", {20000});
+  std::atomic<int> gets{0};
+  FaultProxy proxy(registry_->port(), [&](const ProxyRequest& r) {
+    if (IsBlobGet(r, img.layers[0].digest)) {
+      ++gets;
+      return ProxyAction::Trickle(2);
+    }
+    return ProxyAction::Forward();
+  });
+  auto dst = OpenStore(dir.path() / "dst");
+  PullOptions opts;
+  opts.max_resumes = 2;
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = Client::Create(nullptr, ShortLowSpeed())
+               ->Pull(*dst, Ref(fmt::format("127.0.0.1:{}/app:1", proxy.port())), opts);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kUnavailable);
+  const std::string& m = r.error().message();
+  EXPECT_NE(m.find("too slow"), std::string::npos) << m;
+  EXPECT_NE(m.find(img.layers[0].digest.ToString()), std::string::npos) << m;
+  EXPECT_EQ(gets.load(), 3);  // the first try and two resumes
+  EXPECT_FALSE(dst->Has(img.layers[0].digest));
+}
+
+TEST_F(FaultIntegrationTest, PullRepairsACorruptLocalBlobAndLeavesTheOthersAlone) {
+  auto dir = MakeTempDir();
+  auto seed = OpenStore(dir.path() / "seed");
+  auto img = Seed(*seed, "app", {20000, 30000});
+  auto dst = OpenStore(dir.path() / "dst");
+  auto client = PlainClient();
+  const auto ref = Ref(Host() + "/app:1");
+  ASSERT_OK(client->Pull(*dst, ref, {}));
+  const auto bad = dst->BlobPath(img.layers[0].digest);
+  ASSERT_EQ(::chmod(bad.c_str(), 0644), 0);
+  {
+    auto r = RunCommand(
+        fmt::format("printf 'XXXX' | dd of={} bs=1 seek=100 conv=notrunc 2>&1", bad.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  ASSERT_FALSE(dst->VerifyBlob(img.layers[0].digest));
+  std::map<std::string, std::pair<ino_t, int64_t>> others;
+  for (const auto& d : {img.layers[1].digest, img.config.digest, img.manifest.digest}) {
+    struct stat st;
+    ASSERT_EQ(::stat(dst->BlobPath(d).c_str(), &st), 0);
+    others[d.ToString()] = {st.st_ino, st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
+  }
+
+  RecordingSink sink;
+  PullOptions opts;
+  opts.progress = &sink;
+  ASSERT_OK_AND_ASSIGN(auto pulled, client->Pull(*dst, ref, opts));
+  EXPECT_EQ(pulled.blobs_fetched, 1);
+  EXPECT_EQ(sink.counts[ProgressEvent::Kind::kBlobQuarantined], 1);
+  ASSERT_OK(dst->VerifyBlob(img.layers[0].digest));
+  for (const auto& [d, before] : others) {
+    struct stat st;
+    auto digest = *oci::Digest::Parse(d);
+    ASSERT_EQ(::stat(dst->BlobPath(digest).c_str(), &st), 0);
+    EXPECT_EQ(st.st_ino, before.first) << d;
+    EXPECT_EQ(st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec, before.second) << d;
+  }
+  size_t quarantined = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dst->root() / "quarantine")) {
+    (void)e;
+    ++quarantined;
+  }
+  EXPECT_EQ(quarantined, 1u);
+  ASSERT_OK_AND_ASSIGN(auto loaded, dst->LoadImage(Host() + "/app:1"));
+  EXPECT_EQ(loaded.descriptor.digest, img.manifest.digest);
+  EXPECT_TRUE(dst->Fsck().ok());
+}
+
+TEST_F(FaultIntegrationTest, PushRefusesACorruptLocalBlobBeforeFinalizing) {
+  for (bool chunked : {false, true}) {
+    SCOPED_TRACE(chunked ? "chunked" : "monolithic");
+    auto dir = MakeTempDir();
+    auto store = OpenStore(dir.path() / "s");
+    auto img = MakeTestImage(*store, "app:1", {200000, 3000});
+    const auto bad = store->BlobPath(img.layers[0].digest);
+    ASSERT_EQ(::chmod(bad.c_str(), 0644), 0);
+    auto w = RunCommand(
+        fmt::format("printf 'XXXX' | dd of={} bs=1 seek=150000 conv=notrunc 2>&1", bad.string()));
+    ASSERT_EQ(w.exit_code, 0) << w.output;
+    ASSERT_OK_AND_ASSIGN(auto actual, oci::DigestFile(bad.string()));
+    FaultProxy proxy(registry_->port(), [](const ProxyRequest&) { return ProxyAction::Forward(); });
+    PushOptions opts;
+    opts.jobs = 1;
+    if (chunked) {
+      opts.monolithic_max = 64 * 1024;
+      opts.chunk_size = 64 * 1024;
+    }
+    const std::string repo = chunked ? "corrupt-chunked" : "corrupt-mono";
+    auto r = PlainClient()->Push(*store, "app:1",
+                                 Ref(fmt::format("127.0.0.1:{}/{}:1", proxy.port(), repo)), opts);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+    const std::string& m = r.error().message();
+    EXPECT_NE(m.find("digest mismatch"), std::string::npos) << m;
+    EXPECT_NE(m.find("expected " + img.layers[0].digest.ToString()), std::string::npos) << m;
+    EXPECT_NE(m.find("actual " + actual.ToString()), std::string::npos) << m;
+    // The registry has neither the blob under its name nor the manifest.
+    auto head =
+        RunCommand(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' -I "
+                               "http://{}/v2/{}/blobs/{}",
+                               Host(), repo, img.layers[0].digest.ToString()));
+    EXPECT_EQ(head.output, "404");
+    auto head_actual =
+        RunCommand(fmt::format("curl -s -o /dev/null -w '%{{http_code}}' -I "
+                               "http://{}/v2/{}/blobs/{}",
+                               Host(), repo, actual.ToString()));
+    EXPECT_EQ(head_actual.output, "404");
+    for (const auto& req : proxy.requests()) {
+      EXPECT_FALSE(req.method == "PUT" && req.target.find("/manifests/") != std::string::npos);
+      if (chunked) {  // the final PUT ?digest= is never sent
+        EXPECT_FALSE(IsFinishingBlobPut(req) &&
+                     req.target.find(img.layers[0].digest.hex()) != std::string::npos)
+            << req.target;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -152,5 +152,25 @@ TEST(RetryAfterTest, ParsesSecondsAndHttpDates) {
   EXPECT_FALSE(ParseRetryAfter("-3", now));
 }
 
+TEST(RetryTransportTest, SendsANonReplayableRequestOnce) {
+  // A PUT that finishes an upload may have been applied although its response
+  // was lost: RetryTransport must leave the decision to the caller.
+  auto clock = std::make_shared<FakeClock>();
+  int calls = 0;
+  auto fake = std::make_shared<ScriptedTransport>([&](const Request&) -> Result<Response> {
+    ++calls;
+    return MakeError(ErrorCode::kUnavailable, "connection reset by peer");
+  });
+  RetryTransport t(fake, RetryPolicy{}, clock, NoJitter);
+  Request req;
+  req.method = "PUT";
+  req.url = "http://r/v2/a/blobs/uploads/1?digest=sha256%3Aab";
+  req.replayable = false;
+  auto r = t.RoundTrip(req);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(calls, 1);
+  EXPECT_TRUE(clock->sleeps().empty());
+}
+
 }  // namespace
 }  // namespace strata::registry

@@ -57,6 +57,11 @@ class StderrProgress : public registry::ProgressSink {
       case K::kManifestPushed:
         fmt::print(stderr, "Writing manifest {}\n", e.detail);
         break;
+      case K::kBlobQuarantined:
+        fmt::print(stderr,
+                   "Copying blob {}: the local copy is corrupt, moved to {}; fetching it again\n",
+                   e.digest.Short(), e.detail);
+        break;
       default:
         break;
     }
