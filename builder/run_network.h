@@ -8,8 +8,10 @@
 // configured, `--exit-fd` makes it exit as soon as strata's end of a pipe
 // closes, even when strata is SIGKILLed), blocks the host loopback with one
 // flag (`--disable-host-loopback`) and forwards DNS itself at 10.0.2.3 to the
-// host's resolvers (loopback resolvers included). pasta needs four flags to
-// keep host loopback closed (`--no-map-gw`, and `-T none -U none` since its
+// first nameserver of the host's resolv.conf, even a loopback one (the flag
+// only closes the 10.0.2.2 alias; this machine's resolver is not on loopback,
+// so only the other case is exercised here). pasta needs four flags to keep
+// host loopback closed (`--no-map-gw`, and `-T none -U none` since its
 // default forwards every port bound on the host's loopback into the
 // namespace), `--runas 0 --netns-only` to run as root here, daemonizes (a pid
 // file instead of a child), and its DNS forwarder must be configured. Both
@@ -57,8 +59,9 @@ std::vector<std::string> NatHelperArgs(const std::filesystem::path& helper,
 
 // /etc/resolv.conf for the private network: the host's `search`/`domain`/
 // `options` lines kept, every `nameserver` replaced by the one NAT DNS
-// forwarder (which forwards to the host's resolvers, loopback ones included,
-// so a host running a local resolver such as 127.0.0.53 keeps working).
+// forwarder, which forwards to the host's first nameserver (a local resolver
+// such as 127.0.0.53 included: the forwarding is done by slirp4netns on the
+// host side).
 std::string NatResolvConf(std::string_view host_resolv_conf);
 
 // A network namespace bind-mounted on a file.
