@@ -97,10 +97,13 @@ struct RunSpec {
   std::filesystem::path rootfs;
   // Container hostname; empty = "strata".
   std::string hostname;
-  NetworkMode network = NetworkMode::kHost;
+  // kPrivate: the runner sets up the private NAT network for this step.
+  NetworkMode network = NetworkMode::kPrivate;
+  SecurityMode security = SecurityMode::kSandbox;
   std::vector<BindMount> binds;
   std::vector<TmpfsMount> tmpfs;
-  // Clamped to the current hard limits before use.
+  // Added to DefaultRlimits() (an entry here replaces the default of its
+  // type); all clamped to the current hard limits before use.
   std::vector<Rlimit> rlimits;
   // When stop is requested the container is killed and Run returns Cancelled.
   std::stop_token cancel;

@@ -798,13 +798,30 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   spec.cwd = cc.working_dir.empty() ? "/" : cc.working_dir;
   spec.user = cc.user;
   spec.network = opts_.network;
-  if (run.network == "none") spec.network = NetworkMode::kNone;
-  if (run.network == "host") spec.network = NetworkMode::kHost;
+  if (!run.network.empty()) {
+    auto mode = ParseNetworkMode(run.network);
+    if (!mode) return Fail(ins, mode.error());
+    spec.network = *mode;
+  }
+  auto security = ParseSecurityMode(run.security);
+  if (!security) return Fail(ins, security.error());
+  spec.security = *security;
+  if (spec.network == NetworkMode::kHost && !opts_.allow.contains(kAllowNetworkHost)) {
+    return Fail(
+        ins, Error(ErrorCode::kPermissionDenied,
+                   fmt::format("RUN with the host network needs --allow {}", kAllowNetworkHost)));
+  }
+  if (spec.security == SecurityMode::kInsecure && !opts_.allow.contains(kAllowSecurityInsecure)) {
+    return Fail(ins, Error(ErrorCode::kPermissionDenied,
+                           fmt::format("RUN --security=insecure needs --allow {}",
+                                       kAllowSecurityInsecure)));
+  }
   std::string created_by = CreatedBy(ins, shell, run_args);
 
   CacheKey key("RUN");
   key.Add(st.key.ToString()).Add(spec.args).Add(spec.env).Add(spec.cwd).Add(spec.user);
-  key.Add(spec.network == NetworkMode::kNone ? "none" : "host");
+  key.Add(NetworkModeName(spec.network));
+  if (spec.security != SecurityMode::kSandbox) key.Add(SecurityModeName(spec.security));
   // RUN --mount: cache dirs, tmpfs, read-only binds of the context or a
   // stage, secrets. Bind sources are part of the cache key by content.
   std::vector<View> mount_views;

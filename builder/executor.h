@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,9 @@ using ImageResolver =
 using UrlFetcher = std::function<Status(const std::string& url, const std::filesystem::path& dest,
                                         std::string* last_modified)>;
 
+inline constexpr std::string_view kAllowNetworkHost = "network.host";
+inline constexpr std::string_view kAllowSecurityInsecure = "security.insecure";
+
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
@@ -70,7 +74,12 @@ struct BuildOptions {
   std::map<std::string, std::string> build_args;
   std::string target;
   bool no_cache = false;
-  NetworkMode network = NetworkMode::kHost;
+  // RUN's network unless a RUN says otherwise (--network default|none|host).
+  NetworkMode network = NetworkMode::kPrivate;
+  // Granted entitlements (`--allow`, BuildKit's names): kAllowNetworkHost
+  // lets RUN use the host network, kAllowSecurityInsecure lets a RUN use
+  // --security=insecure. Without them such a RUN fails (PermissionDenied).
+  std::set<std::string, std::less<>> allow;
   oci::CompressOptions compression;
   // Largest uncompressed layer applied to disk (base-image snapshots, ADD
   // of a local archive).

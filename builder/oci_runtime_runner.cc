@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "builder/run_reaper.h"
 #include "builder/runtime_spec.h"
 #include "builder/user_db.h"
 #include "oci/util/file_util.h"
@@ -64,6 +65,9 @@ Result<Child> Spawn(const std::vector<std::string>& argv) {
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  // Only stdio reaches the child (and so the runtime and the container),
+  // even if some descriptor of this process lacks O_CLOEXEC.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t empty, defaults;
@@ -318,6 +322,18 @@ std::string RandomHex(size_t bytes) {
 
 }  // namespace
 
+Status DeleteContainer(const std::filesystem::path& runtime, const std::filesystem::path& state_dir,
+                       std::string_view id) {
+  STRATA_ASSIGN_OR_RETURN(Captured c, RunCaptured({runtime.string(), "--root", state_dir.string(),
+                                                   "delete", "-f", std::string(id)},
+                                                  std::chrono::seconds(30)));
+  if (c.exit_code != 0) {
+    return MakeError(ErrorCode::kInternal, "{} delete -f {}: exit code {}: {}",
+                     runtime.filename().string(), id, c.exit_code, Trim(c.output));
+  }
+  return OkStatus();
+}
+
 Result<std::filesystem::path> FindExecutable(std::string_view name, std::string_view path_env) {
   if (name.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty executable name");
   if (name.find('/') != std::string_view::npos) {
@@ -393,11 +409,32 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   }
   STRATA_ASSIGN_OR_RETURN(std::filesystem::path runtime, Runtime());
   STRATA_ASSIGN_OR_RETURN(ResolvedUser user, ResolveUser(spec.rootfs, spec.user));
-  STRATA_ASSIGN_OR_RETURN(std::vector<Rlimit> rlimits, ClampRlimits(spec.rlimits));
+  std::vector<Rlimit> wanted = spec.rlimits;
+  for (const Rlimit& d : DefaultRlimits()) {
+    if (std::none_of(wanted.begin(), wanted.end(),
+                     [&](const Rlimit& r) { return r.type == d.type; }))
+      wanted.push_back(d);
+  }
+  STRATA_ASSIGN_OR_RETURN(std::vector<Rlimit> rlimits, ClampRlimits(wanted));
+  std::optional<std::filesystem::path> nat_helper;
+  if (spec.network == NetworkMode::kPrivate) {
+    std::string name = options_.nat_helper.empty() ? std::string(kNatHelper) : options_.nat_helper;
+    auto helper = FindExecutable(name, options_.path_env);
+    if (!helper) {
+      return MakeError(helper.error().code(),
+                       "the default RUN network needs {} (Debian package slirp4netns), or use "
+                       "--network none: {}",
+                       name, helper.error().message());
+    }
+    nat_helper = *helper;
+  }
 
   STRATA_RETURN_IF_ERROR(MakeDirs(options_.state_dir, 0700));
   STRATA_RETURN_IF_ERROR(MakeDirs(options_.bundle_dir, 0700));
-  STRATA_ASSIGN_OR_RETURN(ScopedTempDir bundle, ScopedTempDir::Create(options_.bundle_dir, "run-"));
+  const std::string bundle_prefix =
+      options_.owner.empty() ? std::string("run-") : OwnedBundlePrefix(options_.owner);
+  STRATA_ASSIGN_OR_RETURN(ScopedTempDir bundle,
+                          ScopedTempDir::Create(options_.bundle_dir, bundle_prefix));
   const std::filesystem::path& dir = bundle.path();
 
   RuntimeSpecOptions o;
@@ -410,12 +447,23 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   o.rootfs = spec.rootfs;
   o.hostname = spec.hostname.empty() ? "strata" : spec.hostname;
   o.network = spec.network;
+  o.security = spec.security;
+  if (spec.security == SecurityMode::kInsecure) o.insecure_capabilities = BoundingCapabilities();
+  o.pids_limit = options_.pids_limit;
   o.binds = spec.binds;
   o.tmpfs = spec.tmpfs;
   o.rlimits = std::move(rlimits);
   o.hosts_file = dir / "hosts";
   o.resolv_conf_file = dir / "resolv.conf";
   o.hostname_file = dir / "hostname";
+  // Declared after `bundle`: torn down before the bundle dir is removed.
+  std::optional<PrivateNetwork> network;
+  if (nat_helper) {
+    auto net = PrivateNetwork::Setup(dir, *nat_helper);
+    if (!net) return Unexpected(net.error().Wrap("set up the default RUN network"));
+    network = std::move(*net);
+    o.network_namespace = network->netns_path();
+  }
   STRATA_ASSIGN_OR_RETURN(nlohmann::json config, GenerateRuntimeSpec(o));
 
   auto host_resolv = ReadFile(options_.host_resolv_conf);
@@ -433,7 +481,9 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   MountStubCleaner stubs(spec.rootfs, dests);
 
   const std::string id =
-      fmt::format("strata-{}-{}-{}", ::getpid(), counter_.fetch_add(1), RandomHex(4));
+      options_.owner.empty()
+          ? fmt::format("strata-{}-{}-{}", ::getpid(), counter_.fetch_add(1), RandomHex(4))
+          : OwnedContainerId(options_.owner, counter_.fetch_add(1));
   const std::string state = options_.state_dir.string();
   const std::filesystem::path log = dir / "runtime.log";
   std::vector<std::string> argv = {runtime.string(), "--root", state, "--log",    log.string(),
@@ -515,6 +565,7 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   int exit_code = WaitExit(child->pid);
   on_stop.reset();
   cleanup();
+  Status net_down = network ? network->Teardown() : OkStatus();
 
   if (cancelled) return MakeError(ErrorCode::kCancelled, "run cancelled; container {} killed", id);
   if (exit_code != 0) {
@@ -523,6 +574,7 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
                        *err);
     }
   }
+  if (!net_down) return Unexpected(net_down.error().Wrap("tear down the default RUN network"));
   return exit_code;
 }
 

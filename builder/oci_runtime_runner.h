@@ -4,10 +4,13 @@
 // Per Run():
 //   1. resolves spec.user in the rootfs (user_db.h) and writes a bundle dir
 //      (config.json from runtime_spec.h, plus the hosts, resolv.conf and
-//      hostname files it binds) under options.bundle_dir;
-//   2. starts the runtime with stdin on /dev/null and stdout/stderr on pipes
-//      it reads with poll(), handing complete lines to the sink as they
-//      arrive (no tty; large outputs stream, nothing is buffered whole);
+//      hostname files it binds) under options.bundle_dir; for the default
+//      network (NetworkMode::kPrivate) it creates the private network
+//      namespace and starts its NAT helper (run_network.h), both torn down
+//      after the step whatever happens;
+//   2. starts the runtime with stdin on /dev/null, stdout/stderr on pipes
+//      and no other file descriptor of strata's, reading the pipes with poll(), handing complete
+//      lines to the sink as they arrive (no tty; large outputs stream, nothing is buffered whole);
 //   3. on spec.cancel, sends `RUNTIME kill ID KILL` (repeated until the
 //      container is gone) and returns Cancelled;
 //   4. always runs `RUNTIME delete -f ID`, removes the bundle, and removes
@@ -35,6 +38,7 @@
 #include <vector>
 
 #include "builder/command_runner.h"
+#include "builder/run_network.h"
 
 namespace strata::builder {
 
@@ -53,6 +57,15 @@ struct OciRuntimeRunnerOptions {
   std::filesystem::path host_resolv_conf = "/etc/resolv.conf";
   // Pass --no-pivot to `run` (for roots where pivot_root is impossible).
   bool no_pivot = false;
+  // The NAT helper of the default network: a name searched in path_env or a
+  // path. Empty = kNatHelper.
+  std::string nat_helper;
+  // linux.resources.pids.limit of every step; 0 = none.
+  int64_t pids_limit = kDefaultPidsLimit;
+  // A RunOwner's token (run_reaper.h): container ids and bundle dirs are
+  // named after it so that a later strata process can tell whether their
+  // owner is alive. Empty = ids from the pid (nothing reapable by owner).
+  std::string owner;
 };
 
 inline constexpr std::array<std::string_view, 2> kDefaultRuntimes = {"runc", "crun"};
@@ -76,6 +89,11 @@ class OciRuntimeRunner : public CommandRunner {
   std::optional<std::filesystem::path> runtime_;  // guarded by mu_
   std::atomic<uint64_t> counter_{0};
 };
+
+// `RUNTIME --root STATE_DIR delete -f ID`, bounded to 30 s. Unavailable on
+// timeout, Internal with the runtime's output when it fails.
+Status DeleteContainer(const std::filesystem::path& runtime, const std::filesystem::path& state_dir,
+                       std::string_view id);
 
 // Looks `name` up in the colon-separated `path_env` (a name containing '/'
 // is returned as is if executable). NotFound otherwise.

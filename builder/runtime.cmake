@@ -4,6 +4,10 @@
 target_sources(strata_builder PRIVATE
   ${PROJECT_SOURCE_DIR}/builder/oci_runtime_runner.cc
   ${PROJECT_SOURCE_DIR}/builder/overlay_mount.cc
+  ${PROJECT_SOURCE_DIR}/builder/build_namespace.cc
+  ${PROJECT_SOURCE_DIR}/builder/run_network.cc
+  ${PROJECT_SOURCE_DIR}/builder/run_reaper.cc
   ${PROJECT_SOURCE_DIR}/builder/runtime_spec.cc
+  ${PROJECT_SOURCE_DIR}/builder/seccomp_profile.cc
   ${PROJECT_SOURCE_DIR}/builder/user_db.cc
 )

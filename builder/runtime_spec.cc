@@ -1,5 +1,6 @@
 #include "builder/runtime_spec.h"
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -7,6 +8,9 @@
 #include <set>
 
 #include <fmt/format.h>
+
+#include "builder/run_network.h"
+#include "builder/seccomp_profile.h"
 
 namespace strata::builder {
 namespace {
@@ -50,21 +54,106 @@ std::string_view EnvKey(std::string_view entry) { return entry.substr(0, entry.f
 }  // namespace
 
 Result<NetworkMode> ParseNetworkMode(std::string_view s) {
-  if (s == "host" || s == "default" || s.empty()) return NetworkMode::kHost;
+  if (s == "default" || s.empty()) return NetworkMode::kPrivate;
+  if (s == "host") return NetworkMode::kHost;
   if (s == "none") return NetworkMode::kNone;
   return MakeError(ErrorCode::kInvalidArgument,
-                   "network mode \"{}\" not supported (want host or none)", s);
+                   "network mode \"{}\" not supported (want default, none or host)", s);
+}
+
+std::string_view NetworkModeName(NetworkMode mode) {
+  switch (mode) {
+    case NetworkMode::kPrivate:
+      return "default";
+    case NetworkMode::kNone:
+      return "none";
+    case NetworkMode::kHost:
+      return "host";
+  }
+  return "default";
+}
+
+Result<SecurityMode> ParseSecurityMode(std::string_view s) {
+  if (s == "sandbox" || s.empty()) return SecurityMode::kSandbox;
+  if (s == "insecure") return SecurityMode::kInsecure;
+  return MakeError(ErrorCode::kInvalidArgument,
+                   "security mode \"{}\" not supported (want sandbox or insecure)", s);
+}
+
+std::string_view SecurityModeName(SecurityMode mode) {
+  return mode == SecurityMode::kInsecure ? "insecure" : "sandbox";
 }
 
 const std::vector<std::string>& DefaultCapabilities() {
   static const std::vector<std::string> kCaps = {
-      "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-      "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-      "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-      "CAP_KILL",    "CAP_AUDIT_WRITE",
+      "CAP_CHOWN",       "CAP_DAC_OVERRIDE",     "CAP_FSETID",     "CAP_FOWNER",
+      "CAP_MKNOD",       "CAP_SETGID",           "CAP_SETUID",     "CAP_SETFCAP",
+      "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+      "CAP_AUDIT_WRITE",
   };
   return kCaps;
 }
+
+const std::vector<std::string>& AllCapabilities() {
+  // In kernel order (capability.h), 0 to 40.
+  static const std::vector<std::string> kCaps = {
+      "CAP_CHOWN",
+      "CAP_DAC_OVERRIDE",
+      "CAP_DAC_READ_SEARCH",
+      "CAP_FOWNER",
+      "CAP_FSETID",
+      "CAP_KILL",
+      "CAP_SETGID",
+      "CAP_SETUID",
+      "CAP_SETPCAP",
+      "CAP_LINUX_IMMUTABLE",
+      "CAP_NET_BIND_SERVICE",
+      "CAP_NET_BROADCAST",
+      "CAP_NET_ADMIN",
+      "CAP_NET_RAW",
+      "CAP_IPC_LOCK",
+      "CAP_IPC_OWNER",
+      "CAP_SYS_MODULE",
+      "CAP_SYS_RAWIO",
+      "CAP_SYS_CHROOT",
+      "CAP_SYS_PTRACE",
+      "CAP_SYS_PACCT",
+      "CAP_SYS_ADMIN",
+      "CAP_SYS_BOOT",
+      "CAP_SYS_NICE",
+      "CAP_SYS_RESOURCE",
+      "CAP_SYS_TIME",
+      "CAP_SYS_TTY_CONFIG",
+      "CAP_MKNOD",
+      "CAP_LEASE",
+      "CAP_AUDIT_WRITE",
+      "CAP_AUDIT_CONTROL",
+      "CAP_SETFCAP",
+      "CAP_MAC_OVERRIDE",
+      "CAP_MAC_ADMIN",
+      "CAP_SYSLOG",
+      "CAP_WAKE_ALARM",
+      "CAP_BLOCK_SUSPEND",
+      "CAP_AUDIT_READ",
+      "CAP_PERFMON",
+      "CAP_BPF",
+      "CAP_CHECKPOINT_RESTORE",
+  };
+  return kCaps;
+}
+
+std::vector<std::string> BoundingCapabilities() {
+  std::vector<std::string> out;
+  const auto& all = AllCapabilities();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (::prctl(PR_CAPBSET_READ, static_cast<unsigned long>(i), 0, 0, 0) == 1) {
+      out.push_back(all[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<Rlimit> DefaultRlimits() { return {Rlimit{"RLIMIT_NOFILE", 1024, 1024}}; }
 
 const std::vector<std::string>& DefaultMaskedPaths() {
   static const std::vector<std::string> kPaths = {
@@ -116,8 +205,18 @@ Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
       return MakeError(ErrorCode::kInvalidArgument, "invalid environment entry \"{}\"", e);
     }
   }
+  if (o.network == NetworkMode::kPrivate && !o.network_namespace.is_absolute()) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "the default network needs an absolute network namespace path, got \"{}\"",
+                     o.network_namespace.string());
+  }
+  const bool insecure = o.security == SecurityMode::kInsecure;
 
-  json caps = DefaultCapabilities();
+  const std::vector<std::string>& cap_list = !insecure ? DefaultCapabilities()
+                                             : o.insecure_capabilities.empty()
+                                                 ? AllCapabilities()
+                                                 : o.insecure_capabilities;
+  json caps = cap_list;
   json user{{"uid", o.uid}, {"gid", o.gid}};
   if (!o.additional_gids.empty()) user["additionalGids"] = o.additional_gids;
   json process{
@@ -127,7 +226,7 @@ Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
       {"env", o.env},
       {"cwd", o.cwd},
       {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
-      {"noNewPrivileges", false},
+      {"noNewPrivileges", !insecure},
   };
   if (!o.rlimits.empty()) {
     json limits = json::array();
@@ -147,7 +246,9 @@ Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
   mounts.push_back(
       Mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}));
   mounts.push_back(Mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}));
-  mounts.push_back(Mount("/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}));
+  mounts.push_back(Mount("/sys", "sysfs", "sysfs",
+                         insecure ? std::vector<std::string>{"nosuid", "noexec", "nodev", "rw"}
+                                  : std::vector<std::string>{"nosuid", "noexec", "nodev", "ro"}));
 
   auto add_bind = [&](std::string_view dest, const std::filesystem::path& src, bool ro) {
     std::vector<std::string> opts = {"rbind", "rprivate", "nosuid", "nodev"};
@@ -181,16 +282,22 @@ Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
   json namespaces = json::array();
   for (const char* ns : {"pid", "ipc", "uts", "mount"}) namespaces.push_back({{"type", ns}});
   if (o.network == NetworkMode::kNone) namespaces.push_back({{"type", "network"}});
+  if (o.network == NetworkMode::kPrivate) {
+    namespaces.push_back({{"type", "network"}, {"path", o.network_namespace.string()}});
+  }
 
   // No linux.devices: the runtime spec requires runtimes to create exactly
   // the minimal set (null, zero, full, random, urandom, tty, ptmx) with the
   // matching device-cgroup rules. Listing them again makes runc 1.1 drop its
   // defaults' cgroup rules, and opening /dev/null then fails with EPERM.
-  json linux_section{
-      {"namespaces", std::move(namespaces)},
-      {"maskedPaths", DefaultMaskedPaths()},
-      {"readonlyPaths", DefaultReadonlyPaths()},
-  };
+  json linux_section{{"namespaces", std::move(namespaces)}};
+  if (!insecure) {
+    linux_section["maskedPaths"] = DefaultMaskedPaths();
+    linux_section["readonlyPaths"] = DefaultReadonlyPaths();
+    linux_section["seccomp"] =
+        DefaultSeccompProfile(cap_list, HostSeccompArch(), HostKernelVersion());
+  }
+  if (o.pids_limit > 0) linux_section["resources"] = {{"pids", {{"limit", o.pids_limit}}}};
 
   json spec{
       {"ociVersion", "1.0.2"},
@@ -233,6 +340,7 @@ std::string GenerateHostsFile(std::string_view hostname) {
 }
 
 std::string GenerateResolvConf(std::string_view host, NetworkMode network) {
+  if (network == NetworkMode::kPrivate) return NatResolvConf(host);
   if (network == NetworkMode::kHost && host.find("nameserver") != std::string_view::npos) {
     std::string out(host);
     if (!out.empty() && out.back() != '\n') out.push_back('\n');

@@ -10,11 +10,14 @@ packages=(
   # libraries
   libarchive-dev libssl-dev libzstd-dev zlib1g-dev libisal-dev nlohmann-json3-dev
   libcurl4-openssl-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  # runtime: RUN steps and overlay snapshots
-  runc
+  # runtime: RUN steps and overlay snapshots; slirp4netns is the NAT of RUN's
+  # default network
+  runc slirp4netns
   # real clients and services the integration tests check against
   docker-registry skopeo umoci podman buildah apache2-utils openssl
   busybox-static pigz zstd gzip tar hyperfine python3 curl
+  # benchmarks (tools/bench/network_bench.sh builds a Debian rootfs)
+  debootstrap
 )
 
 missing=()

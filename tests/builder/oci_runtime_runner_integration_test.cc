@@ -176,8 +176,16 @@ TEST_F(OciRuntimeRunnerIntegrationTest, NetworkNoneHasOnlyLoopback) {
   EXPECT_EQ(out, "lo\n");
 }
 
+TEST_F(OciRuntimeRunnerIntegrationTest, DefaultNetworkIsPrivateWithTheNatInterface) {
+  auto [code, out] = RunOk(Shell("ls /sys/class/net; cat /etc/resolv.conf"));
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(out, "lo\ntap0\nnameserver 10.0.2.3\n");
+}
+
 TEST_F(OciRuntimeRunnerIntegrationTest, HostNetworkSeesTheHostInterfaces) {
-  auto [code, out] = RunOk(Shell("ls /sys/class/net"));
+  RunSpec s = Shell("ls /sys/class/net");
+  s.network = NetworkMode::kHost;
+  auto [code, out] = RunOk(s);
   ASSERT_EQ(code, 0);
   std::set<std::string> inside;
   for (const auto& l : SplitLines(out)) inside.insert(l);
@@ -245,8 +253,8 @@ TEST_F(OciRuntimeRunnerIntegrationTest, DockerDefaultCapabilitiesAndProtectedPat
   ASSERT_EQ(code, 0);
   auto lines = SplitLines(out);
   ASSERT_GE(lines.size(), 2u) << out;
-  // Docker's default set: 0x00000000a80425fb.
-  EXPECT_THAT(lines[0], HasSubstr("00000000a80425fb"));
+  // Docker's default set (0x00000000a80425fb) without CAP_NET_RAW (bit 13).
+  EXPECT_THAT(lines[0], HasSubstr("00000000a80405fb"));
   EXPECT_EQ(lines[1], "0");  // masked: /dev/null bound over it (7 KB on the host)
   EXPECT_THAT(out, ::testing::Not(HasSubstr("writable")));
   EXPECT_THAT(out, HasSubstr("/dev/urandom"));

@@ -89,6 +89,9 @@ class FakeRuntimeTest : public ::testing::Test {
     s.user = "app:staff";
     s.rootfs = rootfs_.path();
     s.hostname = "h1";
+    // The default network needs root (a network namespace) and slirp4netns;
+    // run_network_integration_test.cc covers it.
+    s.network = NetworkMode::kNone;
     return s;
   }
 

@@ -1,5 +1,6 @@
 #include "builder/runtime_spec.h"
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -28,6 +29,7 @@ RuntimeSpecOptions BaseOptions() {
   o.hosts_file = "/b/hosts";
   o.resolv_conf_file = "/b/resolv.conf";
   o.hostname_file = "/b/hostname";
+  o.network_namespace = "/b/netns";
   return o;
 }
 
@@ -51,7 +53,7 @@ TEST(RuntimeSpecTest, ProcessFields) {
   EXPECT_EQ(p["env"], json({"PATH=/bin", "FOO=bar"}));
   EXPECT_EQ(p["cwd"], "/work");
   EXPECT_EQ(p["terminal"], false);
-  EXPECT_EQ(p["noNewPrivileges"], false);
+  EXPECT_EQ(p["noNewPrivileges"], true);
   EXPECT_EQ(p["user"], json({{"uid", 1000}, {"gid", 50}, {"additionalGids", {10}}}));
   EXPECT_FALSE(p.contains("rlimits"));
   EXPECT_EQ(spec["root"], json({{"path", "/var/lib/strata/mnt/x"}, {"readonly", false}}));
@@ -59,13 +61,12 @@ TEST(RuntimeSpecTest, ProcessFields) {
   EXPECT_EQ(spec["ociVersion"], "1.0.2");
 }
 
-TEST(RuntimeSpecTest, DockerDefaultCapabilitiesInBoundingEffectivePermitted) {
+TEST(RuntimeSpecTest, DockerDefaultCapabilitiesWithoutNetRawInBoundingEffectivePermitted) {
   ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(BaseOptions()));
   const std::vector<std::string> want = {
-      "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-      "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-      "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-      "CAP_KILL",    "CAP_AUDIT_WRITE"};
+      "CAP_CHOWN",      "CAP_DAC_OVERRIDE", "CAP_FSETID",     "CAP_FOWNER",  "CAP_MKNOD",
+      "CAP_SETGID",     "CAP_SETUID",       "CAP_SETFCAP",    "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+      "CAP_SYS_CHROOT", "CAP_KILL",         "CAP_AUDIT_WRITE"};
   const json& caps = spec["process"]["capabilities"];
   for (const char* set : {"bounding", "effective", "permitted"}) {
     EXPECT_THAT(caps[set].get<std::vector<std::string>>(), UnorderedElementsAreArray(want)) << set;
@@ -73,11 +74,61 @@ TEST(RuntimeSpecTest, DockerDefaultCapabilitiesInBoundingEffectivePermitted) {
   EXPECT_FALSE(caps.contains("inheritable"));
   EXPECT_FALSE(caps.contains("ambient"));
   EXPECT_THAT(caps["bounding"].get<std::vector<std::string>>(), Not(Contains("CAP_SYS_ADMIN")));
+  EXPECT_THAT(caps["bounding"].get<std::vector<std::string>>(), Not(Contains("CAP_NET_RAW")));
 }
 
 TEST(RuntimeSpecTest, HostNetworkHasNoNetworkNamespace) {
-  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(BaseOptions()));
+  auto o = BaseOptions();
+  o.network = NetworkMode::kHost;
+  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(o));
   EXPECT_THAT(NamespaceTypes(spec), UnorderedElementsAreArray({"pid", "ipc", "uts", "mount"}));
+}
+
+TEST(RuntimeSpecTest, DefaultNetworkJoinsThePrivateNamespaceByPath) {
+  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(BaseOptions()));
+  EXPECT_THAT(NamespaceTypes(spec),
+              UnorderedElementsAreArray({"pid", "ipc", "uts", "mount", "network"}));
+  for (const json& ns : spec["linux"]["namespaces"]) {
+    if (ns["type"] == "network") {
+      EXPECT_EQ(ns["path"], "/b/netns");
+    }
+  }
+  auto o = BaseOptions();
+  o.network_namespace.clear();
+  auto bad = GenerateRuntimeSpec(o);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(RuntimeSpecTest, SandboxHasDockerSeccompProfile) {
+  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(BaseOptions()));
+  const json& sc = spec["linux"]["seccomp"];
+  EXPECT_EQ(sc["defaultAction"], "SCMP_ACT_ERRNO");
+  EXPECT_EQ(sc["defaultErrnoRet"], 1);
+  EXPECT_FALSE(sc["syscalls"].empty());
+  // Resolved for the capabilities the process gets: no CAP_SYS_ADMIN, so
+  // mount(2) is not allowed by name.
+  EXPECT_EQ(sc.dump().find("\"mount\""), std::string::npos);
+}
+
+TEST(RuntimeSpecTest, InsecureHasAllCapabilitiesNoSeccompNoMaskedPaths) {
+  auto o = BaseOptions();
+  o.security = SecurityMode::kInsecure;
+  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(o));
+  const json& caps = spec["process"]["capabilities"];
+  EXPECT_THAT(caps["effective"].get<std::vector<std::string>>(), Contains("CAP_SYS_ADMIN"));
+  EXPECT_THAT(caps["bounding"].get<std::vector<std::string>>(), Contains("CAP_NET_RAW"));
+  EXPECT_EQ(caps["bounding"].size(), AllCapabilities().size());
+  o.insecure_capabilities = {"CAP_CHOWN", "CAP_SYS_ADMIN"};
+  ASSERT_OK_AND_ASSIGN(json limited, GenerateRuntimeSpec(o));
+  EXPECT_EQ(limited["process"]["capabilities"]["bounding"], json({"CAP_CHOWN", "CAP_SYS_ADMIN"}));
+  EXPECT_EQ(spec["process"]["noNewPrivileges"], false);
+  EXPECT_FALSE(spec["linux"].contains("seccomp"));
+  EXPECT_FALSE(spec["linux"].contains("maskedPaths"));
+  EXPECT_FALSE(spec["linux"].contains("readonlyPaths"));
+  const json* sys = FindMount(spec, "/sys");
+  ASSERT_NE(sys, nullptr);
+  EXPECT_THAT((*sys)["options"].get<std::vector<std::string>>(), Contains("rw"));
 }
 
 TEST(RuntimeSpecTest, NetworkNoneAddsNetworkNamespace) {
@@ -86,6 +137,14 @@ TEST(RuntimeSpecTest, NetworkNoneAddsNetworkNamespace) {
   ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(o));
   EXPECT_THAT(NamespaceTypes(spec),
               UnorderedElementsAreArray({"pid", "ipc", "uts", "mount", "network"}));
+}
+
+TEST(RuntimeSpecTest, PidsLimitIsTheOnlyResource) {
+  auto o = BaseOptions();
+  o.pids_limit = 100;
+  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(o));
+  EXPECT_EQ(spec["linux"]["resources"], json({{"pids", {{"limit", 100}}}}));
+  EXPECT_FALSE(spec["linux"].contains("cgroupsPath"));
 }
 
 TEST(RuntimeSpecTest, NoCgroupsNoResources) {
@@ -267,10 +326,43 @@ TEST(RuntimeSpecTest, ResolvConfNoneDropsLoopbackAndFallsBack) {
             std::string::npos);
 }
 
+TEST(RuntimeSpecTest, ResolvConfDefaultNetworkUsesTheNatForwarder) {
+  std::string host = "search example.com\nnameserver 127.0.0.53\nnameserver 10.1.1.1\n";
+  EXPECT_EQ(GenerateResolvConf(host, NetworkMode::kPrivate),
+            "search example.com\nnameserver 10.0.2.3\n");
+}
+
 TEST(RuntimeSpecTest, ParseNetworkMode) {
   EXPECT_EQ(ParseNetworkMode("host").value(), NetworkMode::kHost);
   EXPECT_EQ(ParseNetworkMode("none").value(), NetworkMode::kNone);
+  EXPECT_EQ(ParseNetworkMode("default").value(), NetworkMode::kPrivate);
+  EXPECT_EQ(ParseNetworkMode("").value(), NetworkMode::kPrivate);
   EXPECT_FALSE(ParseNetworkMode("bridge").has_value());
+  // Distinct names: they are part of the RUN cache key.
+  EXPECT_EQ(NetworkModeName(NetworkMode::kPrivate), "default");
+  EXPECT_EQ(NetworkModeName(NetworkMode::kNone), "none");
+  EXPECT_EQ(NetworkModeName(NetworkMode::kHost), "host");
+}
+
+TEST(RuntimeSpecTest, ParseSecurityMode) {
+  EXPECT_EQ(ParseSecurityMode("").value(), SecurityMode::kSandbox);
+  EXPECT_EQ(ParseSecurityMode("sandbox").value(), SecurityMode::kSandbox);
+  EXPECT_EQ(ParseSecurityMode("insecure").value(), SecurityMode::kInsecure);
+  auto bad = ParseSecurityMode("privileged");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code(), ErrorCode::kInvalidArgument);
+}
+
+TEST(RuntimeSpecTest, BoundingCapabilitiesAreThoseThisProcessHas) {
+  auto caps = BoundingCapabilities();
+  for (size_t i = 0; i < AllCapabilities().size(); ++i) {
+    bool has = ::prctl(PR_CAPBSET_READ, static_cast<unsigned long>(i), 0, 0, 0) == 1;
+    EXPECT_EQ(std::find(caps.begin(), caps.end(), AllCapabilities()[i]) != caps.end(), has) << i;
+  }
+}
+
+TEST(RuntimeSpecTest, DefaultRlimitsAreContainerdsNofile) {
+  EXPECT_EQ(DefaultRlimits(), std::vector<Rlimit>({Rlimit{"RLIMIT_NOFILE", 1024, 1024}}));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "builder/oci_runtime_runner.h"
+#include "builder/run_reaper.h"
 #include "oci/layer_reader.h"
 
 namespace strata::cli {
@@ -59,6 +61,20 @@ void AddGlobalFlags(CLI::App& app, GlobalOptions& g) {
           },
           "SIZE"))
       ->group("Global");
+}
+
+void ReapDeadRuns(const Context& ctx) {
+  builder::ReapOptions o;
+  o.store_root = ctx.Root();
+  const char* path = std::getenv("PATH");
+  for (std::string_view name : builder::kDefaultRuntimes) {
+    if (auto p = builder::FindExecutable(name, path != nullptr ? path : ""); p) {
+      o.runtime = *p;
+      break;
+    }
+  }
+  auto r = builder::ReapDeadRuns(o);
+  if (!r) fmt::print(stderr, "strata: warning: {}\n", r.error().message());
 }
 
 std::string HumanSize(int64_t bytes) {

@@ -62,6 +62,11 @@ int Fail(const Error& e);
 // Adds the global flags to a (sub)command so they work after the verb too.
 void AddGlobalFlags(CLI::App& app, GlobalOptions& g);
 
+// Reaps what crashed strata processes left in the store at ctx.Root()
+// (builder/run_reaper.h): dead containers, bundles, work dirs, mounts.
+// A failure is a warning on stderr: it must not stop the command.
+void ReapDeadRuns(const Context& ctx);
+
 // Human-readable byte count ("12.3MB"), as docker prints sizes.
 std::string HumanSize(int64_t bytes);
 // "3 minutes ago" from an RFC 3339 timestamp ("" if unparseable).

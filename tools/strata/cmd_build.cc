@@ -13,9 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "builder/build_namespace.h"
 #include "builder/executor.h"
 #include "builder/oci_runtime_runner.h"
 #include "builder/plan.h"
+#include "builder/run_reaper.h"
 #include "oci/json_util.h"
 #include "oci/util/file_util.h"
 #include "oci/util/unique_fd.h"
@@ -181,7 +183,8 @@ struct BuildFlags {
   std::vector<std::string> build_args;
   std::string target;
   bool no_cache = false;
-  std::string network = "host";
+  std::string network = "default";
+  std::vector<std::string> allow;
   std::string compression = "gzip";
   int compression_level = -1;
   std::string progress = "auto";
@@ -278,11 +281,20 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     }
     o.secrets[id] = src;
   }
-  if (f.network == "none") {
-    o.network = builder::NetworkMode::kNone;
-  } else if (f.network != "host" && f.network != "default") {
-    return Fail(Error(ErrorCode::kInvalidArgument,
-                      fmt::format("--network {}: want host or none", f.network)));
+  for (const auto& a : f.allow) {
+    if (a != builder::kAllowNetworkHost && a != builder::kAllowSecurityInsecure) {
+      return Fail(Error(ErrorCode::kInvalidArgument,
+                        fmt::format("--allow {}: unknown entitlement (want {} or {})", a,
+                                    builder::kAllowNetworkHost, builder::kAllowSecurityInsecure)));
+    }
+    o.allow.insert(a);
+  }
+  auto network = builder::ParseNetworkMode(f.network);
+  if (!network) return Fail(network.error().Wrap("--network"));
+  o.network = *network;
+  if (o.network == builder::NetworkMode::kHost && !o.allow.contains(builder::kAllowNetworkHost)) {
+    return Fail(Error(ErrorCode::kPermissionDenied,
+                      fmt::format("--network host needs --allow {}", builder::kAllowNetworkHost)));
   }
   if (f.compression == "zstd") {
     o.compression.compression = oci::Compression::kZstd;
@@ -318,11 +330,22 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     return Fail(Error(ErrorCode::kInvalidArgument,
                       fmt::format("--pull {}: want always, missing or never", f.pull)));
   }
+  // From here on the build runs in its own pid and mount namespaces: its
+  // containers and mounts die with it (builder/build_namespace.h). This
+  // process has one thread and no store open yet, as that requires.
+  auto keeper = builder::EnterBuildNamespaces();
+  if (!keeper) return Fail(keeper.error());
+  if (keeper->has_value()) return **keeper;  // the keeper: the build's exit code
   auto store = ctx.OpenStore();
   if (!store) return Fail(store.error());
+  // Names this process's containers and bundles so that a later strata
+  // command can tell they are dead if this one crashes (run_reaper.h).
+  auto owner = builder::RunOwner::Acquire((*store)->root());
+  if (!owner) return Fail(owner.error());
   builder::OciRuntimeRunnerOptions ro;
   ro.runtime = f.runtime;
   ro.state_dir = (*store)->root() / "runtime";
+  ro.owner = owner->token();
   builder::OciRuntimeRunner runner(ro);
 
   std::unique_ptr<builder::ProgressSink> progress;
@@ -461,7 +484,11 @@ Verb BuildVerb() {
             app.add_option("--build-arg", f->build_args, "Build-time variable KEY=VALUE");
             app.add_option("--target", f->target, "Build up to this stage");
             app.add_flag("--no-cache", f->no_cache, "Do not use the build cache");
-            app.add_option("--network", f->network, "RUN network: host (default) or none");
+            app.add_option("--network", f->network,
+                           "RUN network: default (private, outbound through a user-space NAT), "
+                           "none, or host (needs --allow network.host)");
+            app.add_option("--allow", f->allow,
+                           "Grant an entitlement: network.host, security.insecure (repeatable)");
             app.add_option("--compression", f->compression, "Layer compression: gzip or zstd");
             app.add_option("--compression-level", f->compression_level, "Codec level");
             app.add_option("--progress", f->progress, "auto, plain, tty, json");

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   }
   if (!chosen) return kExitUsage;
   Context ctx{global};
+  ReapDeadRuns(ctx);
   // Library code reports errors as values; an exception reaching here is a
   // bug (the standard library or JSON throwing on input we did not foresee).
   // Say so plainly instead of aborting with a core dump.
