@@ -15,7 +15,7 @@
 #
 # usage: tools/crash/crash_test.sh [--runs N] [--files N] [--seed N]
 #                                  [--strata BIN] [--work DIR] [--keep]
-#                                  [--strict-leftovers]
+#                                  [--strict-leftovers] [--ops build,prune,...]
 #   --runs 20 --files 2000 is the bounded mode ctest runs (< 3 min);
 #   --runs 100 (or more) --files 6000 the full one.
 # Exit 0 if there were no wrong builds, fsck failures, changed images or failed
@@ -32,6 +32,7 @@ strata_bin=""
 work=""
 keep=0
 strict_leftovers=0
+only_ops=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs=$2; shift 2 ;;
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
     --work) work=$2; shift 2 ;;
     --keep) keep=1; shift ;;
     --strict-leftovers) strict_leftovers=1; shift ;;
+    --ops) IFS=, read -r -a only_ops <<< "$2"; shift 2 ;;
     *) echo "crash_test: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -199,6 +201,7 @@ command_for() {  # $1 op, $2 run index
 }
 
 ops=(build prune pull push load build-cached)
+[ ${#only_ops[@]} -gt 0 ] && ops=("${only_ops[@]}")
 declare -A t_op killed_n done_n
 for op in "${ops[@]}"; do killed_n[$op]=0; done_n[$op]=0; done
 # Calibrate: how long each operation takes unkilled (kills land in [0, 1.2 t]).
