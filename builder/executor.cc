@@ -428,9 +428,9 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
       auto chains = oci::ChainIds(img->config.diff_ids);
       for (size_t i = 0; i < img->manifest.layers.size() && i < chains.size(); ++i) {
         if (auto s = oci::VerifyLayerBlob(store_, img->manifest.layers[i], chains[i]); !s) {
-          return Fail(stage.from, s.error().Wrap(fmt::format("FROM {}: base image {} layer {}",
-                                                             ref->Familiar(),
-                                                             img->descriptor.digest, i)));
+          return Fail(stage.from,
+                      s.error().Wrap(fmt::format("FROM {}: base image {} layer {}", ref->Familiar(),
+                                                 img->descriptor.digest, i)));
         }
       }
       st.config = img->config;

@@ -127,8 +127,7 @@ std::optional<BlobStamp> ReadVerifiedMemo(const fs::path& snapshot, const Digest
     if (!j.contains(key) || !j[key].is_number_integer()) return std::nullopt;
     *field = j[key].get<int64_t>();
   }
-  for (auto [key, field] :
-       {std::pair<const char*, uint64_t*>{"dev", &s.dev}, {"ino", &s.ino}}) {
+  for (auto [key, field] : {std::pair<const char*, uint64_t*>{"dev", &s.dev}, {"ino", &s.ino}}) {
     if (!j.contains(key) || !j[key].is_number_unsigned()) return std::nullopt;
     *field = j[key].get<uint64_t>();
   }

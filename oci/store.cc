@@ -716,12 +716,12 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
     std::unordered_set<Digest> configs;
     Mark(
         *this, m, live, [](std::string) {},
-        [&](std::string p) { unreadable.push_back(fmt::format("{}: {}", image, p)); }, 0,
-        &configs);
+        [&](std::string p) { unreadable.push_back(fmt::format("{}: {}", image, p)); }, 0, &configs);
     for (const auto& d : configs) {
       auto bytes = ReadBlob(d);
       if (!bytes && bytes.error().code() == ErrorCode::kNotFound) continue;  // nothing to lose
-      auto cfg = bytes ? ImageConfig::Parse(*bytes) : Result<ImageConfig>(Unexpected(bytes.error()));
+      auto cfg =
+          bytes ? ImageConfig::Parse(*bytes) : Result<ImageConfig>(Unexpected(bytes.error()));
       if (!cfg) {
         unreadable.push_back(
             fmt::format("{}: config {}: {}", image, d.ToString(), cfg.error().message()));

@@ -183,8 +183,8 @@ TEST_F(StoreIntegrationTest, PruneWithACorruptManifestDeletesNothing) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   r = Strata("rmi busybox");  // app's blobs are only reachable through app
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  auto inspect = RunCommand(std::string(STRATA_BINARY) + " --root " + Q(root_) +
-                            " inspect app 2>/dev/null");
+  auto inspect =
+      RunCommand(std::string(STRATA_BINARY) + " --root " + Q(root_) + " inspect app 2>/dev/null");
   auto j = nlohmann::json::parse(inspect.output, nullptr, false);
   ASSERT_TRUE(j.is_object());
   std::string manifest = j["digest"].get<std::string>();

@@ -3,9 +3,9 @@
 #include <chrono>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <fcntl.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -136,9 +136,9 @@ TEST_F(SnapshotsStoreTest, AdoptMovesTheDirectoryIntoPlaceWithProof) {
   ASSERT_OK_AND_ASSIGN(Image image, MakeImage(*store_, {Dir("l1")}));
   Digest chain = ChainIds(image.config.diff_ids)[0];
   WriteTestFile(store_->SnapshotsDir() / ".run-x" / "upper" / "f", "1");
-  ASSERT_OK_AND_ASSIGN(auto lower, AdoptSnapshot(*store_, store_->SnapshotsDir() / ".run-x/upper",
-                                                 chain, image.manifest.layers[0],
-                                                 image.config.diff_ids[0]));
+  ASSERT_OK_AND_ASSIGN(auto lower,
+                       AdoptSnapshot(*store_, store_->SnapshotsDir() / ".run-x/upper", chain,
+                                     image.manifest.layers[0], image.config.diff_ids[0]));
   EXPECT_EQ(lower, SnapshotLowerDir(*store_, chain));
   EXPECT_TRUE(fs::exists(lower / "f"));
   EXPECT_FALSE(fs::exists(store_->SnapshotsDir() / ".run-x/upper"));
@@ -148,9 +148,9 @@ TEST_F(SnapshotsStoreTest, AdoptMovesTheDirectoryIntoPlaceWithProof) {
   // A second adoption of the same chain keeps the first; the new dir stays
   // with its owner.
   WriteTestFile(store_->SnapshotsDir() / ".copy-y" / "fs" / "other", "2");
-  ASSERT_OK_AND_ASSIGN(auto again, AdoptSnapshot(*store_, store_->SnapshotsDir() / ".copy-y/fs",
-                                                 chain, image.manifest.layers[0],
-                                                 image.config.diff_ids[0]));
+  ASSERT_OK_AND_ASSIGN(auto again,
+                       AdoptSnapshot(*store_, store_->SnapshotsDir() / ".copy-y/fs", chain,
+                                     image.manifest.layers[0], image.config.diff_ids[0]));
   EXPECT_EQ(again, lower);
   EXPECT_FALSE(fs::exists(lower / "other"));
   EXPECT_TRUE(fs::exists(store_->SnapshotsDir() / ".copy-y/fs/other"));
@@ -162,9 +162,9 @@ TEST_F(SnapshotsStoreTest, AdoptReplacesAnIncompleteSnapshot) {
   Digest chain = ChainIds(image.config.diff_ids)[0];
   WriteTestFile(SnapshotPath(*store_, chain) / "fs" / "partial", "p");
   WriteTestFile(Dir("up/f"), "1");
-  ASSERT_OK_AND_ASSIGN(auto lower, AdoptSnapshot(*store_, Dir("up"), chain,
-                                                 image.manifest.layers[0],
-                                                 image.config.diff_ids[0]));
+  ASSERT_OK_AND_ASSIGN(
+      auto lower,
+      AdoptSnapshot(*store_, Dir("up"), chain, image.manifest.layers[0], image.config.diff_ids[0]));
   EXPECT_TRUE(fs::exists(lower / "f"));
   EXPECT_FALSE(fs::exists(lower / "partial"));
 }

@@ -36,9 +36,10 @@ Verb FsckVerb() {
                 fmt::print("ok: {} blobs, {} images verified\n", report.blobs_checked,
                            report.images_checked);
                 if (!report.leftovers.empty()) {
-                  fmt::print("note: {} temporary directories under snapshots/ (of a running or a "
-                             "killed strata; prune removes those of killed ones)\n",
-                             report.leftovers.size());
+                  fmt::print(
+                      "note: {} temporary directories under snapshots/ (of a running or a "
+                      "killed strata; prune removes those of killed ones)\n",
+                      report.leftovers.size());
                 }
               }
               return kExitOk;
