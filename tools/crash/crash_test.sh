@@ -196,7 +196,7 @@ command_for() {  # $1 op, $2 run index
     build-cached) echo "build -q -t work:2 $ctx" ;;
     prune) echo "prune" ;;
     pull) echo "pull $reg/crash/pull:1" ;;
-    push) echo "push stable:1 $reg/crash/push$2:1" ;;
+    push) echo "push stable:2 $reg/crash/push$2:1" ;;
     load) echo "load -i $work/loadme.tar" ;;
   esac
 }
