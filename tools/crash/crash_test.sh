@@ -126,7 +126,9 @@ mkdir -p "$ctx"
 head -c 300000 /dev/urandom > "$ctx/blob.bin"
 echo "context file" > "$ctx/note.txt"
 # Multi-stage: a RUN that makes many files, COPY from the context and from the
-# first stage, and a RUN that lists what it sees into the layer (and prints it).
+# first stage, and a RUN that lists what it sees into the layer (and prints it):
+# names and contents only (an adopted snapshot keeps real mtimes, an unpacked one
+# the clamped ones; the layers are the same).
 cat > "$ctx/Dockerfile" <<EOF
 FROM busybox AS gen
 ARG SALT=
@@ -135,7 +137,7 @@ RUN find /data -type f | wc -l > /gen-count && cat /gen-count
 FROM busybox
 COPY note.txt blob.bin /ctx/
 COPY --from=gen /data /data
-RUN echo "files: \$(find /data -type f | wc -l)" > /seen && (ls -lR /data /ctx /bin; cat /data/*) | md5sum >> /seen && cat /seen
+RUN echo "files: \$(find /data -type f | wc -l)" > /seen && (find /data /ctx /bin | sort; cat /data/* /ctx/*) | md5sum >> /seen && cat /seen
 EOF
 
 timed() {
