@@ -323,23 +323,15 @@ void Build::History(StageState& st, std::string created_by, bool empty,
   st.config.history.push_back(std::move(h));
 }
 
+// Snapshots are owned by oci/snapshots: a snapshot is used only with its
+// proof of completeness, and an incomplete one is made again.
 Result<fs::path> Build::EnsureSnapshot(const StageState& st, size_t i) {
   oci::Digest chain = oci::ChainId(std::span(st.config.diff_ids).first(i + 1));
-  fs::path dir = store_.SnapshotsDir() / chain.hex();
-  if (Exists(dir)) return dir;
-  STRATA_ASSIGN_OR_RETURN(auto tmp, ScopedTempDir::Create(store_.SnapshotsDir(), ".unpack-"));
-  fs::path target = tmp.path() / "fs";
-  STRATA_RETURN_IF_ERROR(MakeDirs(target));
-  oci::ApplyOptions ao;
-  ao.form = oci::ApplyForm::kOverlay;
-  ao.allow_devices = ::geteuid() == 0;
-  ao.preserve_owners = ::geteuid() == 0;
-  ao.max_uncompressed_bytes = opts_.max_layer_bytes;
-  STRATA_RETURN_IF_ERROR(oci::ApplyLayer(store_, st.layers[i], st.config.diff_ids[i], target, ao));
-  if (::rename(target.c_str(), dir.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY) {
-    return ErrnoError(errno, fmt::format("snapshot {}", dir.string()));
-  }
-  return dir;
+  oci::SnapshotOptions so;
+  so.allow_devices = ::geteuid() == 0;
+  so.preserve_owners = ::geteuid() == 0;
+  so.max_uncompressed_bytes = opts_.max_layer_bytes;
+  return oci::EnsureSnapshot(store_, chain, st.layers[i], st.config.diff_ids[i], so);
 }
 
 Result<std::vector<fs::path>> Build::Lowers(const StageState& st) {
@@ -357,8 +349,9 @@ Status Build::AddLayer(StageState& st, const oci::LayerInfo& info, const fs::pat
   if (!snapshot_src.empty()) {
     // The directory the layer was made from is, as it stands, the layer in
     // overlay form: adopt it as the snapshot instead of unpacking again.
-    fs::path dir = store_.SnapshotsDir() / oci::ChainId(st.config.diff_ids).hex();
-    if (!Exists(dir)) (void)::rename(snapshot_src.c_str(), dir.c_str());
+    auto adopted = oci::AdoptSnapshot(store_, snapshot_src, oci::ChainId(st.config.diff_ids),
+                                      info.descriptor, info.diff_id);
+    if (!adopted) return Unexpected(adopted.error());
   }
   return OkStatus();
 }
@@ -420,7 +413,16 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
       want.architecture = plan_.target_platform.arch;
       want.variant = plan_.target_platform.variant;
       Result<oci::Descriptor> desc = MakeError(ErrorCode::kNotFound, "");
-      if (!opts_.pull_always) desc = store_.Resolve(*ref);
+      if (!opts_.pull_always) {
+        desc = store_.Resolve(*ref);
+      } else if (auto idx = store_.ReadIndex(); !idx) {
+        desc = Unexpected(idx.error());  // a pull could not be recorded either
+      }
+      // Only a base that is not in the store is pulled: a store that cannot
+      // answer (a corrupt index.json) stops the build.
+      if (!desc && desc.error().code() != ErrorCode::kNotFound) {
+        return Fail(stage.from, desc.error().Wrap(fmt::format("FROM {}", ref->Familiar())));
+      }
       if (!desc) {
         if (!opts_.resolver) {
           return Fail(stage.from,
@@ -433,6 +435,17 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
       }
       auto img = store_.LoadImage(*desc, want);
       if (!img) return Fail(stage.from, img.error().Wrap(fmt::format("FROM {}", ref->Familiar())));
+      // Snapshots stand in for the base's layer blobs, which a build then
+      // never reads: check that they are intact (size always; content hashed
+      // unless memoized next to the snapshot, see oci/snapshots.h).
+      auto chains = oci::ChainIds(img->config.diff_ids);
+      for (size_t i = 0; i < img->manifest.layers.size() && i < chains.size(); ++i) {
+        if (auto s = oci::VerifyLayerBlob(store_, img->manifest.layers[i], chains[i]); !s) {
+          return Fail(stage.from,
+                      s.error().Wrap(fmt::format("FROM {}: base image {} layer {}", ref->Familiar(),
+                                                 img->descriptor.digest, i)));
+        }
+      }
       st.config = img->config;
       st.layers = img->manifest.layers;
       st.created = img->config.created;

@@ -343,10 +343,15 @@ Status Store::WithIndexLock(const std::function<Status()>& fn) const {
 }
 
 Result<Index> Store::ReadIndex() const {
-  auto text = ReadFile(root_ / "index.json");
+  const fs::path path = root_ / "index.json";
+  auto text = ReadFile(path);
   if (!text) return Unexpected(text.error());
   auto idx = Index::Parse(*text);
-  if (!idx) return Unexpected(idx.error().Wrap((root_ / "index.json").string()));
+  if (!idx) {
+    // Never "not found": callers would pull over the user's tags.
+    return MakeError(ErrorCode::kDataLoss, "{} is corrupt: {}", path.string(),
+                     idx.error().message());
+  }
   return idx;
 }
 
@@ -527,37 +532,44 @@ Result<Image> Store::LoadImage(std::string_view ref) const {
 namespace {
 
 // Adds to `live` every blob reachable from `d` (manifest, index, config,
-// layers). Missing or unreadable blobs are reported through `problem`.
+// layers). Missing or unreadable blobs are reported through `problem`; a
+// manifest or index that cannot be read or parsed (so that what it reaches is
+// unknown) through `unreadable` as well.
 void Mark(const Store& store, const Descriptor& d, std::unordered_set<Digest>& live,
-          const std::function<void(std::string)>& problem, int depth = 0,
+          const std::function<void(std::string)>& problem,
+          const std::function<void(std::string)>& unreadable, int depth = 0,
           std::unordered_set<Digest>* configs = nullptr) {
   if (!live.insert(d.digest).second) return;
+  auto fail = [&](std::string msg) {
+    problem(msg);
+    unreadable(std::move(msg));
+  };
   if (depth > 8) {
-    problem(fmt::format("{}: index nesting too deep", d.digest.ToString()));
+    fail(fmt::format("{}: index nesting too deep", d.digest.ToString()));
     return;
   }
   if (!media_type::IsManifest(d.media_type) && !media_type::IsIndex(d.media_type)) return;
   auto bytes = store.ReadBlob(d.digest);
   if (!bytes) {
-    problem(fmt::format("{}: {}", d.digest.ToString(), bytes.error().message()));
+    fail(fmt::format("{}: {}", d.digest.ToString(), bytes.error().message()));
     return;
   }
   auto mt = DetectManifestMediaType(*bytes);
   if (mt && media_type::IsIndex(*mt)) {
     auto idx = Index::Parse(*bytes);
     if (!idx) {
-      problem(fmt::format("{}: {}", d.digest.ToString(), idx.error().message()));
+      fail(fmt::format("{}: {}", d.digest.ToString(), idx.error().message()));
       return;
     }
     for (const auto& m : idx->manifests) {
       if (!store.Has(m.digest)) continue;  // partial multi-platform pulls are allowed
-      Mark(store, m, live, problem, depth + 1, configs);
+      Mark(store, m, live, problem, unreadable, depth + 1, configs);
     }
     return;
   }
   auto m = Manifest::Parse(*bytes);
   if (!m) {
-    problem(fmt::format("{}: {}", d.digest.ToString(), m.error().message()));
+    fail(fmt::format("{}: {}", d.digest.ToString(), m.error().message()));
     return;
   }
   if (configs) configs->insert(m->config.digest);
@@ -589,6 +601,12 @@ std::vector<Digest> CacheRecordBlobs(const fs::path& record) {
     if (auto d = Digest::Parse(s)) out.push_back(*d);
   }
   return out;
+}
+
+// The name a tag entry of index.json is shown by.
+std::string EntryName(const Descriptor& m) {
+  auto it = m.annotations.find(std::string(kAnnotationRefName));
+  return it != m.annotations.end() ? it->second : m.digest.ToString();
 }
 
 int64_t DirBytes(const fs::path& p) {
@@ -638,9 +656,7 @@ FsckReport Store::Fsck() const {
   std::unordered_set<Digest> live;
   for (const auto& m : idx->manifests) {
     ++report.images_checked;
-    std::string name = m.annotations.count(std::string(kAnnotationRefName))
-                           ? m.annotations.at(std::string(kAnnotationRefName))
-                           : m.digest.ToString();
+    std::string name = EntryName(m);
     auto size = Size(m.digest);
     if (!size) {
       problem(fmt::format("{}: manifest {} is missing", name, m.digest.ToString()));
@@ -650,16 +666,19 @@ FsckReport Store::Fsck() const {
       problem(fmt::format("{}: manifest {} has size {}, index.json says {}", name,
                           m.digest.ToString(), *size, m.size));
     }
-    Mark(*this, m, live, [&](std::string p) { problem(fmt::format("{}: {}", name, p)); });
+    Mark(
+        *this, m, live, [&](std::string p) { problem(fmt::format("{}: {}", name, p)); },
+        [](std::string) {});
   }
+  SnapshotCheck snaps = CheckSnapshots(*this);
+  for (auto& p : snaps.problems) problem(std::move(p));
+  report.leftovers = std::move(snaps.leftovers);
   return report;
 }
 
-Result<PruneReport> Store::Prune(const PruneOptions& opts) {
-  // Our own shared lock must go before we can take it exclusively; no other
-  // strata process may hold the store while we sweep.
+Status Store::LockExclusive() {
   // Converting our shared lock to exclusive fails at once while any other
-  // strata process holds the store; we go back to shared when done.
+  // strata process holds the store.
   while (::flock(lock_.get(), LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;
     if (errno == EWOULDBLOCK) {
@@ -669,18 +688,56 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
     }
     return ErrnoError(errno, "lock store");
   }
+  return OkStatus();
+}
+
+void Store::UnlockExclusive() {
+  while (::flock(lock_.get(), LOCK_SH) != 0 && errno == EINTR) {
+  }
+}
+
+Result<PruneReport> Store::Prune(const PruneOptions& opts) {
+  // No other strata process may hold the store while we sweep: with the
+  // exclusive lock, every temp dir and ingest file belongs to a dead process.
+  STRATA_RETURN_IF_ERROR(LockExclusive());
   struct Downgrade {
-    int fd;
-    ~Downgrade() { ::flock(fd, LOCK_SH); }
-  } downgrade{lock_.get()};
+    Store* store;
+    ~Downgrade() { store->UnlockExclusive(); }
+  } downgrade{this};
   PruneReport report;
   STRATA_ASSIGN_OR_RETURN(auto idx, ReadIndex());
   std::unordered_set<Digest> live;
-  std::unordered_set<Digest> configs;  // of tagged images: their snapshots stay
-  std::vector<std::string> problems;
+  // A tagged image whose manifest, index or config cannot be read keeps an
+  // unknown set of blobs (or snapshots) alive: stop before deleting anything.
+  std::vector<std::string> unreadable;
+  std::unordered_set<std::string> live_chains;  // of tagged images' snapshots
   for (const auto& m : idx.manifests) {
+    const std::string image = fmt::format("image {} ({})", EntryName(m), m.digest.ToString());
+    std::unordered_set<Digest> configs;
     Mark(
-        *this, m, live, [&](std::string p) { problems.push_back(std::move(p)); }, 0, &configs);
+        *this, m, live, [](std::string) {},
+        [&](std::string p) { unreadable.push_back(fmt::format("{}: {}", image, p)); }, 0, &configs);
+    for (const auto& d : configs) {
+      auto bytes = ReadBlob(d);
+      if (!bytes && bytes.error().code() == ErrorCode::kNotFound) continue;  // nothing to lose
+      auto cfg =
+          bytes ? ImageConfig::Parse(*bytes) : Result<ImageConfig>(Unexpected(bytes.error()));
+      if (!cfg) {
+        unreadable.push_back(
+            fmt::format("{}: config {}: {}", image, d.ToString(), cfg.error().message()));
+        continue;
+      }
+      if (cfg->diff_ids.empty()) continue;
+      for (const auto& chain : ChainIds(cfg->diff_ids)) live_chains.insert(chain.hex());
+    }
+  }
+  if (!unreadable.empty()) {
+    std::string msg;
+    for (const auto& u : unreadable) msg += (msg.empty() ? "" : "; ") + u;
+    return MakeError(ErrorCode::kDataLoss,
+                     "prune stopped, nothing was deleted: {} (run strata fsck; remove the tag "
+                     "with strata rmi to let prune reclaim its blobs)",
+                     msg);
   }
   std::error_code ec;
   if (PathExists(CacheDir())) {
@@ -706,26 +763,13 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
                           (it->is_regular_file(ec) ? static_cast<int64_t>(it->file_size(ec)) : 0);
     if (RemoveAll(it->path())) ++report.ingest_removed;
   }
-  // Snapshots are a cache of unpacked layers: keep those whose chain is still
-  // used by a tagged image (named snapshots/<chainID hex>), drop the rest
-  // (a cache-only layer is unpacked again if a build needs it).
-  std::unordered_set<std::string> live_chains;
-  for (const auto& d : configs) {
-    auto bytes = ReadBlob(d);
-    if (!bytes) continue;
-    auto cfg = ImageConfig::Parse(*bytes);
-    if (!cfg || cfg->diff_ids.empty()) continue;
-    for (const auto& chain : ChainIds(cfg->diff_ids)) live_chains.insert(chain.hex());
-  }
-  for (fs::directory_iterator it(SnapshotsDir(), ec), end; !ec && it != end; it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    if (live_chains.count(name)) continue;
-    int64_t bytes = DirBytes(it->path());
-    if (RemoveAll(it->path())) {
-      ++report.snapshots_removed;
-      report.bytes_freed += bytes;
-    }
-  }
+  // Snapshots are a cache of unpacked layers: keep the complete ones whose
+  // chain a tagged image still uses, drop the rest (a cache-only layer is
+  // unpacked again if a build needs it), and every leftover temp/trash dir.
+  STRATA_ASSIGN_OR_RETURN(auto sweep, SweepSnapshots(*this, &live_chains));
+  report.snapshots_removed = sweep.removed;
+  report.snapshot_leftovers_removed = sweep.leftovers;
+  report.bytes_freed += sweep.bytes;
   return report;
 }
 
@@ -771,6 +815,16 @@ Result<fs::path> Store::QuarantineBlob(const Digest& d) {
   ::unlink(dst.c_str());
   STRATA_RETURN_IF_ERROR(FsyncDir(src.parent_path()));
   return fs::path();
+}
+
+Result<RepairReport> Store::RepairSnapshots() {
+  STRATA_RETURN_IF_ERROR(LockExclusive());
+  struct Downgrade {
+    Store* store;
+    ~Downgrade() { store->UnlockExclusive(); }
+  } downgrade{this};
+  STRATA_ASSIGN_OR_RETURN(auto sweep, SweepSnapshots(*this, nullptr));
+  return RepairReport{sweep.removed, sweep.leftovers};
 }
 
 }  // namespace strata::oci

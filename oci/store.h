@@ -15,7 +15,11 @@
 //                              them.
 //   ROOT/cache/<key>.json      build-cache records; prune keeps every digest
 //                              listed in a record's "blobs" array
-//   ROOT/snapshots/<chainID>/  unpacked layers (see oci/snapshots.h)
+//   ROOT/snapshots/<chainID>/  unpacked layers: fs/ (the lowerdir) and
+//                              snapshot.json (proof of completeness, written
+//                              before the dir is renamed into place); temp
+//                              and trash dirs are dot-named. Lifecycle in
+//                              oci/snapshots.h.
 //   ROOT/lock                  flock: every Store holds it shared for its
 //                              lifetime; prune takes it exclusive, so it never
 //                              sweeps a blob a running build or pull just wrote
@@ -118,6 +122,9 @@ struct FsckReport {
   int64_t blobs_checked = 0;
   int64_t images_checked = 0;
   std::vector<std::string> problems;  // one line per problem, naming digest/ref
+  // Temp/trash/scratch dirs under snapshots/ (of a running or a killed
+  // process; prune removes those of dead ones). Not problems.
+  std::vector<std::string> leftovers;
   bool ok() const { return problems.empty(); }
 };
 
@@ -128,8 +135,13 @@ struct PruneReport {
   int64_t blobs_removed = 0;
   int64_t bytes_freed = 0;
   int64_t ingest_removed = 0;
-  int64_t snapshots_removed = 0;
+  int64_t snapshots_removed = 0;           // unused or incomplete
+  int64_t snapshot_leftovers_removed = 0;  // temp/trash dirs of dead processes
   int64_t cache_records_removed = 0;
+};
+struct RepairReport {
+  int64_t snapshots_removed = 0;  // incomplete ones
+  int64_t leftovers_removed = 0;
 };
 
 class Store {
@@ -180,14 +192,24 @@ class Store {
   Result<Image> LoadImage(std::string_view ref) const;
 
   // --- maintenance ---
+  // Verifies every blob, every tagged image, and every snapshot's proof of
+  // completeness (oci/snapshots.h).
   FsckReport Fsck() const;
   // Marks from index.json (and cache records unless opts.all), sweeps every
-  // other blob, ingest leftovers and snapshots. Unavailable if another strata
-  // process is using the store.
+  // other blob, ingest leftovers, unused or incomplete snapshots and leftover
+  // snapshot temp/trash dirs. Unavailable if another strata process is using
+  // the store. DataLoss naming the image (ref and digest), with nothing
+  // deleted, if a tagged image's manifest, index or config cannot be read.
   Result<PruneReport> Prune(const PruneOptions& opts);
+  // fsck --repair: removes incomplete snapshots and leftover snapshot
+  // temp/trash dirs (blobs and tags are left alone). Unavailable if another
+  // strata process is using the store.
+  Result<RepairReport> RepairSnapshots();
 
   // Runs `fn` with index.json locked exclusively.
   Status WithIndexLock(const std::function<Status()>& fn) const;
+  // DataLoss naming ROOT/index.json and the parse error if it is corrupt
+  // (never NotFound: a caller must not mistake it for "no such image").
   Result<Index> ReadIndex() const;
   Status WriteIndex(const Index& index) const;
 
@@ -209,6 +231,10 @@ class Store {
  private:
   Store(std::filesystem::path root, UniqueFd lock)
       : root_(std::move(root)), lock_(std::move(lock)) {}
+  // Upgrades our shared ROOT/lock to exclusive without waiting (Unavailable
+  // while another strata process holds it) / back to shared.
+  Status LockExclusive();
+  void UnlockExclusive();
   std::filesystem::path root_;
   UniqueFd lock_;
 };

@@ -1,5 +1,9 @@
 #include "oci/snapshots.h"
 
+#include <chrono>
+#include <thread>
+
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -65,9 +69,10 @@ TEST_F(SnapshotsStoreTest, PreparesEachLayerOnceTopFirst) {
   ASSERT_OK_AND_ASSIGN(auto lower, PrepareLowerDirs(*store_, image, {}));
   auto chain = ChainIds(image.config.diff_ids);
   ASSERT_EQ(lower.size(), 3u);
-  EXPECT_EQ(lower[0], SnapshotPath(*store_, chain[2]));
-  EXPECT_EQ(lower[2], SnapshotPath(*store_, chain[0]));
-  EXPECT_EQ(lower[0].filename().string(), chain[2].hex());
+  EXPECT_EQ(lower[0], SnapshotLowerDir(*store_, chain[2]));
+  EXPECT_EQ(lower[2], SnapshotLowerDir(*store_, chain[0]));
+  EXPECT_EQ(lower[0].parent_path().filename().string(), chain[2].hex());
+  EXPECT_TRUE(fs::exists(SnapshotPath(*store_, chain[2]) / "snapshot.json"));
   EXPECT_TRUE(fs::exists(lower[0] / "top"));
   EXPECT_FALSE(fs::exists(lower[0] / "base"));  // a snapshot holds its own layer only
   EXPECT_TRUE(fs::exists(lower[2] / "base"));
@@ -94,6 +99,145 @@ TEST_F(SnapshotsStoreTest, SharedBaseSharesSnapshots) {
   EXPECT_EQ(l1[1], l2[1]);
   EXPECT_NE(l1[0], l2[0]);
   EXPECT_EQ(SnapshotNames().size(), 3u);
+}
+
+// What an interrupted in-place delete (or an older strata) leaves under a
+// chainID name: the name and part of the content, no proof of completeness.
+// It must never be used as the layer; the layer is unpacked again.
+TEST_F(SnapshotsStoreTest, UnmarkedSnapshotDirectoryIsNeverUsed) {
+  for (const char* f : {"a", "b", "c"}) WriteTestFile(Dir(std::string("l1/") + f), f);
+  ASSERT_OK_AND_ASSIGN(Image image, MakeImage(*store_, {Dir("l1")}));
+  Digest chain = ChainIds(image.config.diff_ids)[0];
+  WriteTestFile(SnapshotPath(*store_, chain) / "a", "a");
+  WriteTestFile(SnapshotPath(*store_, chain) / "fs" / "a", "a");
+  ASSERT_OK_AND_ASSIGN(auto lower, PrepareLowerDirs(*store_, image, {}));
+  ASSERT_EQ(lower.size(), 1u);
+  for (const char* f : {"a", "b", "c"}) EXPECT_TRUE(fs::exists(lower[0] / f)) << f;
+  EXPECT_OK(FindSnapshot(*store_, chain));
+  EXPECT_EQ(SnapshotNames(), std::vector<std::string>{chain.hex()});  // no trash left
+}
+
+TEST_F(SnapshotsStoreTest, FindSnapshotTellsMissingFromIncomplete) {
+  Digest chain = Digest::Of("x");
+  EXPECT_EQ(FindSnapshot(*store_, chain).error().code(), ErrorCode::kNotFound);
+  WriteTestFile(SnapshotPath(*store_, chain) / "fs" / "f", "x");
+  EXPECT_EQ(FindSnapshot(*store_, chain).error().code(), ErrorCode::kDataLoss);
+  // A marker for another chain is no proof either.
+  WriteTestFile(SnapshotPath(*store_, chain) / "snapshot.json",
+                R"({"version":1,"chainID":")" + Digest::Of("y").ToString() + R"("})");
+  auto r = FindSnapshot(*store_, chain);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr(chain.ToString()));
+}
+
+TEST_F(SnapshotsStoreTest, AdoptMovesTheDirectoryIntoPlaceWithProof) {
+  WriteTestFile(Dir("l1/f"), "1");
+  ASSERT_OK_AND_ASSIGN(Image image, MakeImage(*store_, {Dir("l1")}));
+  Digest chain = ChainIds(image.config.diff_ids)[0];
+  WriteTestFile(store_->SnapshotsDir() / ".run-x" / "upper" / "f", "1");
+  ASSERT_OK_AND_ASSIGN(auto lower,
+                       AdoptSnapshot(*store_, store_->SnapshotsDir() / ".run-x/upper", chain,
+                                     image.manifest.layers[0], image.config.diff_ids[0]));
+  EXPECT_EQ(lower, SnapshotLowerDir(*store_, chain));
+  EXPECT_TRUE(fs::exists(lower / "f"));
+  EXPECT_FALSE(fs::exists(store_->SnapshotsDir() / ".run-x/upper"));
+  ASSERT_OK_AND_ASSIGN(auto marker, ReadFile(SnapshotPath(*store_, chain) / "snapshot.json"));
+  EXPECT_THAT(marker, ::testing::HasSubstr(chain.ToString()));
+  EXPECT_THAT(marker, ::testing::HasSubstr(image.manifest.layers[0].digest.ToString()));
+  // A second adoption of the same chain keeps the first; the new dir stays
+  // with its owner.
+  WriteTestFile(store_->SnapshotsDir() / ".copy-y" / "fs" / "other", "2");
+  ASSERT_OK_AND_ASSIGN(auto again,
+                       AdoptSnapshot(*store_, store_->SnapshotsDir() / ".copy-y/fs", chain,
+                                     image.manifest.layers[0], image.config.diff_ids[0]));
+  EXPECT_EQ(again, lower);
+  EXPECT_FALSE(fs::exists(lower / "other"));
+  EXPECT_TRUE(fs::exists(store_->SnapshotsDir() / ".copy-y/fs/other"));
+}
+
+TEST_F(SnapshotsStoreTest, AdoptReplacesAnIncompleteSnapshot) {
+  WriteTestFile(Dir("l1/f"), "1");
+  ASSERT_OK_AND_ASSIGN(Image image, MakeImage(*store_, {Dir("l1")}));
+  Digest chain = ChainIds(image.config.diff_ids)[0];
+  WriteTestFile(SnapshotPath(*store_, chain) / "fs" / "partial", "p");
+  WriteTestFile(Dir("up/f"), "1");
+  ASSERT_OK_AND_ASSIGN(
+      auto lower,
+      AdoptSnapshot(*store_, Dir("up"), chain, image.manifest.layers[0], image.config.diff_ids[0]));
+  EXPECT_TRUE(fs::exists(lower / "f"));
+  EXPECT_FALSE(fs::exists(lower / "partial"));
+}
+
+TEST_F(SnapshotsStoreTest, SweepKeepsOnlyCompleteKeptSnapshotsAndRemovesLeftovers) {
+  WriteTestFile(Dir("l1/f"), "1");
+  WriteTestFile(Dir("l2/g"), "2");
+  ASSERT_OK_AND_ASSIGN(Image image, MakeImage(*store_, {Dir("l1"), Dir("l2")}));
+  ASSERT_OK_AND_ASSIGN(auto lower, PrepareLowerDirs(*store_, image, {}));
+  auto chain = ChainIds(image.config.diff_ids);
+  Digest incomplete = Digest::Of("half");
+  WriteTestFile(SnapshotPath(*store_, incomplete) / "fs" / "f", "x");
+  WriteTestFile(store_->SnapshotsDir() / ".trash-abc" / "fs" / "f", "x");
+  WriteTestFile(store_->SnapshotsDir() / ".tmp-abc" / "fs" / "f", "x");
+  WriteTestFile(store_->SnapshotsDir() / ".run-abc" / "upper" / "f", "x");
+  SnapshotCheck check = CheckSnapshots(*store_);
+  ASSERT_EQ(check.problems.size(), 1u);
+  EXPECT_THAT(check.problems[0], ::testing::HasSubstr(incomplete.hex()));
+  EXPECT_EQ(check.leftovers.size(), 3u);
+  std::unordered_set<std::string> keep = {chain[0].hex(), incomplete.hex()};
+  ASSERT_OK_AND_ASSIGN(auto sweep, SweepSnapshots(*store_, &keep));
+  EXPECT_EQ(sweep.removed, 2);  // chain[1] (not kept) and the incomplete one
+  EXPECT_EQ(sweep.leftovers, 3);
+  EXPECT_EQ(SnapshotNames(), std::vector<std::string>{chain[0].hex()});
+  EXPECT_TRUE(CheckSnapshots(*store_).problems.empty());
+}
+
+// Overwrites byte `at` of a stored (read-only) blob in place.
+void CorruptBlob(const fs::path& blob, off_t at) {
+  ASSERT_EQ(::chmod(blob.c_str(), 0644), 0);
+  int fd = ::open(blob.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  char c = 0;
+  ASSERT_EQ(::pread(fd, &c, 1, at), 1);
+  c = static_cast<char>(c ^ 0x55);
+  ASSERT_EQ(::pwrite(fd, &c, 1, at), 1);
+  ::close(fd);
+}
+
+TEST_F(SnapshotsStoreTest, VerifyLayerBlobCatchesCorruptionBehindASnapshot) {
+  WriteTestFile(Dir("l1/f"), std::string(100000, 'x'));
+  ASSERT_OK_AND_ASSIGN(Image image, MakeImage(*store_, {Dir("l1")}));
+  ASSERT_OK(PrepareLowerDirs(*store_, image, {}));
+  const Descriptor& layer = image.manifest.layers[0];
+  Digest chain = ChainIds(image.config.diff_ids)[0];
+  // A memo is only made once the blob's ctime is older than the coarse
+  // file-time clock's tick (see VerifyLayerBlob).
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  ASSERT_OK(VerifyLayerBlob(*store_, layer, chain));
+  // Memoized next to the snapshot...
+  EXPECT_TRUE(fs::exists(SnapshotPath(*store_, chain) / "verified.json"));
+  ASSERT_OK(VerifyLayerBlob(*store_, layer, chain));
+  // ...but a same-size rewrite of the blob is still caught (its ctime moved).
+  CorruptBlob(store_->BlobPath(layer.digest), layer.size / 2);
+  auto r = VerifyLayerBlob(*store_, layer, chain);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr(layer.digest.ToString()));
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr("corrupt"));
+}
+
+TEST_F(SnapshotsStoreTest, VerifyLayerBlobChecksSizeAndPresence) {
+  WriteTestFile(Dir("l1/f"), "1");
+  ASSERT_OK_AND_ASSIGN(Image image, MakeImage(*store_, {Dir("l1")}));
+  Descriptor layer = image.manifest.layers[0];
+  Digest chain = ChainIds(image.config.diff_ids)[0];
+  ASSERT_EQ(::truncate(store_->BlobPath(layer.digest).c_str(), layer.size - 1), 0);
+  auto r = VerifyLayerBlob(*store_, layer, chain);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr(layer.digest.ToString()));
+  ASSERT_EQ(::unlink(store_->BlobPath(layer.digest).c_str()), 0);
+  EXPECT_EQ(VerifyLayerBlob(*store_, layer, chain).error().code(), ErrorCode::kNotFound);
 }
 
 TEST_F(SnapshotsStoreTest, FailedLayerLeavesNoSnapshot) {

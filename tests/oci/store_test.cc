@@ -1,11 +1,13 @@
 #include "oci/store.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "oci/media_types.h"
+#include "oci/snapshots.h"
 #include "tests/testing/test_util.h"
 
 namespace strata::oci {
@@ -234,16 +236,121 @@ TEST_F(StoreTest, PruneKeepsSnapshotsOfTaggedImagesOnly) {
   Descriptor a = MakeImage("a");
   ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
   // MakeImage's single layer: its chainID is its diffID (the layer digest).
-  auto keep = store_->SnapshotsDir() / Digest::Of("layer-a").hex();
-  auto stray = store_->SnapshotsDir() / Digest::Of("gone").hex();
-  testing::WriteTestFile(keep / "f", "x");
-  testing::WriteTestFile(stray / "f", "y");
+  Digest layer = Digest::Of("layer-a");
+  Descriptor layer_desc = Descriptor::Of(std::string(media_type::kLayerTar), layer, 7);
+  testing::WriteTestFile(dir_.path() / "up1" / "f", "x");
+  testing::WriteTestFile(dir_.path() / "up2" / "f", "y");
+  ASSERT_OK_AND_ASSIGN(auto keep,
+                       AdoptSnapshot(*store_, dir_.path() / "up1", layer, layer_desc, layer));
+  ASSERT_OK_AND_ASSIGN(auto stray, AdoptSnapshot(*store_, dir_.path() / "up2", Digest::Of("gone"),
+                                                 layer_desc, Digest::Of("gone")));
   testing::WriteTestFile(store_->SnapshotsDir() / ".run-leftover" / "upper" / "f", "z");
   ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
-  EXPECT_EQ(r.snapshots_removed, 2);
+  EXPECT_EQ(r.snapshots_removed, 1);
+  EXPECT_EQ(r.snapshot_leftovers_removed, 1);
   EXPECT_TRUE(fs::exists(keep / "f"));
-  EXPECT_FALSE(fs::exists(stray));
+  EXPECT_FALSE(fs::exists(stray.parent_path()));
   EXPECT_FALSE(fs::exists(store_->SnapshotsDir() / ".run-leftover"));
+}
+
+// An interrupted delete (or creation) leaves a snapshot without its proof
+// of completeness: prune removes it even when a tagged image uses that chain,
+// and every temp/trash dir of a dead process with it.
+TEST_F(StoreTest, PruneRemovesIncompleteSnapshotsAndLeftovers) {
+  Descriptor a = MakeImage("a");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
+  auto half = store_->SnapshotsDir() / Digest::Of("layer-a").hex();
+  testing::WriteTestFile(half / "f", "x");
+  testing::WriteTestFile(half / "fs" / "f", "x");
+  testing::WriteTestFile(store_->SnapshotsDir() / ".trash-1" / "fs" / "f", "y");
+  testing::WriteTestFile(store_->SnapshotsDir() / ".tmp-1" / "fs" / "f", "y");
+  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
+  EXPECT_FALSE(fs::exists(half));
+  EXPECT_TRUE(fs::is_empty(store_->SnapshotsDir()));
+  EXPECT_EQ(r.snapshots_removed, 1);
+  EXPECT_EQ(r.snapshot_leftovers_removed, 2);
+}
+
+TEST_F(StoreTest, FsckReportsIncompleteSnapshotsAndRepairRemovesThem) {
+  Descriptor a = MakeImage("a");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
+  auto half = store_->SnapshotsDir() / Digest::Of("layer-a").hex();
+  testing::WriteTestFile(half / "fs" / "f", "x");
+  auto report = store_->Fsck();
+  ASSERT_EQ(report.problems.size(), 1u);
+  EXPECT_THAT(report.problems[0], ::testing::HasSubstr(Digest::Of("layer-a").hex()));
+  EXPECT_THAT(report.problems[0], ::testing::HasSubstr("incomplete"));
+  // A temp dir is a note, not a problem: it may belong to a running build.
+  testing::WriteTestFile(store_->SnapshotsDir() / ".run-1" / "upper" / "f", "y");
+  report = store_->Fsck();
+  EXPECT_EQ(report.problems.size(), 1u);
+  EXPECT_EQ(report.leftovers.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto repaired, store_->RepairSnapshots());
+  EXPECT_EQ(repaired.snapshots_removed, 1);
+  EXPECT_EQ(repaired.leftovers_removed, 1);
+  report = store_->Fsck();
+  EXPECT_TRUE(report.ok());
+  EXPECT_TRUE(report.leftovers.empty());
+  EXPECT_TRUE(store_->Has(a.digest));
+}
+
+// Overwrites the start of a stored (read-only) blob, keeping its size.
+void Scribble(const fs::path& blob) {
+  ASSERT_EQ(::chmod(blob.c_str(), 0644), 0);
+  int fd = ::open(blob.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "}{", 2, 0), 2);
+  ::close(fd);
+}
+
+// A tagged image whose manifest cannot be read keeps an unknown set of blobs
+// alive: prune must stop, name the image, and delete nothing.
+TEST_F(StoreTest, PruneStopsWhenATaggedManifestIsCorrupt) {
+  Descriptor a = MakeImage("a");
+  Descriptor b = MakeImage("b");
+  Descriptor dropped = MakeImage("dropped");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
+  ASSERT_OK(store_->Tag(*Reference::Parse("other:2"), b));
+  ASSERT_OK_AND_ASSIGN(auto before, store_->ListBlobs());
+  Scribble(store_->BlobPath(a.digest));
+  auto r = store_->Prune({});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr("app:latest"));
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr(a.digest.ToString()));
+  ASSERT_OK_AND_ASSIGN(auto after, store_->ListBlobs());
+  EXPECT_EQ(after, before);
+  EXPECT_TRUE(store_->Has(dropped.digest));
+}
+
+TEST_F(StoreTest, PruneStopsWhenATaggedImageConfigIsCorrupt) {
+  Descriptor a = MakeImage("a");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
+  ASSERT_OK_AND_ASSIGN(auto img, store_->LoadImage("app"));
+  Descriptor dropped = MakeImage("dropped");
+  Scribble(store_->BlobPath(img.manifest.config.digest));
+  auto r = store_->Prune({});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_THAT(r.error().message(), ::testing::HasSubstr("app:latest"));
+  EXPECT_TRUE(store_->Has(dropped.digest));
+}
+
+// A corrupt index.json is never "image not found" (build would pull over it).
+TEST_F(StoreTest, CorruptIndexJsonIsDataLossNamingTheFile) {
+  Descriptor a = MakeImage("a");
+  ASSERT_OK(store_->Tag(*Reference::Parse("app"), a));
+  testing::WriteTestFile(store_->root() / "index.json", "{\"manifests\": [");
+  const std::string path = (store_->root() / "index.json").string();
+  for (const auto& r : {store_->Resolve("app").error(), store_->Resolve("busybox").error(),
+                        store_->ListImages().error(), store_->Prune({}).error(),
+                        store_->Tag(*Reference::Parse("x"), a).error()}) {
+    EXPECT_EQ(r.code(), ErrorCode::kDataLoss) << r.message();
+    EXPECT_THAT(r.message(), ::testing::HasSubstr(path + " is corrupt"));
+  }
+  auto report = store_->Fsck();
+  ASSERT_FALSE(report.ok());
+  EXPECT_THAT(report.problems.back(), ::testing::HasSubstr("corrupt"));
 }
 
 TEST_F(StoreTest, PruneRefusesWhileAnotherProcessUsesTheStore) {

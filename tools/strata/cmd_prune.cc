@@ -1,4 +1,6 @@
-// strata prune: remove every blob no tag or build-cache record reaches.
+// strata prune: remove every blob no tag or build-cache record reaches, and
+// unused or incomplete snapshots. Refuses (deleting nothing) when a tagged
+// image cannot be read.
 #include <fmt/format.h>
 
 #include "tools/strata/verbs.h"
@@ -15,9 +17,11 @@ Verb PruneVerb() {
               if (!store) return Fail(store.error());
               auto r = (*store)->Prune({.all = *all});
               if (!r) return Fail(r.error());
-              fmt::print("Removed {} blobs, {} partial ingests, {} snapshots, {} cache records\n",
-                         r->blobs_removed, r->ingest_removed, r->snapshots_removed,
-                         r->cache_records_removed);
+              fmt::print(
+                  "Removed {} blobs, {} partial ingests, {} snapshots, {} leftover temporary "
+                  "directories, {} cache records\n",
+                  r->blobs_removed, r->ingest_removed, r->snapshots_removed,
+                  r->snapshot_leftovers_removed, r->cache_records_removed);
               fmt::print("Total reclaimed space: {} ({} bytes)\n", HumanSize(r->bytes_freed),
                          r->bytes_freed);
               return kExitOk;
