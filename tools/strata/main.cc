@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
       // Name the word the user meant as a verb, if there is one.
       for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
-        if (a == "--root" || a == "--authfile" || a == "--creds") {
+        if (a == "--root" || a == "--authfile" || a == "--creds" || a == "--max-layer-size") {
           ++i;
           continue;
         }
