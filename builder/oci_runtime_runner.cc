@@ -29,6 +29,7 @@
 #include "builder/runtime_spec.h"
 #include "builder/user_db.h"
 #include "oci/util/file_util.h"
+#include "oci/util/in_root.h"
 #include "oci/util/unique_fd.h"
 
 extern char** environ;
@@ -196,14 +197,8 @@ class LineSplitter {
 // ---- mount stubs -------------------------------------------------------------
 
 int OpenBeneath(int dirfd, const std::string& rel, uint64_t flags) {
-  open_how how{};
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  int fd;
-  do {
-    fd = static_cast<int>(::syscall(SYS_openat2, dirfd, rel.c_str(), &how, sizeof(how)));
-  } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
-  return fd;
+  return OpenAt2(dirfd, rel, static_cast<int>(flags),
+                 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
 }
 
 // True if the entry `name` in `dirfd` is an empty regular file or a

@@ -11,6 +11,7 @@
 #include <charconv>
 
 #include "oci/util/file_util.h"
+#include "oci/util/in_root.h"
 #include "oci/util/unique_fd.h"
 
 namespace strata::builder {
@@ -175,13 +176,7 @@ Result<std::string> ReadFileInRoot(const std::filesystem::path& rootfs, std::str
   std::string rel(path);
   while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
   if (rel.empty()) return MakeError(ErrorCode::kInvalidArgument, "empty path in rootfs");
-  open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  int fd;
-  do {
-    fd = static_cast<int>(::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof(how)));
-  } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+  int fd = OpenInRoot(root.get(), rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return ErrnoError(errno, fmt::format("open {} in rootfs {}", path, rootfs.string()));
   UniqueFd file(fd);
   struct stat st;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "oci/util/file_util.h"
+#include "oci/util/in_root.h"
 #include "oci/whiteout.h"
 
 namespace strata::oci {
@@ -112,23 +113,6 @@ void SplitInto(std::string_view path, std::deque<std::string>& out, bool front) 
   }
 }
 
-// openat2 confined to the root: symlinks resolve as if `root_fd` were "/",
-// ".." cannot climb above it, /proc magic links are refused. `extra` adds
-// RESOLVE_* flags (RESOLVE_NO_SYMLINKS for paths known to be physical).
-int OpenInRoot(int root_fd, const std::string& rel, uint64_t flags, uint64_t extra = 0) {
-  struct open_how how;
-  std::memset(&how, 0, sizeof(how));
-  how.flags = flags | O_CLOEXEC;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra;
-  const char* p = rel.empty() ? "." : rel.c_str();
-  for (int attempt = 0;; ++attempt) {
-    long fd = ::syscall(SYS_openat2, root_fd, p, &how, sizeof(how));
-    // EAGAIN: a concurrent rename raced the resolution; it is safe to retry.
-    if (fd < 0 && errno == EAGAIN && attempt < 16) continue;
-    return static_cast<int>(fd);
-  }
-}
-
 Result<std::vector<std::string>> ListDirFd(int dir_fd) {
   int dup_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
   if (dup_fd < 0) return ErrnoError(errno, "dup");
@@ -147,31 +131,6 @@ Result<std::vector<std::string>> ListDirFd(int dir_fd) {
   }
   if (errno != 0) return ErrnoError(errno, "readdir");
   return names;
-}
-
-// rm -rf of dir_fd/name that never follows a symlink. OK if absent.
-Status RemoveTreeAt(int dir_fd, const std::string& name) {
-  struct stat st;
-  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return OkStatus();
-    return ErrnoError(errno, "stat " + name);
-  }
-  if (S_ISDIR(st.st_mode)) {
-    int fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return ErrnoError(errno, "open " + name);
-    UniqueFd child(fd);
-    if ((st.st_mode & 0700) != 0700) ::fchmod(child.get(), st.st_mode | 0700);
-    STRATA_ASSIGN_OR_RETURN(auto names, ListDirFd(child.get()));
-    for (const auto& n : names) STRATA_RETURN_IF_ERROR(RemoveTreeAt(child.get(), n));
-    if (::unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
-      return ErrnoError(errno, "rmdir " + name);
-    }
-    return OkStatus();
-  }
-  if (::unlinkat(dir_fd, name.c_str(), 0) != 0 && errno != ENOENT) {
-    return ErrnoError(errno, "unlink " + name);
-  }
-  return OkStatus();
 }
 
 // The target of the symlink dir_fd/name; EINVAL if it is not a symlink.

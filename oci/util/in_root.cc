@@ -92,19 +92,23 @@ Status RemoveTreeAtDepth(int dir_fd, const std::string& name, dev_t dev, int dep
 
 }  // namespace
 
-int OpenInRoot(int root_fd, std::string_view rel, int flags, mode_t mode) {
+int OpenAt2(int dir_fd, std::string_view rel, int flags, uint64_t resolve, mode_t mode) {
   struct open_how how;
   std::memset(&how, 0, sizeof(how));
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
   if (flags & O_CREAT) how.mode = mode;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  how.resolve = resolve;
   std::string p = rel.empty() ? std::string(".") : std::string(rel);
   for (int attempt = 0;; ++attempt) {
-    long fd = ::syscall(SYS_openat2, root_fd, p.c_str(), &how, sizeof(how));
-    // EAGAIN: a concurrent rename raced the resolution; retrying is safe.
-    if (fd < 0 && errno == EAGAIN && attempt < 16) continue;
+    long fd = ::syscall(SYS_openat2, dir_fd, p.c_str(), &how, sizeof(how));
+    if (fd < 0 && (errno == EAGAIN || errno == EINTR) && attempt < 16) continue;
     return static_cast<int>(fd);
   }
+}
+
+int OpenInRoot(int root_fd, std::string_view rel, int flags, uint64_t extra_resolve, mode_t mode) {
+  return OpenAt2(root_fd, rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra_resolve,
+                 mode);
 }
 
 Status RemoveTreeAt(int dir_fd, const std::string& name) {
@@ -120,7 +124,7 @@ Result<RootDir> RootDir::Open(const fs::path& dir) {
 }
 
 Result<UniqueFd> RootDir::OpenAt(std::string_view rel, int flags, mode_t mode) const {
-  int fd = OpenInRoot(fd_.get(), rel, flags, mode);
+  int fd = OpenInRoot(fd_.get(), rel, flags, 0, mode);
   if (fd < 0) return ErrnoError(errno, fmt::format("open {} in {}", rel, path_.string()));
   return UniqueFd(fd);
 }

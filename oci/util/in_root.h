@@ -29,10 +29,16 @@
 
 namespace strata {
 
-// openat2(root_fd, rel, flags | O_CLOEXEC) confined to root_fd; "" is the root
-// itself. Returns the fd or -1 with errno set (EAGAIN from a concurrent rename
-// is retried a bounded number of times).
-int OpenInRoot(int root_fd, std::string_view rel, int flags, mode_t mode = 0);
+// openat2(dir_fd, rel, flags | O_CLOEXEC) with the given RESOLVE_* flags; "" is
+// dir_fd itself. Returns the fd or -1 with errno set (EINTR, and EAGAIN from a
+// concurrent rename, are retried a bounded number of times). The one place
+// strata calls openat2.
+int OpenAt2(int dir_fd, std::string_view rel, int flags, uint64_t resolve, mode_t mode = 0);
+
+// OpenAt2 confined to root_fd: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, plus
+// `extra_resolve` (e.g. RESOLVE_NO_SYMLINKS for paths known to be physical).
+int OpenInRoot(int root_fd, std::string_view rel, int flags, uint64_t extra_resolve = 0,
+               mode_t mode = 0);
 
 // rm -rf of dir_fd/name that never follows a symlink and never descends into
 // another file system. OK if absent.
