@@ -384,6 +384,20 @@ void Build::Committed(StageState& st, const oci::Digest& k, CacheRecord rec) {
 }
 
 Status Build::InitFromBase(const Stage& stage, StageState& st) {
+  // FROM --platform: until multi-platform builds exist, a stage for another
+  // platform is refused, never silently built for this one.
+  if (!stage.platform.empty()) {
+    auto p = BuildPlatform::Parse(stage.platform);
+    if (!p) return Fail(stage.from, p.error());
+    if (p->os != plan_.target_platform.os || p->arch != plan_.target_platform.arch ||
+        (!p->variant.empty() && p->variant != plan_.target_platform.variant)) {
+      return Fail(stage.from,
+                  Error(ErrorCode::kUnimplemented,
+                        fmt::format("FROM --platform={}: building for another platform than {} "
+                                    "is not supported yet",
+                                    stage.platform, plan_.target_platform.ToString())));
+    }
+  }
   st.config.os = "linux";
   st.config.architecture = plan_.target_platform.arch;
   st.config.variant = plan_.target_platform.variant;

@@ -861,7 +861,8 @@ Result<MountSpec> ParseMount(std::string_view value) {
       m.type != "ssh") {
     return MakeError(ErrorCode::kInvalidArgument, "unsupported mount type \"{}\"", m.type);
   }
-  m.readonly = m.type == "bind";
+  // Binds, secrets and ssh sockets are read-only unless rw is asked for.
+  m.readonly = m.type == "bind" || m.type == "secret" || m.type == "ssh";
   if (m.type == "cache") m.sharing = "shared";
   bool readonly_set = false;
   for (std::string_view field : Split(value, ',')) {

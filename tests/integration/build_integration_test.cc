@@ -731,6 +731,13 @@ TEST_F(BuildIntegrationTest, UnpackLinkOnbuildScratchAndEpochBuildArg) {
   EXPECT_NE(l1[l1.size() - 2]["digest"], l2[l2.size() - 2]["digest"]);
   EXPECT_EQ(l1.back()["digest"], l2.back()["digest"]);
   EXPECT_EQ(Podman("link:2", "cat /base /linked").output, "two\nf\n");
+  // FROM --platform: another platform is refused, naming it; the build's own works.
+  testing::WriteTestFile(ctx / "Dockerfile", "FROM --platform=linux/arm64 busybox\nRUN true\n");
+  r = Strata("build -q " + Q(ctx));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("Dockerfile:1: FROM --platform=linux/arm64"));
+  testing::WriteTestFile(ctx / "Dockerfile", "FROM --platform=$BUILDPLATFORM busybox\nRUN true\n");
+  Build(ctx);
 }
 
 TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
