@@ -786,6 +786,54 @@ Status MakeFilteredTree(const RootDir& root, const std::vector<BindFile>& files)
   return OkStatus();
 }
 
+// Removes from a RUN's upper dir the directories overlayfs only copied up:
+// empty (after their children are pruned), not opaque, and with the mode,
+// owner and mtime they have in the lowers (`lowers`: topmost first). The
+// runtime's mount points (/etc/hosts, /etc/resolv.conf, secret targets) make
+// such copy-ups even when the command changes nothing; BuildKit's diff has
+// no entry for them, so an unchanged RUN yields no layer. Returns whether
+// `dir` (relative to `upper`, "" = upper itself) is empty afterwards.
+bool PruneCopiedUpDirs(const fs::path& upper, const std::vector<fs::path>& lowers,
+                       const std::string& rel, int depth = 0) {
+  fs::path dir = rel.empty() ? upper : upper / rel;
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    names.push_back(it->path().filename().string());
+  }
+  if (ec) return false;
+  bool empty = true;
+  for (const auto& n : names) {
+    std::string child = rel.empty() ? n : rel + "/" + n;
+    struct stat st;
+    if (::lstat((upper / child).c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || depth > 256) {
+      empty = false;
+      continue;
+    }
+    if (!PruneCopiedUpDirs(upper, lowers, child, depth + 1)) {
+      empty = false;
+      continue;
+    }
+    char v;
+    bool opaque = ::lgetxattr((upper / child).c_str(), "trusted.overlay.opaque", &v, 1) == 1;
+    const struct stat* lower = nullptr;
+    struct stat lst;
+    for (const auto& l : lowers) {
+      if (::lstat((l / child).c_str(), &lst) == 0) {
+        lower = &lst;
+        break;
+      }
+    }
+    bool same = lower && S_ISDIR(lower->st_mode) && lower->st_mode == st.st_mode &&
+                lower->st_uid == st.st_uid && lower->st_gid == st.st_gid &&
+                lower->st_mtim.tv_sec == st.st_mtim.tv_sec &&
+                lower->st_mtim.tv_nsec == st.st_mtim.tv_nsec;
+    if (!opaque && same && ::rmdir((upper / child).c_str()) == 0) continue;
+    empty = false;
+  }
+  return empty;
+}
+
 Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanInstruction& pi,
                     StageState& st, const std::string& label) {
   const auto& cc = st.config.config;
@@ -1109,6 +1157,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
     return Fail(ins, Error(ErrorCode::kFailedPrecondition, msg));
   }
   fs::path upper = work.path() / "upper";
+  PruneCopiedUpDirs(upper, *lowers, "");
   bool empty = IsEmptyDir(upper);
   CacheRecord rec;
   rec.created_by = created_by;

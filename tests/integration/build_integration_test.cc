@@ -731,6 +731,17 @@ TEST_F(BuildIntegrationTest, UnpackLinkOnbuildScratchAndEpochBuildArg) {
   EXPECT_NE(l1[l1.size() - 2]["digest"], l2[l2.size() - 2]["digest"]);
   EXPECT_EQ(l1.back()["digest"], l2.back()["digest"]);
   EXPECT_EQ(Podman("link:2", "cat /base /linked").output, "two\nf\n");
+  // A RUN that changes nothing adds no layer (the runtime's mount points for
+  // /etc/hosts and secrets never reach one), as with BuildKit.
+  auto secret = Dir() / "s.txt";
+  testing::WriteTestFile(secret, "s");
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM busybox\nRUN true\n"
+                         "RUN --mount=type=secret,id=s,target=/run/deep/s true\n");
+  Build(ctx, "--no-cache --secret id=s,src=" + Q(secret) + " -t nochange:1");
+  auto nc = Inspect("nochange:1");
+  EXPECT_EQ(nc["manifest"]["layers"].size(), Inspect("busybox:latest")["manifest"]["layers"].size())
+      << nc.dump();
   // FROM --platform: another platform is refused, naming it; the build's own works.
   testing::WriteTestFile(ctx / "Dockerfile", "FROM --platform=linux/arm64 busybox\nRUN true\n");
   r = Strata("build -q " + Q(ctx));
