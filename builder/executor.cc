@@ -840,6 +840,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   std::vector<std::string> shell =
       cc.shell.empty() ? std::vector<std::string>{"/bin/sh", "-c"} : cc.shell;
   RunSpec spec;
+  std::vector<ScopedTempDir> heredoc_files;  // shebang scripts, removed after the step
   if (run.cmd.exec_form) {
     spec.args = run.cmd.exec;
   } else {
@@ -847,16 +848,32 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
     std::string trimmed = script;
     while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
       trimmed.pop_back();
-    if (run.heredocs.size() == 1 &&
-        (trimmed.starts_with("<<") && trimmed.find(' ') == std::string::npos)) {
-      // `RUN <<EOF` alone: the body is the script.
-      script = run.heredocs[0].content;
+    bool heredoc_only = run.heredocs.size() == 1 && trimmed.starts_with("<<") &&
+                        trimmed.find(' ') == std::string::npos;
+    if (heredoc_only && run.heredocs[0].content.starts_with("#!")) {
+      // `RUN <<EOF` whose body starts with a shebang: as BuildKit, the body is
+      // an executable file (read-only at /dev/pipes/NAME) run directly, so its
+      // interpreter runs it.
+      const Heredoc& h = run.heredocs[0];
+      auto dir = ScopedTempDir::Create(store_.SnapshotsDir(), ".heredoc-");
+      if (!dir) return Fail(ins, dir.error());
+      fs::path file = dir->path() / "script";
+      STRATA_RETURN_IF_ERROR(WriteFileAtomic(file, h.content, 0755));
+      std::string dest = "/dev/pipes/" + std::string(fs::path(h.name).filename());
+      spec.binds.push_back({file, dest, true});
+      spec.args = {dest};
+      heredoc_files.push_back(std::move(*dir));
     } else {
-      // Hand the heredocs to the shell, which implements them.
-      for (const auto& h : run.heredocs) script += "\n" + h.content + h.name;
+      if (heredoc_only) {
+        // `RUN <<EOF` alone: the body is the script.
+        script = run.heredocs[0].content;
+      } else {
+        // Hand the heredocs to the shell, which implements them.
+        for (const auto& h : run.heredocs) script += "\n" + h.content + h.name;
+      }
+      spec.args = shell;
+      spec.args.push_back(script);
     }
-    spec.args = shell;
-    spec.args.push_back(script);
   }
   std::vector<KeyValue> run_args;
   spec.env = cc.env;
@@ -895,6 +912,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
 
   CacheKey key("RUN");
   key.Add(st.key.ToString()).Add(spec.args).Add(spec.env).Add(spec.cwd).Add(spec.user);
+  for (const auto& h : run.heredocs) key.Add(h.content);
   key.Add(NetworkModeName(spec.network));
   if (spec.security != SecurityMode::kSandbox) key.Add(SecurityModeName(spec.security));
   // RUN --mount: cache dirs, tmpfs, read-only binds of the context or a

@@ -742,6 +742,12 @@ TEST_F(BuildIntegrationTest, UnpackLinkOnbuildScratchAndEpochBuildArg) {
   auto nc = Inspect("nochange:1");
   EXPECT_EQ(nc["manifest"]["layers"].size(), Inspect("busybox:latest")["manifest"]["layers"].size())
       << nc.dump();
+  // A RUN heredoc with a shebang runs with that interpreter (not /bin/sh).
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM busybox\nRUN <<EOF\n#!/bin/awk -f\n"
+                         "BEGIN { print \"from awk\" > \"/awk.txt\" }\nEOF\n");
+  Build(ctx, "-t shebang:1");
+  EXPECT_EQ(Podman("shebang:1", "cat /awk.txt").output, "from awk\n");
   // FROM --platform: another platform is refused, naming it; the build's own works.
   testing::WriteTestFile(ctx / "Dockerfile", "FROM --platform=linux/arm64 busybox\nRUN true\n");
   r = Strata("build -q " + Q(ctx));
