@@ -1125,13 +1125,27 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         }
         continue;
       }
+      const BuildOptions::Secret& secret = it->second;
       if (!m.env.empty()) {
-        auto value = ReadFile(it->second);
+        auto value = secret.value ? Result<std::string>(*secret.value) : ReadFile(secret.file);
         if (!value) return Fail(ins, value.error().Wrap(fmt::format("secret {}", id)));
         std::erase_if(spec.env, [&](const std::string& e) { return e.starts_with(m.env + "="); });
         spec.env.push_back(m.env + "=" + *value);
       }
-      if (!target.empty()) spec.binds.push_back({Absolute(it->second), target, true});
+      if (target.empty()) continue;
+      if (secret.value) {
+        // An environment secret mounted as a file: a 0400 file in a private
+        // dir, removed after the step.
+        auto dir = ScopedTempDir::Create(store_.SnapshotsDir(), ".secret-");
+        if (!dir) return Fail(ins, dir.error());
+        ::chmod(dir->path().c_str(), 0700);
+        fs::path file = dir->path() / "value";
+        STRATA_RETURN_IF_ERROR(WriteFileAtomic(file, *secret.value, 0400));
+        spec.binds.push_back({file, target, true});
+        rw_copies.push_back(std::move(*dir));
+      } else {
+        spec.binds.push_back({Absolute(secret.file), target, true});
+      }
     } else {
       return Fail(ins, Error(ErrorCode::kUnimplemented,
                              fmt::format("RUN --mount=type={} is not supported yet", m.type)));

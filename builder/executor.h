@@ -90,9 +90,14 @@ struct BuildOptions {
   ImageResolver resolver;
   // "always" resolves every FROM image through `resolver` first.
   bool pull_always = false;
-  // --secret id=ID,src=PATH: files RUN --mount=type=secret can bind (never
-  // part of a layer, a cache key or the history).
-  std::map<std::string, std::filesystem::path> secrets;
+  // --secret: what RUN --mount=type=secret can use (never part of a layer, a
+  // cache key or the history), by id: a file (src=PATH) or a value taken
+  // from the CLI's environment (env=VAR), kept in memory.
+  struct Secret {
+    std::filesystem::path file;        // set for a file secret
+    std::optional<std::string> value;  // set for an environment secret
+  };
+  std::map<std::string, Secret> secrets;
   // ADD https://...; empty = ADD of a URL is an error.
   UrlFetcher fetcher;
 };

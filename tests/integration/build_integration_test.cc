@@ -641,6 +641,19 @@ TEST_F(BuildIntegrationTest, RunMountDefaultsSecretEnvAndCacheSharing) {
   EXPECT_FALSE(fs::exists(cache_dir / "mark"));
   auto cfg = Inspect("mnt:1").dump();
   EXPECT_THAT(cfg, Not(HasSubstr("s3cr3t")));
+  // The CLI's buildx forms: env=VAR, and id alone (the variable, then a file).
+  auto envs = Context("envsec", {{"Dockerfile",
+                                  "FROM busybox\n"
+                                  "RUN --mount=type=secret,id=a,env=A --mount=type=secret,id=B "
+                                  "sh -c 'echo \"$A $(cat /run/secrets/B)\" > /s.txt'\n"}});
+  auto r =
+      RunCommand("A_SRC=from-env B=by-id " + std::string(STRATA_BINARY) + " --root " + Q(root_) +
+                 " build -q --secret id=a,env=A_SRC --secret id=B -t envsec:1 " + Q(envs));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Podman("envsec:1", "cat /s.txt").output, "from-env by-id\n");
+  r = Strata("build -q --secret id=a,src=x,bogus=1 " + Q(envs));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("bogus=1"));
   // sharing=locked waits while another user holds the cache.
   auto locked = Context("locked", {{"Dockerfile",
                                     "FROM busybox\n"

@@ -263,23 +263,66 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   if (!max_layer) return Fail(max_layer.error());
   o.max_layer_bytes = *max_layer;
   for (const auto& sec : f.secrets) {
-    // id=ID,src=PATH (docker's form; `source=` and `env=` not needed here).
-    std::string id, src;
+    // buildx's forms: id=ID,src=PATH (or source=), id=ID,env=VAR, type=file|env,
+    // and id=ID alone (the variable ID if set, else the file ID).
+    std::string id, src, env, type;
     size_t i = 0;
     while (i <= sec.size()) {
       size_t j = sec.find(',', i);
       if (j == std::string::npos) j = sec.size();
       std::string part = sec.substr(i, j - i);
-      if (part.starts_with("id=")) id = part.substr(3);
-      if (part.starts_with("src=")) src = part.substr(4);
-      if (part.starts_with("source=")) src = part.substr(7);
       i = j + 1;
+      size_t eq = part.find('=');
+      std::string key = part.substr(0, eq);
+      std::string value = eq == std::string::npos ? "" : part.substr(eq + 1);
+      if (key == "id") {
+        id = value;
+      } else if (key == "src" || key == "source") {
+        src = value;
+      } else if (key == "env") {
+        env = value;
+      } else if (key == "type" && (value == "file" || value == "env")) {
+        type = value;
+      } else {
+        return Fail(Error(ErrorCode::kInvalidArgument,
+                          fmt::format("--secret {}: unknown or bad field \"{}\" (want id=, src=, "
+                                      "env=, type=file|env)",
+                                      sec, part)));
+      }
     }
-    if (id.empty() || src.empty()) {
-      return Fail(
-          Error(ErrorCode::kInvalidArgument, fmt::format("--secret {}: want id=ID,src=PATH", sec)));
+    if (id.empty()) id = !src.empty() ? fs::path(src).filename().string() : env;
+    if (id.empty() || (!src.empty() && !env.empty())) {
+      return Fail(Error(ErrorCode::kInvalidArgument,
+                        fmt::format("--secret {}: want id=ID,src=PATH or id=ID,env=VAR", sec)));
     }
-    o.secrets[id] = src;
+    if (type == "env" && env.empty()) env = !src.empty() ? std::exchange(src, "") : id;
+    if (type == "file" && src.empty()) src = id;
+    if (src.empty() && env.empty()) {
+      // id alone: the environment first, then a file of that name.
+      if (std::getenv(id.c_str()) != nullptr) {
+        env = id;
+      } else {
+        src = id;
+      }
+    }
+    builder::BuildOptions::Secret s;
+    if (!env.empty()) {
+      const char* v = std::getenv(env.c_str());
+      if (v == nullptr) {
+        return Fail(
+            Error(ErrorCode::kNotFound,
+                  fmt::format("--secret {}: environment variable {} is not set", sec, env)));
+      }
+      s.value = v;
+    } else {
+      std::error_code ec;
+      if (!fs::is_regular_file(src, ec)) {
+        return Fail(Error(ErrorCode::kNotFound,
+                          fmt::format("--secret {}: {} is not a readable file", sec, src)));
+      }
+      s.file = src;
+    }
+    o.secrets[id] = std::move(s);
   }
   for (const auto& a : f.allow) {
     if (a != builder::kAllowNetworkHost && a != builder::kAllowSecurityInsecure) {
