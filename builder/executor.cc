@@ -1476,6 +1476,21 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     fs::path path;
     std::string rel;  // relative to the source root
     struct stat st;
+    std::string keep;  // what --parents keeps: rel, or what follows a "/./" pivot
+  };
+  // COPY --parents a/./b/c: the part before the "/./" pivot is dropped
+  // (BuildKit); without a pivot every parent is kept.
+  auto parents_keep = [](std::string_view raw, const std::string& rel) {
+    std::string_view r = raw;
+    while (r.starts_with("./")) r.remove_prefix(2);
+    size_t pivot = r.find("/./");
+    if (pivot == std::string_view::npos) return rel;
+    std::string prefix = CleanPath(r.substr(0, pivot));
+    while (prefix.starts_with("/")) prefix.erase(0, 1);
+    if (prefix == "." || prefix.empty()) return rel;
+    if (rel == prefix) return std::string();
+    if (rel.starts_with(prefix + "/")) return rel.substr(prefix.size() + 1);
+    return rel;
   };
   std::vector<Selected> selected;
   std::optional<DockerIgnore> excludes;
@@ -1535,7 +1550,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       walk(src_root, "", all);
       for (const auto& r : all) {
         if (::fnmatch(rel.c_str(), r.c_str(), FNM_PATHNAME) != 0 || excluded(r)) continue;
-        Selected s{src_root / r, r, {}};
+        Selected s{src_root / r, r, {}, parents_keep(raw_src, r)};
         if (::lstat(s.path.c_str(), &s.st) != 0) continue;
         selected.push_back(std::move(s));
       }
@@ -1543,7 +1558,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
     auto resolved = ResolveInRoot(src_root, rel, false);
     if (!resolved) return Fail(ins, resolved.error());
-    Selected s{*resolved, rel, {}};
+    Selected s{*resolved, rel, {}, parents_keep(raw_src, rel)};
     if ((!rel.empty() && ignored(rel)) || ::lstat(s.path.c_str(), &s.st) != 0) {
       return Fail(ins, Error(ErrorCode::kNotFound,
                              fmt::format("{} failed: file not found in build context or excluded "
@@ -1691,7 +1706,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   for (const auto& s : selected) {
     std::string base = s.rel.empty() ? "" : fs::path(s.rel).filename().string();
     if (S_ISDIR(s.st.st_mode)) {
-      std::string dbase = copy.parents && !s.rel.empty() ? dest + "/" + s.rel : dest;
+      std::string dbase = copy.parents && !s.keep.empty() ? dest + "/" + s.keep : dest;
       entries.push_back({CleanAbs(dbase), s.path, s.st, "", false});
       std::vector<std::string> children;
       walk(s.path, "", children);
@@ -1713,7 +1728,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
         continue;
       }
     }
-    std::string target = dest_dir ? dest + "/" + (copy.parents ? s.rel : base) : dest;
+    std::string target = dest_dir ? dest + "/" + (copy.parents ? s.keep : base) : dest;
     entries.push_back({CleanAbs(target), s.path, s.st, "", false});
   }
   for (const auto& dl : fetched) {

@@ -755,6 +755,17 @@ TEST_F(BuildIntegrationTest, UnpackLinkOnbuildScratchAndEpochBuildArg) {
   auto nc = Inspect("nochange:1");
   EXPECT_EQ(nc["manifest"]["layers"].size(), Inspect("busybox:latest")["manifest"]["layers"].size())
       << nc.dump();
+  // COPY --parents with the "/./" pivot keeps only what follows it.
+  testing::WriteTestFile(ctx / "src" / "sub" / "deep" / "x.txt", "x\n");
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM scratch\nCOPY --parents ./src/./sub/deep/x.txt /p1/\n"
+                         "COPY --parents src/sub /p2/\nCOPY --parents ./src/./sub /p3/\n");
+  Build(ctx, "-t parents:1");
+  auto pout = Dir() / "parents-unpacked";
+  ASSERT_EQ(Strata("unpack parents:1 " + Q(pout)).exit_code, 0);
+  EXPECT_TRUE(fs::exists(pout / "p1" / "sub" / "deep" / "x.txt"));
+  EXPECT_TRUE(fs::exists(pout / "p2" / "src" / "sub" / "deep" / "x.txt"));
+  EXPECT_TRUE(fs::exists(pout / "p3" / "sub" / "deep" / "x.txt"));
   // A RUN heredoc with a shebang runs with that interpreter (not /bin/sh).
   testing::WriteTestFile(ctx / "Dockerfile",
                          "FROM busybox\nRUN <<EOF\n#!/bin/awk -f\n"
