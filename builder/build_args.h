@@ -23,6 +23,10 @@
 namespace strata::builder {
 
 // os/arch[/variant] of a build. TODO(lead): replace with oci::Platform when it lands.
+// The PATH an image without one gets (BuildKit's empty image, docker's RUN).
+inline constexpr std::string_view kDefaultImagePath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 struct BuildPlatform {
   std::string os = "linux";
   std::string arch = "amd64";

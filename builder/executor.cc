@@ -38,8 +38,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::string_view kDefaultPath =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr std::string_view kHistoryComment = "buildkit.dockerfile.v0";
 
 // The state of a stage as instructions are applied.
@@ -476,7 +474,7 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
   key.Add(std::string(oci::CompressionName(opts_.compression.compression)))
       .Add(std::to_string(opts_.compression.level));
   st.key = key.Finish();
-  if (!st.config.config.GetEnv("PATH")) st.config.config.SetEnv("PATH", kDefaultPath);
+  if (!st.config.config.GetEnv("PATH")) st.config.config.SetEnv("PATH", kDefaultImagePath);
   return OkStatus();
 }
 

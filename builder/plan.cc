@@ -7,6 +7,9 @@
 #include <set>
 #include <utility>
 
+#include "builder/build_args.h"
+#include "builder/dockerignore.h"
+
 namespace strata::builder {
 namespace {
 
@@ -36,7 +39,10 @@ nlohmann::json KeyValuesJson(const std::vector<KeyValue>& kvs) {
 struct StageWork {
   std::vector<Instruction> raw;  // after FROM
   std::vector<std::string> shell = {"/bin/sh", "-c"};
-  bool env_known = false;      // stage starts from scratch (transitively): no hidden ENV
+  bool env_known = false;  // stage starts from scratch (transitively): no hidden ENV
+  // The WORKDIR in effect when known (scratch starts at "/"; an image's is
+  // only known at build time): a relative WORKDIR is shown resolved.
+  std::optional<std::string> workdir;
   std::optional<Error> error;  // an expansion error, raised only if the stage is needed
   std::vector<StageEdge> deps;
 };
@@ -163,6 +169,9 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
     if (Lower(fc.image) == "scratch") {
       st.base.kind = StageBase::Kind::kScratch;
       w.env_known = true;
+      // BuildKit's empty image has the default PATH and WorkingDir "/".
+      st.env.push_back({"PATH", std::string(kDefaultImagePath)});
+      w.workdir = "/";
     } else if (auto b = StageGraph::Resolve(earlier, fc.image);
                b && Lower(fc.image) == names[static_cast<size_t>(*b)]) {
       st.base.kind = StageBase::Kind::kStage;
@@ -170,6 +179,7 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
       st.env = plan.stages[static_cast<size_t>(*b)].env;
       w.shell = work[static_cast<size_t>(*b)].shell;
       w.env_known = work[static_cast<size_t>(*b)].env_known;
+      w.workdir = work[static_cast<size_t>(*b)].workdir;
       w.deps.push_back({*b, st.from.start_line});
     } else {
       st.base.kind = StageBase::Kind::kImage;
@@ -211,6 +221,13 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
         }
       } else if (auto* sh = std::get_if<ShellCommand>(&expanded->command)) {
         w.shell = sh->shell;
+      } else if (auto* wd = std::get_if<WorkdirCommand>(&expanded->command)) {
+        if (wd->path.starts_with("/")) {
+          w.workdir = CleanPath(wd->path);
+        } else if (w.workdir) {
+          wd->path = CleanPath(*w.workdir + "/" + wd->path);
+          w.workdir = wd->path;
+        }
       } else if (auto* cp = std::get_if<CopyCommand>(&expanded->command)) {
         if (!cp->from.empty()) {
           if (auto dep = StageGraph::Resolve(names, cp->from))
