@@ -378,7 +378,13 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   // process has one thread and no store open yet, as that requires.
   auto keeper = builder::EnterBuildNamespaces();
   if (!keeper) return Fail(keeper.error());
-  if (keeper->has_value()) return **keeper;  // the keeper: the build's exit code
+  if (keeper->has_value()) {
+    // The keeper, once the build is over: reap again what a strata process
+    // killed while this one ran left (its namespace may still have been dying
+    // when this command started), then exit with the build's code.
+    ReapDeadRuns(ctx);
+    return **keeper;
+  }
   auto store = ctx.OpenStore();
   if (!store) return Fail(store.error());
   // Names this process's containers and bundles so that a later strata
