@@ -49,6 +49,18 @@ bool TrimContinuation(std::string& line, char escape) {
   return false;
 }
 
+std::vector<std::string_view> SplitSemicolons(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = s.find(';', i);
+    if (j == std::string_view::npos) j = s.size();
+    out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
 // Parser directives: "# key=value" lines before anything else.
 class DirectiveParser {
  public:
@@ -90,8 +102,37 @@ class DirectiveParser {
       }
       d.escape = value[0];
     } else if (key == "syntax") {
+      // strata is the Dockerfile frontend itself: docker/dockerfile (1.x and
+      // its -upstream/labs tags) builds as written; another frontend image
+      // cannot be honoured, so it is refused rather than ignored.
+      std::string_view image = value.substr(0, value.find_first_of(":@"));
+      if (image.starts_with("docker.io/")) image.remove_prefix(10);
+      if (image != "docker/dockerfile" && image != "docker/dockerfile-upstream") {
+        return fmt::format(
+            "syntax={}: custom Dockerfile frontends are not supported (strata "
+            "implements docker/dockerfile:1)",
+            value);
+      }
       d.syntax = std::string(value);
     } else {
+      // check=skip=...;error=...: skipping is what strata does anyway (it runs
+      // no build checks yet); error=true would fail builds that have check
+      // violations, which strata cannot find, so it is refused, not ignored.
+      for (std::string_view part : SplitSemicolons(value)) {
+        part = Trim(part);
+        if (part.empty()) continue;
+        size_t eq = part.find('=');
+        std::string k = Lower(Trim(part.substr(0, eq)));
+        std::string v = eq == std::string_view::npos ? "" : Lower(Trim(part.substr(eq + 1)));
+        if (k == "skip" || k == "experimental" || (k == "error" && v == "false")) continue;
+        if (k == "error") {
+          return fmt::format(
+              "check=error={}: build checks are not implemented yet, so they "
+              "cannot fail the build",
+              v);
+        }
+        return fmt::format("check: unknown option \"{}\" (want skip=, experimental= or error=)", k);
+      }
       d.check = std::string(value);
     }
     return std::nullopt;
