@@ -1131,14 +1131,30 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
         spec.env.push_back(m.env + "=" + *value);
       }
       if (target.empty()) continue;
-      if (secret.value) {
+      if (secret.value || !m.mode.empty() || m.uid || m.gid) {
         // An environment secret mounted as a file: a 0400 file in a private
         // dir, removed after the step.
         auto dir = ScopedTempDir::Create(store_.SnapshotsDir(), ".secret-");
         if (!dir) return Fail(ins, dir.error());
         ::chmod(dir->path().c_str(), 0700);
         fs::path file = dir->path() / "value";
-        STRATA_RETURN_IF_ERROR(WriteFileAtomic(file, *secret.value, 0400));
+        // The secret as its own file: 0400 root by default, as BuildKit, or
+        // the mount's mode=/uid=/gid=.
+        auto content = secret.value ? Result<std::string>(*secret.value) : ReadFile(secret.file);
+        if (!content) return Fail(ins, content.error().Wrap(fmt::format("secret {}", id)));
+        mode_t mode = 0400;
+        if (!m.mode.empty()) {
+          auto md = ApplyChmod(m.mode, 0400, false);
+          if (!md) return Fail(ins, md.error());
+          mode = *md;
+        }
+        STRATA_RETURN_IF_ERROR(WriteFileAtomic(file, *content, mode));
+        if (::chown(file.c_str(), static_cast<uid_t>(m.uid.value_or(0)),
+                    static_cast<gid_t>(m.gid.value_or(0))) != 0) {
+          return Fail(ins, ErrnoError(errno, "chown secret " + id).error());
+        }
+        ::chmod(file.c_str(), mode);
+        ::chmod(dir->path().c_str(), 0711);
         spec.binds.push_back({file, target, true});
         rw_copies.push_back(std::move(*dir));
       } else {

@@ -865,6 +865,7 @@ Result<MountSpec> ParseMount(std::string_view value) {
   m.readonly = m.type == "bind" || m.type == "secret" || m.type == "ssh";
   if (m.type == "cache") m.sharing = "shared";
   bool readonly_set = false;
+  bool sharing_set = false;
   for (std::string_view field : Split(value, ',')) {
     field = Trim(field);
     if (field.empty()) continue;
@@ -915,6 +916,7 @@ Result<MountSpec> ParseMount(std::string_view value) {
         return MakeError(ErrorCode::kInvalidArgument, "unsupported sharing value \"{}\"", v);
       }
       m.sharing = s;
+      sharing_set = true;
     } else if (key == "mode") {
       unsigned long mode = 0;
       auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
@@ -959,6 +961,25 @@ Result<MountSpec> ParseMount(std::string_view value) {
       return MakeError(ErrorCode::kInvalidArgument, "invalid mount target \"{}\"", m.target);
     }
   }
+  // Options that only some types take (BuildKit refuses them elsewhere too):
+  // never accepted and dropped.
+  auto only = [&](bool given, std::string_view key,
+                  std::initializer_list<std::string_view> types) -> Status {
+    if (!given) return OkStatus();
+    for (std::string_view t : types) {
+      if (m.type == t) return OkStatus();
+    }
+    return MakeError(ErrorCode::kInvalidArgument, "unexpected key '{}' for mount type '{}'", key,
+                     m.type);
+  };
+  STRATA_RETURN_IF_ERROR(only(m.size.has_value(), "size", {"tmpfs"}));
+  STRATA_RETURN_IF_ERROR(only(sharing_set, "sharing", {"cache"}));
+  STRATA_RETURN_IF_ERROR(only(!m.mode.empty(), "mode", {"cache", "secret", "ssh"}));
+  STRATA_RETURN_IF_ERROR(only(m.uid.has_value(), "uid", {"cache", "secret", "ssh"}));
+  STRATA_RETURN_IF_ERROR(only(m.gid.has_value(), "gid", {"cache", "secret", "ssh"}));
+  STRATA_RETURN_IF_ERROR(only(!m.env.empty(), "env", {"secret"}));
+  STRATA_RETURN_IF_ERROR(only(m.required, "required", {"secret", "ssh"}));
+  STRATA_RETURN_IF_ERROR(only(!m.from.empty(), "from", {"bind", "cache"}));
   // A cache's id defaults to its target (the executor resolves a relative or
   // missing one against the WORKDIR first).
   if (m.type == "cache" && m.id.empty() && m.target.starts_with("/")) m.id = m.target;

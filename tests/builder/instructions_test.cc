@@ -116,6 +116,15 @@ TEST(InstructionsTest, RunMountsNetworkSecurity) {
             512 << 10);
   EXPECT_EQ(Get<RunCommand>("RUN --mount=type=tmpfs,target=/t,size=64MiB x").mounts[0].size,
             64 << 20);
+  // Options that a type does not take are refused, never dropped.
+  EXPECT_EQ(ErrorOf("RUN --mount=type=bind,target=/x,mode=0755 x"),
+            "Dockerfile:2: unexpected key 'mode' for mount type 'bind'");
+  EXPECT_EQ(ErrorOf("RUN --mount=type=cache,target=/x,size=1m x"),
+            "Dockerfile:2: unexpected key 'size' for mount type 'cache'");
+  EXPECT_EQ(ErrorOf("RUN --mount=type=tmpfs,target=/x,sharing=locked x"),
+            "Dockerfile:2: unexpected key 'sharing' for mount type 'tmpfs'");
+  EXPECT_EQ(ErrorOf("RUN --mount=type=cache,target=/x,env=A x"),
+            "Dockerfile:2: unexpected key 'env' for mount type 'cache'");
   EXPECT_EQ(ErrorOf("RUN --mount=type=tmpfs,target=/t,size=64q x"),
             "Dockerfile:2: invalid size \"64q\" in mount");
   EXPECT_EQ(ErrorOf("RUN --mount=type=bind,target=/x,foo=bar x"),

@@ -622,7 +622,8 @@ TEST_F(BuildIntegrationTest, RunMountDefaultsSecretEnvAndCacheSharing) {
                               "WORKDIR /w\n"
                               "RUN --mount=type=bind,source=sub cat /w/f.txt > /bound.txt\n"
                               "RUN --mount=type=secret,id=tok,env=TOKEN "
-                              "sh -c 'echo len=${#TOKEN} > /tok.txt'\n"
+                              "--mount=type=secret,id=tok,target=/s/t,uid=1000,mode=0440 "
+                              "sh -c 'echo len=${#TOKEN} $(stat -c %u:%a /s/t) > /tok.txt'\n"
                               "RUN --mount=type=cache,id=shr,target=/c,sharing=private "
                               "sh -c 'echo private > /c/mark; ls /c > /private.txt'\n"},
                              {"sub/f.txt", "from-sub\n"}});
@@ -636,7 +637,7 @@ TEST_F(BuildIntegrationTest, RunMountDefaultsSecretEnvAndCacheSharing) {
   Build(ctx, "--secret id=tok,src=" + Q(secret) + " -t mnt:1");
   auto out = Podman("mnt:1", "cat /bound.txt /tok.txt /private.txt");
   EXPECT_THAT(out.output, HasSubstr("from-sub"));
-  EXPECT_THAT(out.output, HasSubstr("len=12"));
+  EXPECT_THAT(out.output, HasSubstr("len=12 1000:440"));
   EXPECT_THAT(out.output, HasSubstr("mark"));
   EXPECT_FALSE(fs::exists(cache_dir / "mark"));
   auto cfg = Inspect("mnt:1").dump();
