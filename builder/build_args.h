@@ -59,6 +59,10 @@ class ArgScope {
   bool Declared(std::string_view key) const;
   // Declared ARGs that have a value, in declaration order.
   std::vector<KeyValue> Values() const;
+  // Every declared ARG in declaration order, with its value if it has one.
+  const std::vector<std::pair<std::string, std::optional<std::string>>>& All() const {
+    return args_;
+  }
 
  private:
   std::vector<std::pair<std::string, std::optional<std::string>>> args_;

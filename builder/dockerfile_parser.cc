@@ -308,12 +308,16 @@ Result<AstFile> ParseAst(std::string_view text, std::string_view file_name) {
   }
 
   // Physical lines without their terminators ("\n" or "\r\n").
+  // `crlf[i]`: line i ended in "\r\n" (heredoc bodies keep it, as BuildKit).
   std::vector<std::string_view> lines;
+  std::vector<bool> crlf;
   for (size_t pos = 0; pos < text.size();) {
     size_t nl = text.find('\n', pos);
     std::string_view l = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
-    if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+    bool cr = !l.empty() && l.back() == '\r';
+    if (cr) l.remove_suffix(1);
     lines.push_back(l);
+    crlf.push_back(cr && nl != std::string_view::npos);
     if (nl == std::string_view::npos) break;
     pos = nl + 1;
   }
@@ -377,6 +381,7 @@ Result<AstFile> ParseAst(std::string_view text, std::string_view file_name) {
       for (Heredoc& h : heredocs) {
         bool terminated = false;
         while (i < lines.size()) {
+          const bool body_crlf = crlf[i];
           std::string_view body = lines[i++];
           std::string_view candidate = body;
           if (h.chomp) {
@@ -387,6 +392,7 @@ Result<AstFile> ParseAst(std::string_view text, std::string_view file_name) {
             break;
           }
           h.content.append(h.chomp ? candidate : body);
+          if (body_crlf) h.content.push_back('\r');
           h.content.push_back('\n');
         }
         if (!terminated) {

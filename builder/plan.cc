@@ -118,6 +118,7 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
                      where(line));
   }
   plan.meta_args = meta.Values();
+  plan.global_args = meta.All();
   for (const auto& [k, v] : opt.build_args) {
     if (IsProxyArg(k)) plan.proxy_args.push_back({k, v});
   }
@@ -297,6 +298,11 @@ nlohmann::json Plan::ToJson() const {
   j["target_platform"] = target_platform.ToString();
   j["build_platform"] = build_platform.ToString();
   j["meta_args"] = KeyValuesJson(meta_args);
+  nlohmann::json globals = nlohmann::json::array();
+  for (const auto& [k, v] : global_args) {
+    globals.push_back({{"key", k}, {"value", v ? nlohmann::json(*v) : nlohmann::json(nullptr)}});
+  }
+  j["global_args"] = std::move(globals);
   if (!proxy_args.empty()) j["proxy_args"] = KeyValuesJson(proxy_args);
   j["target"] = target;
   j["build_order"] = build_order;

@@ -70,6 +70,8 @@ struct Plan {
   BuildPlatform target_platform;
   BuildPlatform build_platform;
   std::vector<KeyValue> meta_args;  // global ARGs (before the first FROM) with values
+  // Every global ARG, in order, valued or not (what --print-plan lists).
+  std::vector<std::pair<std::string, std::optional<std::string>>> global_args;
   // --build-arg proxy values: RUN gets them in its env without a declaration;
   // they never enter created_by.
   std::vector<KeyValue> proxy_args;

@@ -177,6 +177,16 @@ TEST(DockerfileParserTest, HeredocWithBlankAfterOperator) {
   EXPECT_EQ(r->nodes[2].args, "<<-END /x");
 }
 
+// BuildKit keeps CRLF line endings inside heredoc bodies (the terminator
+// line still matches without its \r).
+TEST(DockerfileParserTest, HeredocBodyKeepsCrlf) {
+  auto r = ParseAst("FROM a\r\nCOPY <<EOF /x\r\nline1\r\nline2\r\nEOF\r\n");
+  ASSERT_OK(r);
+  ASSERT_EQ(r->nodes.size(), 2u);
+  ASSERT_EQ(r->nodes[1].heredocs.size(), 1u);
+  EXPECT_EQ(r->nodes[1].heredocs[0].content, "line1\r\nline2\r\n");
+}
+
 TEST(DockerfileParserTest, HeredocDelimiterWithEscapedQuote) {
   auto r = ParseAst("FROM a\nRUN <<eo\\'f\n$X\neo'f\n");
   ASSERT_OK(r);
