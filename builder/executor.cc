@@ -1854,6 +1854,25 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     auto made = MakeDirsLikeImage(*root, image_root, dest_parent, uid.value_or(0), gid.value_or(0),
                                   dir_times);
     if (!made) return Fail(ins, made.error().Wrap(fmt::format("{} {}", verb, dest)));
+    if (copy.parents) {
+      // --parents makes the sources' parent directories below the
+      // destination: those the image has keep its metadata too.
+      if (!target_view && !copy.link && !st.layers.empty()) {
+        auto r = target_root();
+        if (!r) return Fail(ins, r.error());
+      }
+      if (target_view && !copy.link) image_root = target_view->root();
+      std::string last;
+      for (const auto& e : entries) {
+        if (e.dest.starts_with("<archive>")) continue;
+        std::string parent = fs::path(e.dest).parent_path().string();
+        if (parent == last) continue;
+        last = parent;
+        auto p = MakeDirsLikeImage(*root, image_root, parent, uid.value_or(0), gid.value_or(0),
+                                   dir_times);
+        if (!p) return Fail(ins, p.error().Wrap(fmt::format("{} {}", verb, e.dest)));
+      }
+    }
   }
   for (const auto& e : entries) {
     if (e.dest.starts_with("<archive>")) continue;

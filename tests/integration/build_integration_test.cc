@@ -698,6 +698,17 @@ TEST_F(BuildIntegrationTest, CopyAndWorkdirKeepTheImagesDirectoriesAndOwners) {
   EXPECT_EQ(owner(out / "home" / "u" / "work"), "1000:1000 755");
   EXPECT_TRUE(fs::exists(out / "home" / "u" / "work" / "ok"));
   EXPECT_EQ(owner(out / "new" / "dir"), "7:7 755");
+  // --parents: the parents below the destination keep the image's metadata.
+  testing::WriteTestFile(ctx / "home" / "u" / "p.txt", "p\n");
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM busybox\n"
+                         "RUN mkdir -p /home/u && chown 1000:1000 /home/u && chmod 700 /home/u\n"
+                         "COPY --parents home/u/p.txt /\n");
+  Build(ctx, "-t own:2");
+  auto out2 = Dir() / "own2-unpacked";
+  ASSERT_EQ(Strata("unpack own:2 " + Q(out2)).exit_code, 0);
+  EXPECT_EQ(owner(out2 / "home" / "u"), "1000:1000 700");
+  EXPECT_TRUE(fs::exists(out2 / "home" / "u" / "p.txt"));
 }
 
 // Issue 11: flags and semantics that were accepted and ignored, or differed
