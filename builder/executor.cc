@@ -717,6 +717,17 @@ Status CopyContents(int in, int out, off_t size, const fs::path& src) {
   return OkStatus();
 }
 
+// The names in `dir`, sorted (empty when it cannot be read).
+std::vector<std::string> SortedNames(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    names.push_back(it->path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 // What a RUN --mount=type=bind of the context sees: .dockerignore applies,
 // as in BuildKit, which only ever holds the filtered context. Lists `source`
 // (at `rel` in the context; "" = the context itself) without descending into
@@ -729,13 +740,7 @@ struct BindFile {
 
 void ListBindSource(const DockerIgnore& ignore, const fs::path& dir, const std::string& ctx_rel,
                     const std::string& rel, std::vector<BindFile>& out, bool& excluded) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    names.push_back(it->path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  for (const auto& n : names) {
+  for (const auto& n : SortedNames(dir)) {
     std::string r = rel.empty() ? n : rel + "/" + n;
     std::string c = ctx_rel.empty() ? r : ctx_rel + "/" + r;
     BindFile f{r, dir / n, {}};
@@ -1526,13 +1531,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   };
   std::function<void(const fs::path&, const std::string&, std::vector<std::string>&)> walk =
       [&](const fs::path& dir, const std::string& rel, std::vector<std::string>& out) {
-        std::vector<std::string> names;
-        std::error_code ec;
-        for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-          names.push_back(it->path().filename().string());
-        }
-        std::sort(names.begin(), names.end());
-        for (const auto& n : names) {
+        for (const auto& n : SortedNames(dir)) {
           std::string r = rel.empty() ? n : rel + "/" + n;
           out.push_back(r);
           struct stat s;

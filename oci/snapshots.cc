@@ -38,18 +38,6 @@ Status SyncFileSystem(const fs::path& dir) {
   return OkStatus();
 }
 
-int64_t TreeBytes(const fs::path& p) {
-  int64_t total = 0;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec),
-       end;
-       !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file(ec) && !it->is_symlink(ec))
-      total += static_cast<int64_t>(it->file_size(ec));
-  }
-  return total;
-}
-
 std::string MarkerJson(const Digest& chain_id, const Descriptor& layer, const Digest& diff_id) {
   nlohmann::json j;
   j["version"] = 1;

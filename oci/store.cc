@@ -609,18 +609,6 @@ std::string EntryName(const Descriptor& m) {
   return it != m.annotations.end() ? it->second : m.digest.ToString();
 }
 
-int64_t DirBytes(const fs::path& p) {
-  int64_t total = 0;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec),
-       end;
-       !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file(ec) && !it->is_symlink(ec))
-      total += static_cast<int64_t>(it->file_size(ec));
-  }
-  return total;
-}
-
 }  // namespace
 
 FsckReport Store::Fsck() const {
@@ -759,7 +747,7 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
     }
   }
   for (fs::directory_iterator it(IngestDir(), ec), end; !ec && it != end; it.increment(ec)) {
-    report.bytes_freed += DirBytes(it->path()) +
+    report.bytes_freed += TreeBytes(it->path()) +
                           (it->is_regular_file(ec) ? static_cast<int64_t>(it->file_size(ec)) : 0);
     if (RemoveAll(it->path())) ++report.ingest_removed;
   }

@@ -152,6 +152,18 @@ Status RemoveAllOnDevice(const fs::path& path, std::optional<dev_t> parent_dev) 
 
 }  // namespace
 
+int64_t TreeBytes(const fs::path& p) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(p, fs::directory_options::skip_permission_denied, ec),
+       end;
+       !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec) && !it->is_symlink(ec))
+      total += static_cast<int64_t>(it->file_size(ec));
+  }
+  return total;
+}
+
 Status RemoveAll(const fs::path& path) {
   struct stat parent;
   fs::path p = path.parent_path();

@@ -42,6 +42,10 @@ Status MakeDirs(const std::filesystem::path& dir, mode_t mode = 0755);
 // path does not exist. Makes read-only directories writable as needed.
 Status RemoveAll(const std::filesystem::path& path);
 
+// Bytes of the regular files below `path` (links not followed, unreadable
+// parts skipped): what removing the tree frees, roughly.
+int64_t TreeBytes(const std::filesystem::path& path);
+
 // Opens with O_CLOEXEC; errors name the path.
 Result<UniqueFd> OpenFile(const std::filesystem::path& path, int flags, mode_t mode = 0);
 
