@@ -4,8 +4,8 @@
 
 #include <string>
 
-#include "builder/dockerfile_parser.h"
-#include "builder/plan.h"
+#include "builder/frontend/dockerfile_parser.h"
+#include "builder/frontend/plan.h"
 
 namespace {
 

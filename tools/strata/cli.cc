@@ -5,8 +5,8 @@
 
 #include <fmt/format.h>
 
-#include "builder/oci_runtime_runner.h"
-#include "builder/run_reaper.h"
+#include "builder/runtime/oci_runtime_runner.h"
+#include "builder/runtime/run_reaper.h"
 #include "oci/layer_reader.h"
 
 namespace strata::cli {

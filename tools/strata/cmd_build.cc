@@ -13,11 +13,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "builder/build_namespace.h"
-#include "builder/executor.h"
-#include "builder/oci_runtime_runner.h"
-#include "builder/plan.h"
-#include "builder/run_reaper.h"
+#include "builder/runtime/build_namespace.h"
+#include "builder/engine/executor.h"
+#include "builder/runtime/oci_runtime_runner.h"
+#include "builder/frontend/plan.h"
+#include "builder/runtime/run_reaper.h"
 #include "oci/json_util.h"
 #include "oci/util/file_util.h"
 #include "oci/util/unique_fd.h"

@@ -1,7 +1,7 @@
 // strata parse FILE: the Dockerfile's plan as JSON (for debugging).
 #include <fmt/format.h>
 
-#include "builder/plan.h"
+#include "builder/frontend/plan.h"
 #include "oci/json_util.h"
 #include "oci/util/file_util.h"
 #include "tools/strata/verbs.h"

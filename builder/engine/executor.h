@@ -1,0 +1,130 @@
+// Executor: runs a Plan (plan.h) into new, immutable images in the store.
+//
+// Per stage, in dependency order: FROM seeds the config and layer chain (a
+// stored image, a previous stage, or scratch; ONBUILD triggers of the base
+// run first); each instruction is expanded at dispatch with the stage's ENV
+// and the ARGs in effect, then:
+//   RUN       overlay of the chain's snapshots + fresh upper dir, run by the
+//             CommandRunner; the upper dir becomes the layer (whiteouts
+//             converted) and, renamed, the snapshot of the new chain.
+//   COPY/ADD  selected sources (after .dockerignore) copied into a staging
+//             dir that becomes the layer and the snapshot.
+//   others    config and history only.
+// Steps that make layers are cached (build_cache.h) under a key chained from
+// the parent's key, the expanded instruction, the env/args in effect and the
+// content digests of COPY sources; a miss disables lookups for the rest of
+// the stage. Nothing is tagged unless the whole build succeeds, and no
+// existing blob is ever opened for writing.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "builder/engine/build_cache.h"
+#include "builder/frontend/plan.h"
+#include "builder/runtime/command_runner.h"
+#include "oci/compress.h"
+#include "oci/descriptor.h"
+#include "oci/layer_reader.h"
+#include "oci/reference.h"
+#include "oci/store.h"
+
+namespace strata::builder {
+
+// Progress of a build; the CLI renders it (plain, json, quiet). The executor
+// serializes every call (stages may run on several threads), so an
+// implementation needs no locking of its own.
+class ProgressSink {
+ public:
+  virtual ~ProgressSink() = default;
+  // `id` numbers steps across the build; `name` is "[stage 2/5] RUN make".
+  virtual void StepStart(int id, std::string_view name) = 0;
+  virtual void StepDone(int id, bool cached, double seconds) = 0;
+  // One line of a step's output (command output, layer commit figures).
+  virtual void StepOutput(int id, OutputStream stream, std::string_view line) = 0;
+  virtual void Warning(std::string_view text) = 0;
+};
+
+// Finds an image that is not in the store (pull). Returns its descriptor in
+// the store after fetching, or an error.
+using ImageResolver =
+    std::function<Result<oci::Descriptor>(const oci::Reference& ref, const oci::Platform&)>;
+
+// Downloads `url` into `dest` (a new file) for ADD; sets `last_modified` to
+// the Last-Modified header's value ("" if none). Injected by the caller so
+// builder/ never speaks HTTP itself.
+using UrlFetcher = std::function<Status(const std::string& url, const std::filesystem::path& dest,
+                                        std::string* last_modified)>;
+
+inline constexpr std::string_view kAllowNetworkHost = "network.host";
+inline constexpr std::string_view kAllowSecurityInsecure = "security.insecure";
+
+struct BuildOptions {
+  std::filesystem::path context_dir;
+  std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
+  // The Dockerfile's text when it does not come from a file (`-f -`);
+  // `dockerfile` then only names it in messages.
+  std::optional<std::string> dockerfile_text;
+  std::vector<std::string> tags;
+  std::map<std::string, std::string> build_args;
+  std::string target;
+  bool no_cache = false;
+  // RUN's network unless a RUN says otherwise (--network default|none|host).
+  NetworkMode network = NetworkMode::kPrivate;
+  // Granted entitlements (`--allow`, BuildKit's names): kAllowNetworkHost
+  // lets RUN use the host network, kAllowSecurityInsecure lets a RUN use
+  // --security=insecure. Without them such a RUN fails (PermissionDenied).
+  std::set<std::string, std::less<>> allow;
+  oci::CompressOptions compression;
+  // Largest uncompressed layer applied to disk (base-image snapshots, ADD
+  // of a local archive).
+  uint64_t max_layer_bytes = oci::kDefaultMaxLayerBytes;
+  std::map<std::string, std::string> labels;
+  std::optional<int64_t> source_date_epoch;
+  // Where to find a FROM image that is not in the store; empty = error.
+  ImageResolver resolver;
+  // "always" resolves every FROM image through `resolver` first.
+  bool pull_always = false;
+  // --secret: what RUN --mount=type=secret can use (never part of a layer, a
+  // cache key or the history), by id: a file (src=PATH) or a value taken
+  // from the CLI's environment (env=VAR), kept in memory.
+  struct Secret {
+    std::filesystem::path file;        // set for a file secret
+    std::optional<std::string> value;  // set for an environment secret
+  };
+  std::map<std::string, Secret> secrets;
+  // ADD https://...; empty = ADD of a URL is an error.
+  UrlFetcher fetcher;
+};
+
+struct BuildResult {
+  oci::Descriptor manifest;
+  oci::Digest config;
+  std::vector<oci::Reference> tags;
+  int steps = 0;
+  int cached_steps = 0;
+  // The cache records the build hit or wrote (for --cache-to).
+  std::vector<std::pair<oci::Digest, CacheRecord>> cache_records;
+};
+
+class Executor {
+ public:
+  Executor(oci::Store& store, CommandRunner& runner, ProgressSink& progress)
+      : store_(store), runner_(runner), progress_(progress) {}
+
+  // Parses the Dockerfile, runs the stages the target needs, writes config
+  // and manifest, tags every `tags` entry. Errors name the Dockerfile line.
+  Result<BuildResult> Build(const BuildOptions& options);
+
+ private:
+  oci::Store& store_;
+  CommandRunner& runner_;
+  ProgressSink& progress_;
+};
+
+}  // namespace strata::builder

@@ -1,0 +1,308 @@
+#include "builder/frontend/dockerignore.h"
+
+#include <fmt/format.h>
+
+#include <system_error>
+
+#include "oci/util/file_util.h"
+
+namespace strata::builder {
+namespace {
+
+using Token = DockerIgnore::Pattern::Token;
+
+std::string_view TrimSpace(std::string_view s) {
+  auto ws = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+  };
+  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string> SplitSlash(std::string_view s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t p = s.find('/', start);
+    out.emplace_back(s.substr(start, p == std::string_view::npos ? p : p - start));
+    if (p == std::string_view::npos) return out;
+    start = p + 1;
+  }
+}
+
+// Compiles a cleaned pattern as patternmatcher's compile() does.
+Result<DockerIgnore::Pattern> Compile(std::string text, bool exclusion) {
+  DockerIgnore::Pattern p;
+  p.exclusion = exclusion;
+  using Type = DockerIgnore::Pattern::Type;
+  Type type = Type::kExact;
+  const std::string& s = text;
+  auto bad = [&]() {
+    return MakeError(ErrorCode::kInvalidArgument, "syntax error in pattern {}", s);
+  };
+  for (size_t i = 0; i < s.size();) {
+    size_t at = i;
+    char ch = s[i++];
+    if (ch == '*') {
+      if (i < s.size() && s[i] == '*') {
+        ++i;
+        if (i < s.size() && s[i] == '/') ++i;  // "**/" acts as "**"
+        if (i >= s.size()) {
+          if (type == Type::kExact) {
+            type = Type::kPrefix;
+          } else {
+            type = Type::kGlob;
+          }
+          p.tokens.push_back({Token::kDoubleStarAll});
+        } else {
+          p.tokens.push_back({Token::kDoubleStarDir});
+          type = Type::kGlob;
+        }
+        if (at == 0) type = Type::kSuffix;
+      } else {
+        p.tokens.push_back({Token::kStar});
+        type = Type::kGlob;
+      }
+    } else if (ch == '?') {
+      p.tokens.push_back({Token::kAnyChar});
+      type = Type::kGlob;
+    } else if (ch == '\\') {
+      if (i >= s.size()) return bad();
+      p.tokens.push_back({Token::kLiteral, s[i++]});
+      type = Type::kGlob;
+    } else if (ch == '[') {
+      Token t{Token::kClass};
+      if (i < s.size() && s[i] == '^') {
+        t.negate = true;
+        ++i;
+      }
+      bool closed = false;
+      bool first = true;
+      while (i < s.size()) {
+        char c = s[i++];
+        if (c == ']' && !first) {
+          closed = true;
+          break;
+        }
+        first = false;
+        if (c == '\\') {
+          if (i >= s.size()) return bad();
+          c = s[i++];
+        }
+        char hi = c;
+        if (i + 1 < s.size() && s[i] == '-' && s[i + 1] != ']') {
+          hi = s[i + 1];
+          i += 2;
+          if (hi == '\\') {
+            if (i >= s.size()) return bad();
+            hi = s[i++];
+          }
+          if (hi < c) return bad();
+        }
+        t.ranges.emplace_back(c, hi);
+      }
+      if (!closed || t.ranges.empty()) return bad();
+      p.tokens.push_back(std::move(t));
+      type = Type::kGlob;
+    } else if (ch == ']') {
+      return bad();  // filepath.Match rejects a stray ']'
+    } else {
+      p.tokens.push_back({Token::kLiteral, ch});
+    }
+  }
+  p.type = type;
+  p.dirs = SplitSlash(text);
+  p.text = std::move(text);
+  return p;
+}
+
+bool ClassMatch(const Token& t, char c) {
+  bool in = false;
+  for (auto [lo, hi] : t.ranges) in = in || (c >= lo && c <= hi);
+  return in != t.negate;
+}
+
+bool MatchTokens(const std::vector<Token>& toks, size_t ti, std::string_view s) {
+  while (ti < toks.size()) {
+    const Token& t = toks[ti];
+    switch (t.kind) {
+      case Token::kLiteral:
+        if (s.empty() || s[0] != t.c) return false;
+        s.remove_prefix(1);
+        ++ti;
+        break;
+      case Token::kAnyChar:
+        if (s.empty() || s[0] == '/') return false;
+        s.remove_prefix(1);
+        ++ti;
+        break;
+      case Token::kClass:
+        if (s.empty() || s[0] == '/' || !ClassMatch(t, s[0])) return false;
+        s.remove_prefix(1);
+        ++ti;
+        break;
+      case Token::kStar:
+        for (size_t k = 0;; ++k) {
+          if (MatchTokens(toks, ti + 1, s.substr(k))) return true;
+          if (k >= s.size() || s[k] == '/') return false;
+        }
+      case Token::kDoubleStarAll:
+        return true;  // ".*" at the end
+      case Token::kDoubleStarDir:
+        // "(.*/)?": nothing, or anything ending in '/'.
+        if (MatchTokens(toks, ti + 1, s)) return true;
+        for (size_t k = 0; k < s.size(); ++k) {
+          if (s[k] == '/' && MatchTokens(toks, ti + 1, s.substr(k + 1))) return true;
+        }
+        return false;
+    }
+  }
+  return s.empty();
+}
+
+}  // namespace
+
+bool DockerIgnore::Pattern::Match(std::string_view path) const {
+  switch (type) {
+    case Type::kExact:
+      return path == text;
+    case Type::kPrefix:
+      return path.starts_with(std::string_view(text).substr(0, text.size() - 2));
+    case Type::kSuffix: {
+      std::string_view suffix = std::string_view(text).substr(2);
+      if (path.ends_with(suffix)) return true;
+      return !suffix.empty() && suffix[0] == '/' && path == suffix.substr(1);
+    }
+    case Type::kGlob:
+      return MatchTokens(tokens, 0, path);
+  }
+  return false;
+}
+
+std::string CleanPath(std::string_view path) {
+  bool rooted = !path.empty() && path[0] == '/';
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view part = path.substr(i, j - i);
+    if (part.empty() || part == ".") {
+      // skip
+    } else if (part == "..") {
+      if (!out.empty() && out.back() != "..") {
+        out.pop_back();
+      } else if (!rooted) {
+        out.push_back(part);
+      }
+    } else {
+      out.push_back(part);
+    }
+    i = j + 1;
+  }
+  std::string res = rooted ? "/" : "";
+  for (size_t k = 0; k < out.size(); ++k) {
+    if (k) res += "/";
+    res += out[k];
+  }
+  if (res.empty()) return ".";
+  return res;
+}
+
+Result<DockerIgnore> DockerIgnore::Parse(std::string_view content, std::string_view file_name) {
+  DockerIgnore di;
+  if (content.starts_with("\xEF\xBB\xBF")) content.remove_prefix(3);
+  int line_no = 0;
+  size_t pos = 0;
+  while (pos <= content.size()) {
+    size_t nl = content.find('\n', pos);
+    std::string_view line =
+        content.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? content.size() + 1 : nl + 1;
+    ++line_no;
+    if (line.starts_with("#")) continue;
+    std::string_view pattern = TrimSpace(line);
+    if (pattern.empty()) continue;
+    bool invert = pattern[0] == '!';
+    if (invert) pattern = TrimSpace(pattern.substr(1));
+    std::string cleaned;
+    if (!pattern.empty()) {
+      cleaned = CleanPath(pattern);
+      if (cleaned.size() > 1 && cleaned[0] == '/') cleaned.erase(0, 1);
+    }
+    if (invert && cleaned.empty()) {
+      return MakeError(ErrorCode::kInvalidArgument, "{}:{}: illegal exclusion pattern: \"!\"",
+                       file_name, line_no);
+    }
+    di.lines_.push_back(invert ? "!" + cleaned : cleaned);
+    auto p = Compile(cleaned, invert);
+    if (!p) {
+      return MakeError(ErrorCode::kInvalidArgument, "{}:{}: {}", file_name, line_no,
+                       p.error().message());
+    }
+    di.has_exceptions_ = di.has_exceptions_ || invert;
+    di.patterns_.push_back(std::move(*p));
+  }
+  return di;
+}
+
+Result<DockerIgnore> DockerIgnore::Load(const std::filesystem::path& context_dir,
+                                        const std::filesystem::path& dockerfile) {
+  std::filesystem::path df = dockerfile.is_absolute() ? dockerfile : context_dir / dockerfile;
+  std::filesystem::path candidates[] = {
+      df.parent_path() / (df.filename().string() + ".dockerignore"), context_dir / ".dockerignore"};
+  for (const auto& c : candidates) {
+    auto text = ReadFile(c);
+    if (!text) {
+      if (text.error().code() == ErrorCode::kNotFound) continue;
+      return std::unexpected(text.error());
+    }
+    STRATA_ASSIGN_OR_RETURN(DockerIgnore di, Parse(*text, c.string()));
+    di.source_ = c;
+    return di;
+  }
+  return DockerIgnore();
+}
+
+bool DockerIgnore::Matches(std::string_view relpath) const {
+  std::string file = CleanPath(relpath);
+  if (file.size() > 1 && file[0] == '/') file.erase(0, 1);
+  if (file == ".") return false;  // never exclude the context itself
+  std::vector<std::string> parents;
+  if (size_t slash = file.rfind('/'); slash != std::string::npos) {
+    parents = SplitSlash(std::string_view(file).substr(0, slash));
+  }
+  bool matched = false;
+  for (const Pattern& p : patterns_) {
+    if (p.exclusion != matched) continue;
+    bool m = p.Match(file);
+    std::string prefix;
+    for (size_t i = 0; !m && i < parents.size(); ++i) {
+      if (i) prefix += "/";
+      prefix += parents[i];
+      m = p.Match(prefix);
+    }
+    if (m) matched = !p.exclusion;
+  }
+  return matched;
+}
+
+bool DockerIgnore::MayReincludeUnder(std::string_view dir) const {
+  std::string d = CleanPath(dir);
+  std::vector<std::string> comps = d == "." ? std::vector<std::string>{} : SplitSlash(d);
+  for (const Pattern& p : patterns_) {
+    if (!p.exclusion) continue;
+    bool possible = true;
+    for (size_t i = 0; i < comps.size() && i < p.dirs.size() && possible; ++i) {
+      const std::string& pc = p.dirs[i];
+      if (pc.find("**") != std::string::npos) break;  // crosses dirs: assume yes
+      auto seg = Compile(pc, false);
+      possible = seg && seg->Match(comps[i]);
+    }
+    if (possible) return true;
+  }
+  return false;
+}
+
+}  // namespace strata::builder
