@@ -58,8 +58,9 @@ inline constexpr std::string_view kAllowSecurityInsecure = "security.insecure";
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
-  // The Dockerfile's text when it does not come from a file (`-f -`);
-  // `dockerfile` then only names it in messages.
+  // The Dockerfile's text (the CLI reads it once, also for `-f -`);
+  // `dockerfile` then only names it in messages and locates its
+  // <name>.dockerignore. Without it the executor reads `dockerfile`.
   std::optional<std::string> dockerfile_text;
   std::vector<std::string> tags;
   std::map<std::string, std::string> build_args;

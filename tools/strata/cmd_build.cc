@@ -238,9 +238,10 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     stdin_text = std::move(t);
     dockerfile = context / "Dockerfile";
   }
+  // The Dockerfile is read here, once; the executor takes its text.
+  auto text = stdin_text ? Result<std::string>(*stdin_text) : ReadFile(dockerfile);
+  if (!text) return Fail(text.error());
   if (f.print_plan) {
-    auto text = stdin_text ? Result<std::string>(*stdin_text) : ReadFile(dockerfile);
-    if (!text) return Fail(text.error());
     builder::ParseOptions po;
     po.file_name = dockerfile.filename().string();
     po.build_args = *args;
@@ -253,7 +254,7 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   builder::BuildOptions o;
   o.context_dir = context;
   o.dockerfile = dockerfile;
-  o.dockerfile_text = stdin_text;
+  o.dockerfile_text = std::move(*text);
   o.tags = f.tags;
   o.build_args = *args;
   o.target = f.target;
