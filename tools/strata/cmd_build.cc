@@ -238,6 +238,10 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     stdin_text = std::move(t);
     dockerfile = context / "Dockerfile";
   }
+  if (std::error_code ec; !fs::is_directory(context, ec)) {
+    return Fail(Error(ErrorCode::kInvalidArgument,
+                      fmt::format("build context {} is not a directory", context.string())));
+  }
   // The Dockerfile is read here, once; the executor takes its text.
   auto text = stdin_text ? Result<std::string>(*stdin_text) : ReadFile(dockerfile);
   if (!text) return Fail(text.error());
