@@ -104,6 +104,19 @@ struct BuildResult {
   std::vector<std::pair<oci::Digest, CacheRecord>> cache_records;
 };
 
+// The ENV of `image` when it is in the store (for the UndefinedVar check,
+// which never pulls); nullopt otherwise.
+std::optional<std::vector<std::string>> LocalImageEnv(const oci::Store& store,
+                                                       const std::string& image);
+
+// `build --check`: BuildKit's build checks only, nothing built.
+struct CheckReport {
+  std::string text;   // as `docker build --check` prints it
+  size_t warnings = 0;
+  std::string error;  // "lint violation found for rules: ..." with check=error=true
+};
+Result<CheckReport> CheckDockerfile(const oci::Store& store, const BuildOptions& options);
+
 class Executor {
  public:
   // The production seams: overlayfs snapshots and the system clock.
