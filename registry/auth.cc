@@ -163,7 +163,7 @@ std::string Authenticator::AsWhom() const {
 Error Authenticator::Rejected(const Response& resp) const {
   std::string codes;
   for (const auto& e : ParseRegistryErrors(resp.body)) {
-    codes += fmt::format("{}{}", codes.empty() ? ": " : "; ", e.code);
+    codes += fmt::format("{}{}", codes.empty() ? ": " : "; ", e.raw);
     if (!e.message.empty()) codes += ": " + e.message;
   }
   if (creds_.empty())
