@@ -38,6 +38,9 @@ class Client {
   // `credentials` may be null (anonymous).
   Client(std::shared_ptr<Transport> base, std::shared_ptr<const CredentialStore> credentials,
          ClientOptions options, std::shared_ptr<Clock> clock = std::make_shared<SystemClock>());
+  // The puller and pusher refer to the session factory inside: not copyable.
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
 
   // Pulls `ref` into `store` and tags it (see Puller::Pull).
   Result<PullResult> Pull(oci::Store& store, const oci::Reference& ref, const PullOptions& opts);
