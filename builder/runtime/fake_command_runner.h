@@ -157,29 +157,23 @@ class FakeCommandRunner : public CommandRunner {
       });
     }
     // Stores the file's content in `*out` as the command sees it (following
-    // links inside the root), or nullopt if it cannot be read.
+    // links inside its root), or nullopt if it cannot be read.
     Response& Read(std::string path, std::optional<std::string>* out) {
       return Do([=](const RunSpec& spec) -> Status {
-        *out = std::nullopt;
-        auto at = Resolve(spec, path, /*create_parents=*/false);
-        if (!at || !*at) return OkStatus();
-        int fd = ::openat((*at)->dir.get(), (*at)->name.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) return OkStatus();
-        UniqueFd owner(fd);
-        std::string data;
-        char buf[4096];
-        ssize_t n;
-        while ((n = ::read(fd, buf, sizeof(buf))) > 0) data.append(buf, static_cast<size_t>(n));
-        *out = std::move(data);
+        *out = ReadAs(spec, path);
         return OkStatus();
       });
     }
   };
 
-  // Where an effect's path lands (see the top of the file). nullopt: in a
-  // tmpfs, i.e. nowhere that outlives the command.
-  static Result<std::optional<ParentAndName>> Resolve(const RunSpec& spec, const std::string& path,
-                                                      bool create_parents) {
+  // Where a path the command uses is, on the host (see the top of the file).
+  struct Location {
+    bool discarded = false;      // in a tmpfs: nowhere that outlives the command
+    bool read_only = false;      // below a read-only bind
+    std::filesystem::path root;  // the rootfs or a bind source (a dir or a file)
+    std::string rel;             // below `root`; "" = `root` itself
+  };
+  static Location Locate(const RunSpec& spec, const std::string& path) {
     std::string abs = path.starts_with("/") ? path : spec.cwd + "/" + path;
     abs = std::filesystem::path(abs).lexically_normal().string();
     auto under = [&](const std::string& dest) -> std::optional<std::string> {
@@ -190,36 +184,61 @@ class FakeCommandRunner : public CommandRunner {
       return std::nullopt;
     };
     // The deepest mount wins, later mounts over earlier ones, as in a container.
+    Location loc;
+    loc.root = spec.rootfs;
+    loc.rel = abs.substr(1);
     size_t best = 0;
-    const BindMount* bind = nullptr;
-    bool in_tmpfs = false;
-    std::string rel = abs.substr(1);
     for (const BindMount& b : spec.binds) {
-      auto r = under(b.destination);
-      if (r && b.destination.size() >= best) {
+      if (auto r = under(b.destination); r && b.destination.size() >= best) {
         best = b.destination.size();
-        bind = &b;
-        in_tmpfs = false;
-        rel = *r;
+        loc = Location{false, b.read_only, b.source, *r};
       }
     }
     for (const TmpfsMount& t : spec.tmpfs) {
       if (auto r = under(t.destination); r && t.destination.size() >= best) {
         best = t.destination.size();
-        in_tmpfs = true;
+        loc = Location{true, false, {}, *r};
       }
     }
-    if (in_tmpfs) return std::optional<ParentAndName>();
-    if (bind != nullptr && bind->read_only) {
-      return ErrnoError(EROFS, "fake write " + path);
-    }
-    std::filesystem::path root = bind != nullptr ? bind->source : spec.rootfs;
-    STRATA_ASSIGN_OR_RETURN(RootDir r, RootDir::Open(root));
-    if (rel.empty()) {
+    return loc;
+  }
+
+  // The parent directory and name a write to `path` goes to, confined to
+  // its root. nullopt: in a tmpfs (the write is discarded). EROFS below a
+  // read-only bind; InvalidArgument for a mount point itself.
+  static Result<std::optional<ParentAndName>> Resolve(const RunSpec& spec, const std::string& path,
+                                                      bool create_parents) {
+    Location loc = Locate(spec, path);
+    if (loc.discarded) return std::optional<ParentAndName>();
+    if (loc.read_only) return ErrnoError(EROFS, "fake write " + path);
+    if (loc.rel.empty()) {
       return MakeError(ErrorCode::kInvalidArgument, "fake: {} is a mount point", path);
     }
-    STRATA_ASSIGN_OR_RETURN(ParentAndName at, r.Parent(rel, create_parents));
+    STRATA_ASSIGN_OR_RETURN(RootDir r, RootDir::Open(loc.root));
+    STRATA_ASSIGN_OR_RETURN(ParentAndName at, r.Parent(loc.rel, create_parents));
     return std::optional<ParentAndName>(std::move(at));
+  }
+
+  // The content of `path` as the command would read it (links followed
+  // inside its root), or nullopt.
+  static std::optional<std::string> ReadAs(const RunSpec& spec, const std::string& path) {
+    Location loc = Locate(spec, path);
+    if (loc.discarded) return std::nullopt;
+    UniqueFd fd;
+    if (loc.rel.empty()) {
+      fd.Reset(::open(loc.root.c_str(), O_RDONLY | O_CLOEXEC));  // a bound file
+    } else {
+      auto root = RootDir::Open(loc.root);
+      if (!root) return std::nullopt;
+      fd.Reset(OpenInRoot(root->fd(), loc.rel, O_RDONLY));
+    }
+    if (!fd) return std::nullopt;
+    std::string data;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd.get(), buf, sizeof(buf))) > 0) data.append(buf, static_cast<size_t>(n));
+    if (n < 0) return std::nullopt;
+    return data;
   }
 
   void Push(Response r) {
