@@ -178,8 +178,8 @@ class TarWalker {
     ArchiveEntryPtr e(archive_entry_new());
     archive_entry_set_pathname(e.get(), rel.c_str());
     archive_entry_set_perm(e.get(), st.st_mode & 07777);
-    archive_entry_set_uid(e.get(), st.st_uid);
-    archive_entry_set_gid(e.get(), st.st_gid);
+    archive_entry_set_uid(e.get(), opts_.root_uid && st.st_uid == *opts_.root_uid ? 0 : st.st_uid);
+    archive_entry_set_gid(e.get(), opts_.root_gid && st.st_gid == *opts_.root_gid ? 0 : st.st_gid);
     archive_entry_set_mtime(e.get(), ClampTime(st.st_mtime), 0);
     for (const auto& [k, v] : xattrs.items) {
       if (k.starts_with(kOverlayXattrPrefix)) {

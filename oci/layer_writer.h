@@ -42,6 +42,10 @@ struct TarOptions {
   std::optional<int64_t> source_date_epoch = std::nullopt;
   // Convert overlayfs whiteouts (see above).
   bool overlay_upper = false;
+  // A single-id mapping (a build without root): files owned by this uid/gid
+  // are written as owned by root (0), as the container sees them.
+  std::optional<uint32_t> root_uid = std::nullopt;
+  std::optional<uint32_t> root_gid = std::nullopt;
 };
 
 struct LayerWriterOptions {

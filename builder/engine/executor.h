@@ -4,9 +4,10 @@
 // stored image, a previous stage, or scratch; ONBUILD triggers of the base
 // run first); each instruction is expanded at dispatch with the stage's ENV
 // and the ARGs in effect, then:
-//   RUN       overlay of the chain's snapshots + fresh upper dir, run by the
-//             CommandRunner; the upper dir becomes the layer (whiteouts
-//             converted) and, renamed, the snapshot of the new chain.
+//   RUN       a writable snapshot of the chain (Snapshotter: overlayfs, or
+//             copies), run by the CommandRunner; its changes become the
+//             layer (whiteouts converted) and, renamed, the snapshot of the
+//             new chain.
 //   COPY/ADD  selected sources (after .dockerignore) copied into a staging
 //             dir that becomes the layer and the snapshot.
 //   others    config and history only.
@@ -20,12 +21,16 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "builder/engine/build_cache.h"
+#include "builder/engine/clock.h"
+#include "builder/engine/snapshotter.h"
+#include "builder/engine/step_progress.h"
 #include "builder/frontend/plan.h"
 #include "builder/runtime/command_runner.h"
 #include "oci/compress.h"
@@ -35,20 +40,6 @@
 #include "oci/store.h"
 
 namespace strata::builder {
-
-// Progress of a build; the CLI renders it (plain, json, quiet). The executor
-// serializes every call (stages may run on several threads), so an
-// implementation needs no locking of its own.
-class ProgressSink {
- public:
-  virtual ~ProgressSink() = default;
-  // `id` numbers steps across the build; `name` is "[stage 2/5] RUN make".
-  virtual void StepStart(int id, std::string_view name) = 0;
-  virtual void StepDone(int id, bool cached, double seconds) = 0;
-  // One line of a step's output (command output, layer commit figures).
-  virtual void StepOutput(int id, OutputStream stream, std::string_view line) = 0;
-  virtual void Warning(std::string_view text) = 0;
-};
 
 // Finds an image that is not in the store (pull). Returns its descriptor in
 // the store after fetching, or an error.
@@ -114,8 +105,16 @@ struct BuildResult {
 
 class Executor {
  public:
-  Executor(oci::Store& store, CommandRunner& runner, ProgressSink& progress)
-      : store_(store), runner_(runner), progress_(progress) {}
+  // The production seams: overlayfs snapshots and the system clock.
+  Executor(oci::Store& store, CommandRunner& runner, ProgressSink& progress);
+  // Injected seams (tests: NativeSnapshotter, a FixedClock).
+  Executor(oci::Store& store, CommandRunner& runner, ProgressSink& progress,
+           Snapshotter& snapshotter, Clock& clock)
+      : store_(store),
+        runner_(runner),
+        progress_(progress),
+        snapshotter_(snapshotter),
+        clock_(clock) {}
 
   // Parses the Dockerfile, runs the stages the target needs, writes config
   // and manifest, tags every `tags` entry. Errors name the Dockerfile line.
@@ -125,6 +124,10 @@ class Executor {
   oci::Store& store_;
   CommandRunner& runner_;
   ProgressSink& progress_;
+  std::unique_ptr<Snapshotter> own_snapshotter_;
+  std::unique_ptr<Clock> own_clock_;
+  Snapshotter& snapshotter_;
+  Clock& clock_;
 };
 
 }  // namespace strata::builder

@@ -289,7 +289,7 @@ Result<BuildResult> EngineHarness::Build(std::string_view text, const BuildOptio
   BuildOptions o = options;
   if (!text.empty()) o.dockerfile_text = std::string(text);
   if (o.context_dir.empty()) o.context_dir = context_;
-  Executor ex(*store_, runner_, progress_);
+  Executor ex(*store_, runner_, progress_, snapshotter_, clock_);
   return ex.Build(o);
 }
 

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "builder/engine/clock.h"
 #include "builder/engine/executor.h"
 #include "builder/engine/native_snapshotter.h"
 #include "builder/runtime/fake_command_runner.h"
@@ -143,6 +144,7 @@ class EngineHarness {
   FakeCommandRunner runner_;
   RecordingProgress progress_;
   NativeSnapshotter snapshotter_;
+  FixedClock clock_{kFixedNow};
   BuildOptions options_;
   std::vector<ScopedTempDir> flattened_;
 };

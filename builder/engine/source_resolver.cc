@@ -1,0 +1,76 @@
+// One rule for every `from`: FROM's image, COPY --from and RUN --mount from=.
+// A name of an earlier stage is that stage's result; anything else is an
+// image reference, taken from the store unless --pull=always, else pulled
+// through the injected resolver for the build's target platform, and its
+// layer blobs checked before snapshots stand in for them.
+#include <fmt/format.h>
+
+#include "builder/engine/build.h"
+#include "builder/frontend/stage_graph.h"
+#include "oci/snapshots.h"
+
+namespace strata::builder {
+
+Result<ResolvedSource> Build::ResolveSource(const std::string& from, std::string_view what) {
+  std::vector<std::string> names;
+  for (const auto& s : plan_.stages) names.push_back(s.name);
+  if (auto idx = StageGraph::Resolve(names, from)) {
+    auto built = Done(*idx);
+    if (!built) return MakeError(ErrorCode::kInternal, "stage {} not built", from);
+    ResolvedSource r;
+    r.cache_key = built->key.ToString();
+    r.state = std::move(*built);
+    r.is_stage = true;
+    return r;
+  }
+  return ResolveImage(from, what);
+}
+
+Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string_view what) {
+  auto ref = oci::Reference::Parse(image);
+  if (!ref) return Unexpected(ref.error().Wrap(what));
+  const std::string name = what.empty() ? ref->Familiar() : std::string(what);
+  oci::Platform want;
+  want.os = plan_.target_platform.os;
+  want.architecture = plan_.target_platform.arch;
+  want.variant = plan_.target_platform.variant;
+  Result<oci::Descriptor> desc = MakeError(ErrorCode::kNotFound, "");
+  if (!opts_.pull_always) {
+    desc = store_.Resolve(*ref);
+  } else if (auto idx = store_.ReadIndex(); !idx) {
+    desc = Unexpected(idx.error());  // a pull could not be recorded either
+  }
+  // Only an image that is not in the store is pulled: a store that cannot
+  // answer (a corrupt index.json) stops the build.
+  if (!desc && desc.error().code() != ErrorCode::kNotFound) {
+    return Unexpected(desc.error().Wrap(name));
+  }
+  if (!desc) {
+    if (!opts_.resolver) {
+      return MakeError(ErrorCode::kNotFound, "{}: image not found in the store", name);
+    }
+    desc = opts_.resolver(*ref, want);
+    if (!desc) return Unexpected(desc.error().Wrap(name));
+  }
+  auto img = store_.LoadImage(*desc, want);
+  if (!img) return Unexpected(img.error().Wrap(name));
+  // Snapshots stand in for the image's layer blobs, which a build then never
+  // reads: check that they are intact (size always; content hashed unless
+  // memoized next to the snapshot, see oci/snapshots.h).
+  auto chains = oci::ChainIds(img->config.diff_ids);
+  for (size_t i = 0; i < img->manifest.layers.size() && i < chains.size(); ++i) {
+    if (auto s = oci::VerifyLayerBlob(store_, img->manifest.layers[i], chains[i]); !s) {
+      return Unexpected(
+          s.error().Wrap(fmt::format("{}: image {} layer {}", name, img->descriptor.digest, i)));
+    }
+  }
+  ResolvedSource r;
+  r.state.config = img->config;
+  r.state.layers = img->manifest.layers;
+  r.state.created = img->config.created;
+  r.state.key = img->descriptor.digest;
+  r.cache_key = img->descriptor.digest.ToString();
+  return r;
+}
+
+}  // namespace strata::builder
