@@ -14,6 +14,7 @@
 
 #include "builder/engine/add_archive.h"
 #include "builder/frontend/build_args.h"
+#include "oci/compress.h"
 #include "oci/layer_reader.h"
 #include "oci/layer_writer.h"
 #include "oci/media_types.h"
@@ -93,10 +94,12 @@ Status MakeLayerDir(const fs::path& dir, const Layer& layer) {
   return OkStatus();
 }
 
-// Names of a tar stream's entries, in order (ustar, GNU long names, PAX).
-Result<std::vector<std::string>> TarNames(oci::ByteSource* in) {
-  std::vector<std::string> names;
-  std::string pending;  // a long name for the next entry
+using TarEntry = EngineHarness::TarEntry;
+
+// A tar stream's entries, in order (ustar, GNU long names, PAX path/linkpath).
+Result<std::vector<TarEntry>> ReadTarEntries(oci::ByteSource* in) {
+  std::vector<TarEntry> entries;
+  std::string pending, pending_link;  // long names for the next entry
   auto read_exact = [&](std::string& buf, size_t n) -> Result<bool> {
     buf.resize(n);
     size_t got = 0;
@@ -107,6 +110,9 @@ Result<std::vector<std::string>> TarNames(oci::ByteSource* in) {
     }
     return true;
   };
+  auto octal = [](const std::string& h, size_t off, size_t len) {
+    return std::strtoull(std::string(h.data() + off, len).c_str(), nullptr, 8);
+  };
   std::string hdr, body;
   for (;;) {
     STRATA_ASSIGN_OR_RETURN(bool ok, read_exact(hdr, 512));
@@ -114,7 +120,7 @@ Result<std::vector<std::string>> TarNames(oci::ByteSource* in) {
     std::string name(hdr.c_str(), strnlen(hdr.c_str(), 100));
     std::string prefix(hdr.c_str() + 345, strnlen(hdr.c_str() + 345, 155));
     if (hdr.compare(257, 5, "ustar") == 0 && !prefix.empty()) name = prefix + "/" + name;
-    uint64_t size = std::strtoull(std::string(hdr.data() + 124, 12).c_str(), nullptr, 8);
+    uint64_t size = octal(hdr, 124, 12);
     char type = hdr[156];
     STRATA_ASSIGN_OR_RETURN(bool ok2, read_exact(body, (size + 511) / 512 * 512));
     if (!ok2) return MakeError(ErrorCode::kDataLoss, "short tar");
@@ -129,6 +135,7 @@ Result<std::vector<std::string>> TarNames(oci::ByteSource* in) {
         if (len == 0) break;
         std::string rec = body.substr(sp + 1, len - (sp - pos) - 2);
         if (rec.starts_with("path=")) pending = rec.substr(5);
+        if (rec.starts_with("linkpath=")) pending_link = rec.substr(9);
         pos += len;
       }
       continue;
@@ -137,12 +144,38 @@ Result<std::vector<std::string>> TarNames(oci::ByteSource* in) {
       pending = std::string(body.c_str());
       continue;
     }
+    if (type == 'K') {
+      pending_link = std::string(body.c_str());
+      continue;
+    }
     if (type == 'g') continue;
-    names.push_back(pending.empty() ? name : pending);
+    TarEntry e;
+    e.name = pending.empty() ? name : pending;
+    while (e.name.ends_with("/")) e.name.pop_back();
+    e.type = type == '\0' ? '0' : type;
+    e.mode = static_cast<mode_t>(octal(hdr, 100, 8));
+    e.uid = static_cast<uint32_t>(octal(hdr, 108, 8));
+    e.gid = static_cast<uint32_t>(octal(hdr, 116, 8));
+    e.mtime = static_cast<int64_t>(octal(hdr, 136, 12));
+    e.link = pending_link.empty() ? std::string(hdr.c_str() + 157, strnlen(hdr.c_str() + 157, 100))
+                                  : pending_link;
+    entries.push_back(std::move(e));
     pending.clear();
+    pending_link.clear();
   }
-  return names;
+  return entries;
 }
+
+// Appends everything written to a file.
+class FileSink : public oci::ByteSink {
+ public:
+  explicit FileSink(int fd) : fd_(fd) {}
+  Status Write(const void* data, size_t size) override { return WriteAll(fd_, data, size); }
+  Status Close() override { return OkStatus(); }
+
+ private:
+  int fd_;
+};
 
 }  // namespace
 
@@ -334,7 +367,7 @@ std::string EngineHarness::Listing(const std::string& ref) {
   return DumpTree(*dir);
 }
 
-std::vector<std::string> EngineHarness::LayerPaths(int index, const std::string& ref) {
+std::vector<TarEntry> EngineHarness::LayerEntries(int index, const std::string& ref) {
   auto img = Load(ref);
   if (!img) {
     ADD_FAILURE() << img.error().message();
@@ -352,15 +385,49 @@ std::vector<std::string> EngineHarness::LayerPaths(int index, const std::string&
     ADD_FAILURE() << src.error().message();
     return {};
   }
-  auto names = TarNames(src->get());
-  if (!names) {
-    ADD_FAILURE() << names.error().message();
+  auto entries = ReadTarEntries(src->get());
+  if (!entries) {
+    ADD_FAILURE() << entries.error().message();
     return {};
   }
-  for (auto& name : *names) {
-    while (name.ends_with("/")) name.pop_back();
+  return *entries;
+}
+
+std::vector<std::string> EngineHarness::LayerPaths(int index, const std::string& ref) {
+  std::vector<std::string> out;
+  for (const auto& e : LayerEntries(index, ref)) out.push_back(e.name);
+  return out;
+}
+
+std::optional<TarEntry> EngineHarness::LayerEntry(int index, const std::string& name,
+                                                  const std::string& ref) {
+  for (auto& e : LayerEntries(index, ref)) {
+    if (e.name == name) return e;
   }
-  return *names;
+  return std::nullopt;
+}
+
+void EngineHarness::ContextTar(const std::string& rel, const Layer& layer, bool gzip) {
+  auto tmp = ScopedTempDir::Create(dir_.path(), "tar-");
+  ASSERT_TRUE(tmp.has_value());
+  auto made = MakeLayerDir(tmp->path() / "fs", layer);
+  ASSERT_TRUE(made.has_value()) << made.error().message();
+  ASSERT_OK(MakeDirs((context_ / rel).parent_path()));
+  UniqueFd fd(::open((context_ / rel).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ASSERT_TRUE(fd.valid());
+  FileSink file(fd.get());
+  oci::TarOptions to;
+  to.overlay_upper = true;
+  if (!gzip) {
+    ASSERT_OK(oci::WriteTar(tmp->path() / "fs", to, &file));
+    return;
+  }
+  oci::CompressOptions co;
+  co.compression = oci::Compression::kGzip;
+  auto z = oci::NewCompressor(co, &file);
+  ASSERT_TRUE(z.has_value()) << z.error().message();
+  ASSERT_OK(oci::WriteTar(tmp->path() / "fs", to, z->get()));
+  ASSERT_OK((*z)->Close());
 }
 
 std::string DumpTree(const fs::path& dir) {

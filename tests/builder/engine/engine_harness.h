@@ -136,6 +136,24 @@ class EngineHarness {
   // The layer's entries of image `ref`, layer `index` (negative: from the
   // top), as "path" names in tar order (whiteouts as .wh. names).
   std::vector<std::string> LayerPaths(int index, const std::string& ref = "out:latest");
+  // The same with the header fields.
+  struct TarEntry {
+    std::string name;
+    char type = '0';  // '0' file, '5' dir, '2' symlink, '1' hardlink
+    mode_t mode = 0;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    std::string link;
+    int64_t mtime = 0;
+  };
+  std::vector<TarEntry> LayerEntries(int index, const std::string& ref = "out:latest");
+  // The entry `name` of that layer, or null.
+  std::optional<TarEntry> LayerEntry(int index, const std::string& name,
+                                     const std::string& ref = "out:latest");
+
+  // Writes a tar (gzip-compressed when `gzip`) of `layer`'s entries into the
+  // context at `rel`.
+  void ContextTar(const std::string& rel, const Layer& layer, bool gzip = false);
 
  private:
   ScopedTempDir dir_;
