@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -91,6 +92,16 @@ inline constexpr int64_t kFixedNow = 1767323045;
 
 bool IsRoot();
 
+// A FixedClock a test can move between builds.
+class SettableClock : public Clock {
+ public:
+  int64_t UnixSeconds() const override { return now_.load(); }
+  void Set(int64_t t) { now_ = t; }
+
+ private:
+  std::atomic<int64_t> now_{kFixedNow};
+};
+
 class EngineHarness {
  public:
   EngineHarness();
@@ -101,6 +112,8 @@ class EngineHarness {
   oci::Store& store() { return *store_; }
   FakeCommandRunner& runner() { return runner_; }
   RecordingProgress& progress() { return progress_; }
+  // The time the next builds see (kFixedNow until set).
+  void SetNow(int64_t t) { clock_.Set(t); }
   // Options every Build starts from: context, tags {"out:latest"}.
   BuildOptions& options() { return options_; }
 
@@ -162,7 +175,7 @@ class EngineHarness {
   FakeCommandRunner runner_;
   RecordingProgress progress_;
   NativeSnapshotter snapshotter_;
-  FixedClock clock_{kFixedNow};
+  SettableClock clock_;
   BuildOptions options_;
   std::vector<ScopedTempDir> flattened_;
 };
