@@ -177,7 +177,80 @@ class FileSink : public oci::ByteSink {
   int fd_;
 };
 
+// A source of no bytes (ends a PrefixSource).
+class EmptySource : public oci::ByteSource {
+ public:
+  Result<size_t> Read(void*, size_t) override { return size_t{0}; }
+};
+
+Result<oci::Descriptor> PutImage(oci::Store& store, const std::string& ref,
+                                 const std::vector<oci::LayerInfo>& layers,
+                                 oci::ImageConfig config) {
+  BuildPlatform host = BuildPlatform::Host();
+  if (config.os.empty()) config.os = host.os;
+  if (config.architecture.empty()) {
+    config.architecture = host.arch;
+    config.variant = host.variant;
+  }
+  if (config.created.empty()) config.created = oci::FormatRfc3339(kFixedMtime);
+  oci::Manifest m;
+  m.media_type = std::string(oci::media_type::kImageManifest);
+  config.diff_ids.clear();
+  config.history.clear();
+  int n = 0;
+  for (const auto& info : layers) {
+    m.layers.push_back(info.descriptor);
+    config.diff_ids.push_back(info.diff_id);
+    oci::HistoryEntry h;
+    h.created = config.created;
+    h.created_by = fmt::format("test layer {}", n++);
+    config.history.push_back(h);
+  }
+  STRATA_ASSIGN_OR_RETURN(
+      auto cfg, store.Put(config.Serialize(), std::string(oci::media_type::kImageConfig)));
+  m.config = cfg;
+  STRATA_ASSIGN_OR_RETURN(auto md,
+                          store.Put(m.Serialize(), std::string(oci::media_type::kImageManifest)));
+  STRATA_ASSIGN_OR_RETURN(auto r, oci::Reference::Parse(ref));
+  STRATA_RETURN_IF_ERROR(store.Tag(r, md));
+  return md;
+}
+
 }  // namespace
+
+std::string RawTar(const std::vector<RawEntry>& entries) {
+  std::string out;
+  auto put = [](std::string& h, size_t off, const std::string& v) {
+    std::copy(v.begin(), v.end(), h.begin() + static_cast<std::ptrdiff_t>(off));
+  };
+  for (const RawEntry& e : entries) {
+    std::string h(512, '\0');
+    put(h, 0, e.name);
+    put(h, 100, fmt::format("{:07o}", e.mode));
+    put(h, 108, "0000000");
+    put(h, 116, "0000000");
+    put(h, 124, fmt::format("{:011o}", e.type == '0' ? e.data.size() : 0));
+    put(h, 136, fmt::format("{:011o}", kFixedMtime));
+    h[156] = e.type;
+    if (e.type == '2' || e.type == '1') put(h, 157, e.data);
+    put(h, 257, "ustar");
+    put(h, 263, "00");
+    put(h, 329, fmt::format("{:07o}", e.dev_major));
+    put(h, 337, fmt::format("{:07o}", e.dev_minor));
+    put(h, 148, "        ");
+    unsigned sum = 0;
+    for (unsigned char c : h) sum += c;
+    put(h, 148, fmt::format("{:06o}", sum));
+    h[154] = '\0';
+    out += h;
+    if (e.type == '0') {
+      out += e.data;
+      out.append((512 - e.data.size() % 512) % 512, '\0');
+    }
+  }
+  out.append(1024, '\0');
+  return out;
+}
 
 Entry File(std::string path, std::string content, mode_t mode) {
   return Entry{Entry::kFile, std::move(path), std::move(content), mode, {}, {}};
@@ -265,39 +338,29 @@ void EngineHarness::Context(const std::string& rel, std::string_view content, mo
 Result<oci::Descriptor> EngineHarness::MakeImage(const std::string& ref,
                                                  const std::vector<Layer>& layers,
                                                  oci::ImageConfig config) {
-  BuildPlatform host = BuildPlatform::Host();
-  if (config.os.empty()) config.os = host.os;
-  if (config.architecture.empty()) {
-    config.architecture = host.arch;
-    config.variant = host.variant;
-  }
-  if (config.created.empty()) config.created = oci::FormatRfc3339(kFixedMtime);
-  oci::Manifest m;
-  m.media_type = std::string(oci::media_type::kImageManifest);
-  config.diff_ids.clear();
-  config.history.clear();
-  int n = 0;
+  std::vector<oci::LayerInfo> infos;
   for (const Layer& layer : layers) {
     STRATA_ASSIGN_OR_RETURN(auto tmp, ScopedTempDir::Create(dir_.path(), "layer-"));
     STRATA_RETURN_IF_ERROR(MakeLayerDir(tmp.path() / "fs", layer));
     oci::LayerWriterOptions lo;
     lo.tar.overlay_upper = true;
     STRATA_ASSIGN_OR_RETURN(auto info, oci::CommitLayer(*store_, tmp.path() / "fs", lo));
-    m.layers.push_back(info.descriptor);
-    config.diff_ids.push_back(info.diff_id);
-    oci::HistoryEntry h;
-    h.created = config.created;
-    h.created_by = fmt::format("test layer {}", n++);
-    config.history.push_back(h);
+    infos.push_back(std::move(info));
   }
-  STRATA_ASSIGN_OR_RETURN(
-      auto cfg, store_->Put(config.Serialize(), std::string(oci::media_type::kImageConfig)));
-  m.config = cfg;
-  STRATA_ASSIGN_OR_RETURN(auto md,
-                          store_->Put(m.Serialize(), std::string(oci::media_type::kImageManifest)));
-  STRATA_ASSIGN_OR_RETURN(auto r, oci::Reference::Parse(ref));
-  STRATA_RETURN_IF_ERROR(store_->Tag(r, md));
-  return md;
+  return PutImage(*store_, ref, infos, std::move(config));
+}
+
+Result<oci::Descriptor> EngineHarness::MakeImageFromTars(const std::string& ref,
+                                                         const std::vector<std::string>& tars,
+                                                         oci::ImageConfig config) {
+  std::vector<oci::LayerInfo> infos;
+  for (const std::string& tar : tars) {
+    EmptySource end;
+    oci::PrefixSource src(tar, &end);
+    STRATA_ASSIGN_OR_RETURN(auto info, oci::CommitTarStream(*store_, &src, {}));
+    infos.push_back(std::move(info));
+  }
+  return PutImage(*store_, ref, infos, std::move(config));
 }
 
 Result<oci::Descriptor> EngineHarness::MakeBase(const std::string& ref) {

@@ -54,6 +54,19 @@ Entry Whiteout(std::string path);
 Entry Opaque(std::string path);
 using Layer = std::vector<Entry>;
 
+// One entry of a hand-made tar: what a directory cannot hold (".." names,
+// entries through links, devices without root).
+struct RawEntry {
+  std::string name;
+  char type = '0';   // '0' file, '2' symlink, '3' char device, '5' dir
+  std::string data;  // file content or link target
+  mode_t mode = 0644;
+  unsigned dev_major = 0;
+  unsigned dev_minor = 0;
+};
+// A ustar archive of `entries`, with end-of-archive blocks.
+std::string RawTar(const std::vector<RawEntry>& entries);
+
 // Every ProgressSink call, for assertions.
 class RecordingProgress : public ProgressSink {
  public:
@@ -126,6 +139,10 @@ class EngineHarness {
   // tags it `ref` and returns its manifest descriptor.
   Result<oci::Descriptor> MakeImage(const std::string& ref, const std::vector<Layer>& layers,
                                     oci::ImageConfig config = {});
+  // The same from uncompressed tar streams (RawTar), one per layer.
+  Result<oci::Descriptor> MakeImageFromTars(const std::string& ref,
+                                            const std::vector<std::string>& tars,
+                                            oci::ImageConfig config = {});
   // "base:latest": /bin/sh, /etc/passwd (root, app=1000), /etc/group,
   // /usr/bin dir, PATH env.
   Result<oci::Descriptor> MakeBase(const std::string& ref = "base:latest");

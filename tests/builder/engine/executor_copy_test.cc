@@ -3,8 +3,6 @@
 // --exclude, --parents, --from) and their errors.
 #include <sys/stat.h>
 
-#include <tuple>
-
 #include <fmt/format.h>
 
 #include "builder/engine/executor.h"
@@ -266,55 +264,18 @@ TEST_F(ExecutorCopyTest, AddOfANonArchiveAndCopyOfAnArchiveCopyTheFile) {
   EXPECT_EQ(h_.ReadImageFile("/n/inside"), std::nullopt);
 }
 
-// A raw ustar archive of (name, type, content-or-link) entries: what a
-// directory cannot hold (".." names, entries through links).
-std::string RawTar(const std::vector<std::tuple<std::string, char, std::string>>& entries) {
-  std::string out;
-  for (const auto& [name, type, data] : entries) {
-    std::string h(512, '\0');
-    std::copy(name.begin(), name.end(), h.begin());
-    std::string mode = "0000644";
-    std::copy(mode.begin(), mode.end(), h.begin() + 100);
-    std::string zero = "0000000";
-    std::copy(zero.begin(), zero.end(), h.begin() + 108);
-    std::copy(zero.begin(), zero.end(), h.begin() + 116);
-    std::string size = fmt::format("{:011o}", type == '0' ? data.size() : 0);
-    std::copy(size.begin(), size.end(), h.begin() + 124);
-    std::string mtime = fmt::format("{:011o}", 1700000000);
-    std::copy(mtime.begin(), mtime.end(), h.begin() + 136);
-    h[156] = type;
-    if (type == '2') std::copy(data.begin(), data.end(), h.begin() + 157);
-    std::string magic = "ustar";
-    std::copy(magic.begin(), magic.end(), h.begin() + 257);
-    h[263] = '0';
-    h[264] = '0';
-    std::fill(h.begin() + 148, h.begin() + 156, ' ');
-    unsigned sum = 0;
-    for (unsigned char c : h) sum += c;
-    std::string chk = fmt::format("{:06o}", sum);
-    std::copy(chk.begin(), chk.end(), h.begin() + 148);
-    h[154] = '\0';
-    out += h;
-    if (type == '0') {
-      out += data;
-      out.append((512 - data.size() % 512) % 512, '\0');
-    }
-  }
-  out.append(1024, '\0');
-  return out;
-}
-
 TEST_F(ExecutorCopyTest, AddOfAHostileArchiveCannotEscape) {
   fs::path outside = h_.root() / "outside";
   fs::create_directories(outside);
-  h_.Context("dotdot.tar", RawTar({{"../../escaped", '0', "x"}}));
+  h_.Context("dotdot.tar", testing::RawTar({{"../../escaped", '0', "x"}}));
   auto dotdot = h_.Build("FROM scratch\nADD dotdot.tar /d/\n");
   ASSERT_FALSE(dotdot.has_value());
   EXPECT_EQ(dotdot.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(dotdot.error().message(), HasSubstr("Dockerfile:2:"));
   // A link to the host, then a file through it: lands inside the layer (the
   // archive's root is the destination directory, as BuildKit extracts it).
-  h_.Context("link.tar", RawTar({{"out", '2', outside.string()}, {"out/pwned", '0', "x"}}));
+  h_.Context("link.tar",
+             testing::RawTar({{"out", '2', outside.string()}, {"out/pwned", '0', "x"}}));
   ASSERT_OK(h_.Build("FROM scratch\nADD link.tar /d/\n"));
   EXPECT_FALSE(fs::exists(outside / "pwned"));
   EXPECT_THAT(h_.LayerPaths(-1), ::testing::Contains("d/out"));
