@@ -209,6 +209,7 @@ Result<BuildResult> Build::Run() {
     tags.push_back(r);
   }
   STRATA_ASSIGN_OR_RETURN(ignore_, DockerIgnore::Load(context_, dockerfile));
+  STRATA_RETURN_IF_ERROR(Lint(*text));
   hasher_ = std::make_unique<ContextHasher>(store_.CacheDir(), context_);
   for (const auto& wave : plan_.parallel_waves) {
     for (size_t first = 0; first < wave.size(); first += kMaxParallelStages) {

@@ -82,6 +82,7 @@ class Build {
 
  private:
   // build.cc: the orchestrator.
+  Status Lint(const std::string& text);
   Status RunStage(const Stage& stage);
   Status InitFromBase(const Stage& stage, StageState& st);
   Status Dispatch(const PlanInstruction& pi, const Instruction& raw, StageState& st,

@@ -58,8 +58,9 @@ inline constexpr std::string_view kAllowSecurityInsecure = "security.insecure";
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
-  // The Dockerfile's text when it does not come from a file (`-f -`);
-  // `dockerfile` then only names it in messages.
+  // The Dockerfile's text (the CLI reads it once, also for `-f -`);
+  // `dockerfile` then only names it in messages and locates its
+  // <name>.dockerignore. Without it the executor reads `dockerfile`.
   std::optional<std::string> dockerfile_text;
   std::vector<std::string> tags;
   std::map<std::string, std::string> build_args;
@@ -102,6 +103,19 @@ struct BuildResult {
   // The cache records the build hit or wrote (for --cache-to).
   std::vector<std::pair<oci::Digest, CacheRecord>> cache_records;
 };
+
+// The ENV of `image` when it is in the store (for the UndefinedVar check,
+// which never pulls); nullopt otherwise.
+std::optional<std::vector<std::string>> LocalImageEnv(const oci::Store& store,
+                                                       const std::string& image);
+
+// `build --check`: BuildKit's build checks only, nothing built.
+struct CheckReport {
+  std::string text;   // as `docker build --check` prints it
+  size_t warnings = 0;
+  std::string error;  // "lint violation found for rules: ..." with check=error=true
+};
+Result<CheckReport> CheckDockerfile(const oci::Store& store, const BuildOptions& options);
 
 class Executor {
  public:

@@ -1,4 +1,5 @@
 #include "builder/frontend/dockerfile_parser.h"
+#include "builder/frontend/lint.h"
 
 #include <fmt/format.h>
 
@@ -47,18 +48,6 @@ bool TrimContinuation(std::string& line, char escape) {
     return true;
   }
   return false;
-}
-
-std::vector<std::string_view> SplitSemicolons(std::string_view s) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find(';', i);
-    if (j == std::string_view::npos) j = s.size();
-    out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
 }
 
 // Parser directives: "# key=value" lines before anything else.
@@ -115,24 +104,8 @@ class DirectiveParser {
       }
       d.syntax = std::string(value);
     } else {
-      // check=skip=...;error=...: skipping is what strata does anyway (it runs
-      // no build checks yet); error=true would fail builds that have check
-      // violations, which strata cannot find, so it is refused, not ignored.
-      for (std::string_view part : SplitSemicolons(value)) {
-        part = Trim(part);
-        if (part.empty()) continue;
-        size_t eq = part.find('=');
-        std::string k = Lower(Trim(part.substr(0, eq)));
-        std::string v = eq == std::string_view::npos ? "" : Lower(Trim(part.substr(eq + 1)));
-        if (k == "skip" || k == "experimental" || (k == "error" && v == "false")) continue;
-        if (k == "error") {
-          return fmt::format(
-              "check=error={}: build checks are not implemented yet, so they "
-              "cannot fail the build",
-              v);
-        }
-        return fmt::format("check: unknown option \"{}\" (want skip=, experimental= or error=)", k);
-      }
+      // check=skip=...;error=...;experimental=...: build checks (lint.h).
+      if (auto o = ParseCheckOptions(value); !o) return o.error().message();
       d.check = std::string(value);
     }
     return std::nullopt;

@@ -1,4 +1,5 @@
 #include "builder/frontend/instructions.h"
+#include "builder/frontend/instructions_internal.h"
 
 #include <fmt/format.h>
 
@@ -12,7 +13,7 @@
 #include <utility>
 
 namespace strata::builder {
-namespace {
+namespace internal {
 
 std::string Upper(std::string_view s) {
   std::string out(s);
@@ -58,87 +59,6 @@ std::vector<std::string_view> Split(std::string_view s, char sep) {
     start = p + 1;
   }
 }
-
-// ---- flags ---------------------------------------------------------------
-
-enum class FlagType { kString, kBool, kList };
-struct FlagSpec {
-  std::string_view name;
-  FlagType type;
-};
-
-struct Flags {
-  std::map<std::string, std::vector<std::string>, std::less<>> values;
-  std::string Get(std::string_view name) const {
-    auto it = values.find(name);
-    return it == values.end() || it->second.empty() ? std::string() : it->second.back();
-  }
-  bool Has(std::string_view name) const { return values.contains(name); }
-  bool GetBool(std::string_view name) const { return Get(name) == "true"; }
-  std::vector<std::string> GetList(std::string_view name) const {
-    auto it = values.find(name);
-    return it == values.end() ? std::vector<std::string>{} : it->second;
-  }
-};
-
-Result<Flags> ParseFlags(const std::vector<std::string>& raw, std::span<const FlagSpec> specs) {
-  Flags flags;
-  for (const std::string& word : raw) {
-    std::string_view arg = std::string_view(word).substr(2);  // "--"
-    std::string_view name = arg;
-    std::optional<std::string_view> value;
-    if (size_t eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-    }
-    auto spec =
-        std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
-    if (spec == specs.end()) {
-      return MakeError(ErrorCode::kInvalidArgument, "unknown flag: --{}", name);
-    }
-    if (spec->type != FlagType::kList && flags.Has(name)) {
-      return MakeError(ErrorCode::kInvalidArgument, "duplicate flag specified: --{}", name);
-    }
-    switch (spec->type) {
-      case FlagType::kBool: {
-        std::string v = value ? Lower(*value) : "true";
-        if (v != "true" && v != "false") {
-          return MakeError(ErrorCode::kInvalidArgument,
-                           "expecting boolean value for flag {}, not: {}", name, *value);
-        }
-        flags.values[std::string(name)].push_back(v);
-        break;
-      }
-      case FlagType::kString:
-      case FlagType::kList:
-        if (!value) {
-          return MakeError(ErrorCode::kInvalidArgument, "missing a value on flag: --{}", name);
-        }
-        flags.values[std::string(name)].emplace_back(*value);
-        break;
-    }
-  }
-  return flags;
-}
-
-constexpr std::array<FlagSpec, 0> kNoFlags{};
-constexpr std::array kFromFlags{FlagSpec{"platform", FlagType::kString}};
-constexpr std::array kRunFlags{FlagSpec{"mount", FlagType::kList},
-                               FlagSpec{"network", FlagType::kString},
-                               FlagSpec{"security", FlagType::kString}};
-constexpr std::array kCopyFlags{
-    FlagSpec{"from", FlagType::kString},  FlagSpec{"chown", FlagType::kString},
-    FlagSpec{"chmod", FlagType::kString}, FlagSpec{"link", FlagType::kBool},
-    FlagSpec{"parents", FlagType::kBool}, FlagSpec{"exclude", FlagType::kList}};
-constexpr std::array kAddFlags{
-    FlagSpec{"chown", FlagType::kString},    FlagSpec{"chmod", FlagType::kString},
-    FlagSpec{"link", FlagType::kBool},       FlagSpec{"exclude", FlagType::kList},
-    FlagSpec{"checksum", FlagType::kString}, FlagSpec{"keep-git-dir", FlagType::kBool},
-    FlagSpec{"unpack", FlagType::kBool}};
-constexpr std::array kHealthFlags{
-    FlagSpec{"interval", FlagType::kString}, FlagSpec{"timeout", FlagType::kString},
-    FlagSpec{"start-period", FlagType::kString}, FlagSpec{"start-interval", FlagType::kString},
-    FlagSpec{"retries", FlagType::kString}};
 
 // ---- helpers ---------------------------------------------------------------
 
@@ -226,6 +146,93 @@ Result<bool> ParseBoolValue(std::string_view key, std::string_view v) {
   if (l == "false" || l == "0") return false;
   return MakeError(ErrorCode::kInvalidArgument, "invalid value for {}: {}", key, v);
 }
+
+}  // namespace internal
+
+using namespace internal;  // NOLINT(google-build-using-namespace)
+
+namespace {
+
+// ---- flags ---------------------------------------------------------------
+
+enum class FlagType { kString, kBool, kList };
+struct FlagSpec {
+  std::string_view name;
+  FlagType type;
+};
+
+struct Flags {
+  std::map<std::string, std::vector<std::string>, std::less<>> values;
+  std::string Get(std::string_view name) const {
+    auto it = values.find(name);
+    return it == values.end() || it->second.empty() ? std::string() : it->second.back();
+  }
+  bool Has(std::string_view name) const { return values.contains(name); }
+  bool GetBool(std::string_view name) const { return Get(name) == "true"; }
+  std::vector<std::string> GetList(std::string_view name) const {
+    auto it = values.find(name);
+    return it == values.end() ? std::vector<std::string>{} : it->second;
+  }
+};
+
+Result<Flags> ParseFlags(const std::vector<std::string>& raw, std::span<const FlagSpec> specs) {
+  Flags flags;
+  for (const std::string& word : raw) {
+    std::string_view arg = std::string_view(word).substr(2);  // "--"
+    std::string_view name = arg;
+    std::optional<std::string_view> value;
+    if (size_t eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    auto spec =
+        std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
+    if (spec == specs.end()) {
+      return MakeError(ErrorCode::kInvalidArgument, "unknown flag: --{}", name);
+    }
+    if (spec->type != FlagType::kList && flags.Has(name)) {
+      return MakeError(ErrorCode::kInvalidArgument, "duplicate flag specified: --{}", name);
+    }
+    switch (spec->type) {
+      case FlagType::kBool: {
+        std::string v = value ? Lower(*value) : "true";
+        if (v != "true" && v != "false") {
+          return MakeError(ErrorCode::kInvalidArgument,
+                           "expecting boolean value for flag {}, not: {}", name, *value);
+        }
+        flags.values[std::string(name)].push_back(v);
+        break;
+      }
+      case FlagType::kString:
+      case FlagType::kList:
+        if (!value) {
+          return MakeError(ErrorCode::kInvalidArgument, "missing a value on flag: --{}", name);
+        }
+        flags.values[std::string(name)].emplace_back(*value);
+        break;
+    }
+  }
+  return flags;
+}
+
+constexpr std::array<FlagSpec, 0> kNoFlags{};
+constexpr std::array kFromFlags{FlagSpec{"platform", FlagType::kString}};
+constexpr std::array kRunFlags{FlagSpec{"mount", FlagType::kList},
+                               FlagSpec{"network", FlagType::kString},
+                               FlagSpec{"security", FlagType::kString}};
+constexpr std::array kCopyFlags{
+    FlagSpec{"from", FlagType::kString},  FlagSpec{"chown", FlagType::kString},
+    FlagSpec{"chmod", FlagType::kString}, FlagSpec{"link", FlagType::kBool},
+    FlagSpec{"parents", FlagType::kBool}, FlagSpec{"exclude", FlagType::kList}};
+constexpr std::array kAddFlags{
+    FlagSpec{"chown", FlagType::kString},    FlagSpec{"chmod", FlagType::kString},
+    FlagSpec{"link", FlagType::kBool},       FlagSpec{"exclude", FlagType::kList},
+    FlagSpec{"checksum", FlagType::kString}, FlagSpec{"keep-git-dir", FlagType::kBool},
+    FlagSpec{"unpack", FlagType::kBool}};
+constexpr std::array kHealthFlags{
+    FlagSpec{"interval", FlagType::kString}, FlagSpec{"timeout", FlagType::kString},
+    FlagSpec{"start-period", FlagType::kString}, FlagSpec{"start-interval", FlagType::kString},
+    FlagSpec{"retries", FlagType::kString}};
 
 // ---- per-instruction parsing ----------------------------------------------
 
@@ -555,211 +562,6 @@ std::span<const FlagSpec> FlagsFor(std::string_view k) {
   return kNoFlags;
 }
 
-// ---- expansion ------------------------------------------------------------
-
-struct Expander {
-  const ShellLexer& lexer;
-  const EnvGetter& env;
-  std::set<std::string>* unresolved;
-  Status Word(std::string& w) const {
-    STRATA_ASSIGN_OR_RETURN(Expansion e, lexer.Process(w, env));
-    if (unresolved) unresolved->insert(e.unmatched.begin(), e.unmatched.end());
-    w = std::move(e.word);
-    return OkStatus();
-  }
-  Status Words(std::vector<std::string>& ws) const {
-    for (std::string& w : ws) STRATA_RETURN_IF_ERROR(Word(w));
-    return OkStatus();
-  }
-};
-
-Status ExpandCommand(Command& cmd, const Expander& x, const ShellLexer& lexer) {
-  return std::visit(
-      [&](auto& c) -> Status {
-        using T = std::decay_t<decltype(c)>;
-        if constexpr (std::is_same_v<T, FromCommand>) {
-          STRATA_RETURN_IF_ERROR(x.Word(c.image));
-          STRATA_RETURN_IF_ERROR(x.Word(c.platform));
-        } else if constexpr (std::is_same_v<T, RunCommand>) {
-          c.mounts.clear();
-          for (std::string& m : c.mount_flags) {
-            STRATA_RETURN_IF_ERROR(x.Word(m));
-            STRATA_ASSIGN_OR_RETURN(MountSpec spec, ParseMount(m));
-            c.mounts.push_back(std::move(spec));
-          }
-        } else if constexpr (std::is_same_v<T, LabelCommand> || std::is_same_v<T, EnvCommand>) {
-          auto& kvs = [&]() -> std::vector<KeyValue>& {
-            if constexpr (std::is_same_v<T, LabelCommand>) {
-              return c.labels;
-            } else {
-              return c.env;
-            }
-          }();
-          for (KeyValue& kv : kvs) {
-            STRATA_RETURN_IF_ERROR(x.Word(kv.key));
-            STRATA_RETURN_IF_ERROR(x.Word(kv.value));
-          }
-        } else if constexpr (std::is_same_v<T, ArgCommand>) {
-          for (ArgDecl& a : c.args) {
-            STRATA_RETURN_IF_ERROR(x.Word(a.key));
-            if (a.value) STRATA_RETURN_IF_ERROR(x.Word(*a.value));
-          }
-        } else if constexpr (std::is_same_v<T, ExposeCommand>) {
-          std::vector<std::string> out;
-          for (const std::string& p : c.ports) {
-            STRATA_ASSIGN_OR_RETURN(Expansion e, x.lexer.Process(p, x.env));
-            if (x.unresolved) x.unresolved->insert(e.unmatched.begin(), e.unmatched.end());
-            out.insert(out.end(), e.words.begin(), e.words.end());
-          }
-          c.ports = std::move(out);
-          // Every port must be valid after expansion (a bad one fails the
-          // instruction; it is never dropped along with the good ones).
-          STRATA_RETURN_IF_ERROR(NormalizeExposedPorts(c.ports));
-        } else if constexpr (std::is_same_v<T, CopyCommand>) {
-          STRATA_RETURN_IF_ERROR(x.Words(c.sources));
-          STRATA_RETURN_IF_ERROR(x.Word(c.dest));
-          STRATA_RETURN_IF_ERROR(x.Word(c.from));
-          STRATA_RETURN_IF_ERROR(x.Word(c.chown));
-          STRATA_RETURN_IF_ERROR(x.Word(c.chmod));
-          STRATA_RETURN_IF_ERROR(x.Words(c.excludes));
-          LexOptions body = lexer.options();
-          body.skip_process_quotes = true;
-          body.raw_escapes = true;
-          ShellLexer body_lexer(body);
-          for (Heredoc& h : c.source_contents) {
-            if (!h.expand) continue;
-            STRATA_ASSIGN_OR_RETURN(Expansion e, body_lexer.Process(h.content, x.env));
-            if (x.unresolved) x.unresolved->insert(e.unmatched.begin(), e.unmatched.end());
-            h.content = std::move(e.word);
-          }
-        } else if constexpr (std::is_same_v<T, WorkdirCommand>) {
-          STRATA_RETURN_IF_ERROR(x.Word(c.path));
-        } else if constexpr (std::is_same_v<T, UserCommand>) {
-          STRATA_RETURN_IF_ERROR(x.Word(c.user));
-        } else if constexpr (std::is_same_v<T, StopSignalCommand>) {
-          STRATA_RETURN_IF_ERROR(x.Word(c.signal));
-          STRATA_RETURN_IF_ERROR(ValidateStopSignal(c.signal));
-        } else if constexpr (std::is_same_v<T, VolumeCommand>) {
-          STRATA_RETURN_IF_ERROR(x.Words(c.volumes));
-          for (const std::string& v : c.volumes) {
-            if (Trim(v).empty()) {
-              return MakeError(ErrorCode::kInvalidArgument,
-                               "VOLUME specified can not be an empty string");
-            }
-          }
-        }
-        // RUN/CMD/ENTRYPOINT/SHELL/HEALTHCHECK/MAINTAINER/ONBUILD: not expanded.
-        return OkStatus();
-      },
-      cmd);
-}
-
-// Go's time.Duration.String() for whole milliseconds and up ("1m30s", "500ms").
-std::string GoDurationString(int64_t ns) {
-  if (ns == 0) return "0s";
-  if (ns < 1'000'000'000) {
-    if (ns % 1'000'000 == 0) return fmt::format("{}ms", ns / 1'000'000);
-    if (ns % 1'000 == 0) return fmt::format("{}\u00b5s", ns / 1'000);
-    return fmt::format("{}ns", ns);
-  }
-  int64_t h = ns / 3'600'000'000'000;
-  int64_t m = ns / 60'000'000'000 % 60;
-  int64_t s = ns / 1'000'000'000 % 60;
-  int64_t frac = ns % 1'000'000'000;
-  std::string sec = std::to_string(s);
-  if (frac) {
-    std::string f = fmt::format("{:09d}", frac);
-    while (f.back() == '0') f.pop_back();
-    sec += "." + f;
-  }
-  if (h) return fmt::format("{}h{}m{}s", h, m, sec);
-  if (m) return fmt::format("{}m{}s", m, sec);
-  return sec + "s";
-}
-
-// Go's %q for a string (ASCII subset that Dockerfiles use).
-std::string GoQuote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += fmt::format("\\x{:02x}", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
-std::string GoQuoteList(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out.push_back(' ');
-    out += GoQuote(v[i]);
-  }
-  return out + "]";
-}
-
-std::string Join(const std::vector<std::string>& v, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += sep;
-    out += v[i];
-  }
-  return out;
-}
-
-nlohmann::json CommandLineJson(const CommandLine& c) {
-  nlohmann::json j;
-  j["form"] = c.exec_form ? "exec" : "shell";
-  if (c.exec_form) {
-    j["exec"] = c.exec;
-  } else {
-    j["shell"] = c.shell;
-  }
-  return j;
-}
-
-nlohmann::json HeredocJson(const Heredoc& h) {
-  nlohmann::json j = {
-      {"name", h.name}, {"content", h.content}, {"expand", h.expand}, {"chomp", h.chomp}};
-  if (h.fd >= 0) j["fd"] = h.fd;
-  return j;
-}
-
-nlohmann::json MountJson(const MountSpec& m) {
-  nlohmann::json j = {{"type", m.type}, {"target", m.target}, {"readonly", m.readonly}};
-  if (!m.source.empty()) j["source"] = m.source;
-  if (!m.from.empty()) j["from"] = m.from;
-  if (!m.id.empty()) j["id"] = m.id;
-  if (!m.sharing.empty()) j["sharing"] = m.sharing;
-  if (!m.mode.empty()) j["mode"] = m.mode;
-  if (!m.env.empty()) j["env"] = m.env;
-  if (m.uid) j["uid"] = *m.uid;
-  if (m.gid) j["gid"] = *m.gid;
-  if (m.size) j["size"] = *m.size;
-  if (m.required) j["required"] = true;
-  return j;
-}
-
 }  // namespace
 
 std::string_view Instruction::Name() const {
@@ -809,186 +611,6 @@ std::optional<std::vector<std::string>> ParseJsonStringArray(std::string_view te
   return out;
 }
 
-Result<int64_t> ParseRamBytes(std::string_view v) {
-  // go-units RAMInBytes: a number with an optional binary unit, any case:
-  // "65536", "64k", "64m", "1g", "64MiB", "512kb".
-  size_t i = 0;
-  while (i < v.size() && (std::isdigit(static_cast<unsigned char>(v[i])) || v[i] == '.')) ++i;
-  if (i == 0) return MakeError(ErrorCode::kInvalidArgument, "invalid size: '{}'", v);
-  double n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + i, n);
-  if (ec != std::errc() || p != v.data() + i || n < 0) {
-    return MakeError(ErrorCode::kInvalidArgument, "invalid size: '{}'", v);
-  }
-  std::string unit = Lower(v.substr(i));
-  if (unit.ends_with("ib")) {
-    unit.resize(unit.size() - 2);
-  } else if (unit.size() > 1 && unit.ends_with("b")) {
-    unit.pop_back();
-  }
-  static constexpr std::pair<std::string_view, double> kUnits[] = {
-      {"", 1},
-      {"b", 1},
-      {"k", 1024.0},
-      {"m", 1024.0 * 1024},
-      {"g", 1024.0 * 1024 * 1024},
-      {"t", 1024.0 * 1024 * 1024 * 1024},
-      {"p", 1024.0 * 1024 * 1024 * 1024 * 1024}};
-  for (const auto& [u, mult] : kUnits) {
-    if (unit == u) {
-      double bytes = n * mult;
-      if (bytes > 9.2e18) return MakeError(ErrorCode::kInvalidArgument, "size too large: '{}'", v);
-      return static_cast<int64_t>(bytes);
-    }
-  }
-  return MakeError(ErrorCode::kInvalidArgument, "invalid size: '{}'", v);
-}
-
-Result<MountSpec> ParseMount(std::string_view value) {
-  MountSpec m;
-  bool have_type = false;
-  // The type decides the defaults, so find it first.
-  for (std::string_view field : Split(value, ',')) {
-    field = Trim(field);
-    size_t eq = field.find('=');
-    if (eq != std::string_view::npos && Lower(field.substr(0, eq)) == "type") {
-      m.type = Lower(field.substr(eq + 1));
-      have_type = true;
-    }
-  }
-  (void)have_type;
-  if (m.type != "bind" && m.type != "cache" && m.type != "tmpfs" && m.type != "secret" &&
-      m.type != "ssh") {
-    return MakeError(ErrorCode::kInvalidArgument, "unsupported mount type \"{}\"", m.type);
-  }
-  // Binds, secrets and ssh sockets are read-only unless rw is asked for.
-  m.readonly = m.type == "bind" || m.type == "secret" || m.type == "ssh";
-  if (m.type == "cache") m.sharing = "shared";
-  bool readonly_set = false;
-  bool sharing_set = false;
-  for (std::string_view field : Split(value, ',')) {
-    field = Trim(field);
-    if (field.empty()) continue;
-    size_t eq = field.find('=');
-    std::string key = Lower(field.substr(0, eq));
-    std::string_view v = eq == std::string_view::npos ? std::string_view() : field.substr(eq + 1);
-    if (eq == std::string_view::npos) {
-      if (key == "readonly" || key == "ro") {
-        m.readonly = true;
-        readonly_set = true;
-        continue;
-      }
-      if (key == "readwrite" || key == "rw") {
-        m.readonly = false;
-        readonly_set = true;
-        continue;
-      }
-      if (key == "required") {
-        m.required = true;
-        continue;
-      }
-      return MakeError(ErrorCode::kInvalidArgument, "invalid field '{}' must be a key=value pair",
-                       field);
-    }
-    if (key == "type") continue;
-    if (key == "target" || key == "dst" || key == "destination") {
-      m.target = std::string(v);
-    } else if (key == "source" || key == "src") {
-      m.source = std::string(v);
-    } else if (key == "from") {
-      m.from = std::string(v);
-    } else if (key == "id") {
-      m.id = std::string(v);
-    } else if (key == "env") {
-      m.env = std::string(v);
-    } else if (key == "readonly" || key == "ro") {
-      STRATA_ASSIGN_OR_RETURN(m.readonly, ParseBoolValue(key, v));
-      readonly_set = true;
-    } else if (key == "readwrite" || key == "rw") {
-      STRATA_ASSIGN_OR_RETURN(bool rw, ParseBoolValue(key, v));
-      m.readonly = !rw;
-      readonly_set = true;
-    } else if (key == "required") {
-      STRATA_ASSIGN_OR_RETURN(m.required, ParseBoolValue(key, v));
-    } else if (key == "sharing") {
-      std::string s = Lower(v);
-      if (s != "shared" && s != "private" && s != "locked") {
-        return MakeError(ErrorCode::kInvalidArgument, "unsupported sharing value \"{}\"", v);
-      }
-      m.sharing = s;
-      sharing_set = true;
-    } else if (key == "mode") {
-      unsigned long mode = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
-      if (ec != std::errc() || p != v.data() + v.size() || v.empty()) {
-        return MakeError(ErrorCode::kInvalidArgument, "invalid mode \"{}\" in mount", v);
-      }
-      m.mode = std::string(v);
-    } else if (key == "size") {
-      auto n = ParseRamBytes(v);
-      if (!n) return MakeError(ErrorCode::kInvalidArgument, "invalid size \"{}\" in mount", v);
-      m.size = *n;
-    } else if (key == "uid" || key == "gid") {
-      auto n = ParseInt(v);
-      if (!n || *n < 0 || *n > 2147483647) {
-        return MakeError(ErrorCode::kInvalidArgument, "invalid {} \"{}\" in mount", key, v);
-      }
-      (key == "uid" ? m.uid : m.gid) = *n;
-    } else {
-      return MakeError(ErrorCode::kInvalidArgument, "unexpected key '{}' in '{}'", key, field);
-    }
-  }
-  (void)readonly_set;
-  if (m.type == "secret" && m.target.empty() && m.env.empty()) {
-    std::string id = m.id.empty() ? m.source : m.id;
-    if (id.empty()) {
-      return MakeError(ErrorCode::kInvalidArgument, "secret mount requires an id or a target");
-    }
-    m.target = "/run/secrets/" + id;
-  }
-  if (m.type == "secret" && m.id.empty()) {
-    std::string_view t = m.target;
-    m.id = m.source.empty() ? std::string(t.substr(t.rfind('/') + 1)) : m.source;
-  }
-  if (m.type == "ssh" && m.id.empty()) m.id = "default";
-  if (m.type == "ssh" && m.target.empty()) m.target = "/run/buildkit/ssh_agent.0";
-  // No target: BuildKit mounts at the WORKDIR (the executor joins a relative
-  // target to it). "/" can never be a mount target.
-  {
-    std::string_view t = m.target;
-    while (t.size() > 1 && t.back() == '/') t.remove_suffix(1);
-    if (t == "/" || t == "/.") {
-      return MakeError(ErrorCode::kInvalidArgument, "invalid mount target \"{}\"", m.target);
-    }
-  }
-  // Options that only some types take (BuildKit refuses them elsewhere too):
-  // never accepted and dropped.
-  auto only = [&](bool given, std::string_view key,
-                  std::initializer_list<std::string_view> types) -> Status {
-    if (!given) return OkStatus();
-    for (std::string_view t : types) {
-      if (m.type == t) return OkStatus();
-    }
-    return MakeError(ErrorCode::kInvalidArgument, "unexpected key '{}' for mount type '{}'", key,
-                     m.type);
-  };
-  STRATA_RETURN_IF_ERROR(only(m.size.has_value(), "size", {"tmpfs"}));
-  STRATA_RETURN_IF_ERROR(only(sharing_set, "sharing", {"cache"}));
-  STRATA_RETURN_IF_ERROR(only(!m.mode.empty(), "mode", {"cache", "secret", "ssh"}));
-  STRATA_RETURN_IF_ERROR(only(m.uid.has_value(), "uid", {"cache", "secret", "ssh"}));
-  STRATA_RETURN_IF_ERROR(only(m.gid.has_value(), "gid", {"cache", "secret", "ssh"}));
-  STRATA_RETURN_IF_ERROR(only(!m.env.empty(), "env", {"secret"}));
-  STRATA_RETURN_IF_ERROR(only(m.required, "required", {"secret", "ssh"}));
-  STRATA_RETURN_IF_ERROR(only(!m.from.empty(), "from", {"bind", "cache"}));
-  // A cache's id defaults to its target (the executor resolves a relative or
-  // missing one against the WORKDIR first).
-  if (m.type == "cache" && m.id.empty() && m.target.starts_with("/")) m.id = m.target;
-  if (m.type == "tmpfs" && !m.from.empty()) {
-    return MakeError(ErrorCode::kInvalidArgument, "tmpfs mounts can not have a from");
-  }
-  return m;
-}
-
 Result<Instruction> ParseInstruction(const Node& node, char escape, std::string_view file_name) {
   auto fail = [&](const Error& e) {
     return MakeError(ErrorCode::kInvalidArgument, "{}: {}", Where(file_name, node.start_line),
@@ -1021,294 +643,6 @@ Result<Instruction> ParseInstruction(const Node& node, char escape, std::string_
   ins.start_line = node.start_line;
   ins.end_line = node.end_line;
   return ins;
-}
-
-Result<Instruction> ExpandInstruction(const Instruction& raw, const ShellLexer& lexer,
-                                      const EnvGetter& env, std::string_view file_name,
-                                      std::set<std::string>* unresolved) {
-  Instruction out = raw;
-  Expander x{lexer, env, unresolved};
-  Status s = ExpandCommand(out.command, x, lexer);
-  if (!s) {
-    return MakeError(s.error().code(), "{}: {}", Where(file_name, raw.start_line),
-                     s.error().message());
-  }
-  return out;
-}
-
-Result<std::vector<std::string>> NormalizeExposedPorts(const std::vector<std::string>& ports) {
-  std::vector<std::string> out;
-  for (const std::string& spec : ports) {
-    std::string_view s = spec;
-    std::string proto = "tcp";
-    if (size_t slash = s.find('/'); slash != std::string_view::npos) {
-      proto = Lower(s.substr(slash + 1));
-      s = s.substr(0, slash);
-    }
-    if (proto != "tcp" && proto != "udp" && proto != "sctp") {
-      return MakeError(ErrorCode::kInvalidArgument, "invalid proto: {}", proto);
-    }
-    std::string_view lo = s, hi = s;
-    if (size_t dash = s.find('-'); dash != std::string_view::npos) {
-      lo = s.substr(0, dash);
-      hi = s.substr(dash + 1);
-    }
-    auto a = ParseInt(lo);
-    auto b = ParseInt(hi);
-    if (!a || !b || *a < 0 || *b > 65535 || *a > *b) {
-      return MakeError(ErrorCode::kInvalidArgument, "invalid containerPort: {}", spec);
-    }
-    for (int64_t p = *a; p <= *b; ++p) out.push_back(fmt::format("{}/{}", p, proto));
-  }
-  return out;
-}
-
-Status ValidateStopSignal(std::string_view signal) {
-  // moby's signal.ParseSignal: a positive number, or a Linux signal name
-  // with or without "SIG", in any case.
-  static constexpr std::string_view kNames[] = {
-      "ABRT", "ALRM",   "BUS",  "CHLD",   "CLD",   "CONT", "FPE",  "HUP",   "ILL",
-      "INT",  "IO",     "IOT",  "KILL",   "PIPE",  "POLL", "PROF", "PWR",   "QUIT",
-      "SEGV", "STKFLT", "STOP", "SYS",    "TERM",  "TRAP", "TSTP", "TTIN",  "TTOU",
-      "URG",  "USR1",   "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "UNUSED"};
-  if (auto n = ParseInt(signal); n) {
-    if (*n > 0 && *n <= 64) return OkStatus();
-    return MakeError(ErrorCode::kInvalidArgument, "invalid signal: {}", signal);
-  }
-  std::string up = Upper(signal);
-  std::string_view name = up;
-  if (name.starts_with("SIG")) name.remove_prefix(3);
-  if (std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames)) {
-    return OkStatus();
-  }
-  // Real-time signals: RTMIN, RTMIN+n, RTMAX-n.
-  if (name == "RTMIN" || name == "RTMAX") return OkStatus();
-  for (std::string_view base : {"RTMIN+", "RTMAX-"}) {
-    if (name.starts_with(base)) {
-      auto n = ParseInt(name.substr(base.size()));
-      if (n && *n >= 1 && *n <= 15) return OkStatus();
-    }
-  }
-  return MakeError(ErrorCode::kInvalidArgument, "invalid signal: {}", signal);
-}
-
-Result<int64_t> ParseGoDuration(std::string_view s) {
-  std::string_view orig = s;
-  if (s == "0") return 0;
-  if (s.empty()) return MakeError(ErrorCode::kInvalidArgument, "invalid duration \"\"");
-  bool neg = false;
-  if (s.front() == '-' || s.front() == '+') {
-    neg = s.front() == '-';
-    s.remove_prefix(1);
-  }
-  double total = 0;
-  while (!s.empty()) {
-    size_t i = 0;
-    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-    if (i == 0) return MakeError(ErrorCode::kInvalidArgument, "invalid duration \"{}\"", orig);
-    double num = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + i, num);
-    if (ec != std::errc() || p != s.data() + i) {
-      return MakeError(ErrorCode::kInvalidArgument, "invalid duration \"{}\"", orig);
-    }
-    s.remove_prefix(i);
-    size_t u = 0;
-    while (u < s.size() && !std::isdigit(static_cast<unsigned char>(s[u])) && s[u] != '.') ++u;
-    std::string_view unit = s.substr(0, u);
-    s.remove_prefix(u);
-    double mult = 0;
-    if (unit == "ns")
-      mult = 1;
-    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
-      mult = 1e3;
-    else if (unit == "ms")
-      mult = 1e6;
-    else if (unit == "s")
-      mult = 1e9;
-    else if (unit == "m")
-      mult = 60e9;
-    else if (unit == "h")
-      mult = 3600e9;
-    else {
-      return MakeError(ErrorCode::kInvalidArgument, "unknown unit \"{}\" in duration \"{}\"", unit,
-                       orig);
-    }
-    total += num * mult;
-  }
-  return static_cast<int64_t>(neg ? -total : total);
-}
-
-std::string CreatedBy(const Instruction& ins, const std::vector<std::string>& shell,
-                      const std::vector<KeyValue>& run_args) {
-  return std::visit(
-      [&](const auto& c) -> std::string {
-        using T = std::decay_t<decltype(c)>;
-        if constexpr (std::is_same_v<T, RunCommand>) {
-          std::vector<std::string> parts;
-          if (!run_args.empty()) {
-            parts.push_back(fmt::format("|{}", run_args.size()));
-            for (const KeyValue& kv : run_args) parts.push_back(kv.key + "=" + kv.value);
-          }
-          if (c.cmd.exec_form) {
-            parts.insert(parts.end(), c.cmd.exec.begin(), c.cmd.exec.end());
-          } else {
-            parts.insert(parts.end(), shell.begin(), shell.end());
-            std::string line = c.cmd.shell;
-            for (const Heredoc& h : c.heredocs) line += "\n" + h.content + h.name;
-            parts.push_back(line);
-          }
-          return "RUN " + Join(parts, " ") + " # buildkit";
-        } else if constexpr (std::is_same_v<T, CopyCommand>) {
-          std::string s = c.add ? "ADD" : "COPY";
-          for (const std::string& src : c.sources) s += " " + src;
-          for (const Heredoc& h : c.source_contents) s += " <<" + h.name;
-          return s + " " + c.dest + " # buildkit";
-        } else if constexpr (std::is_same_v<T, CmdCommand> ||
-                             std::is_same_v<T, EntrypointCommand>) {
-          std::vector<std::string> argv = c.cmd.exec;
-          if (!c.cmd.exec_form) {
-            argv = shell;
-            argv.push_back(c.cmd.shell);
-          }
-          return std::string(ins.Name()) + " " + GoQuoteList(argv);
-        } else if constexpr (std::is_same_v<T, EnvCommand> || std::is_same_v<T, LabelCommand>) {
-          std::string s(ins.Name());
-          const auto& kvs = [&]() -> const std::vector<KeyValue>& {
-            if constexpr (std::is_same_v<T, EnvCommand>) {
-              return c.env;
-            } else {
-              return c.labels;
-            }
-          }();
-          for (const KeyValue& kv : kvs) s += " " + kv.key + "=" + kv.value;
-          return s;
-        } else if constexpr (std::is_same_v<T, ArgCommand>) {
-          std::string s = "ARG";
-          for (const ArgDecl& a : c.args) s += " " + a.key + (a.value ? "=" + *a.value : "");
-          return s;
-        } else if constexpr (std::is_same_v<T, ExposeCommand>) {
-          auto ports = NormalizeExposedPorts(c.ports);
-          std::set<std::string> sorted;
-          if (ports) sorted.insert(ports->begin(), ports->end());
-          std::string s = "EXPOSE map[";
-          bool first = true;
-          for (const std::string& p : sorted) {
-            s += (first ? "" : " ") + p + ":{}";
-            first = false;
-          }
-          return s + "]";
-        } else if constexpr (std::is_same_v<T, WorkdirCommand>) {
-          return "WORKDIR " + c.path;
-        } else if constexpr (std::is_same_v<T, UserCommand>) {
-          return "USER " + c.user;
-        } else if constexpr (std::is_same_v<T, VolumeCommand>) {
-          return "VOLUME [" + Join(c.volumes, " ") + "]";
-        } else if constexpr (std::is_same_v<T, StopSignalCommand>) {
-          return "STOPSIGNAL " + c.signal;
-        } else if constexpr (std::is_same_v<T, ShellCommand>) {
-          return "SHELL [" + Join(c.shell, " ") + "]";
-        } else if constexpr (std::is_same_v<T, MaintainerCommand>) {
-          return "MAINTAINER " + c.maintainer;
-        } else if constexpr (std::is_same_v<T, OnbuildCommand>) {
-          return "ONBUILD " + c.expression;
-        } else if constexpr (std::is_same_v<T, HealthcheckCommand>) {
-          auto d = [](int64_t ns) { return GoQuote(GoDurationString(ns)); };
-          return fmt::format("HEALTHCHECK &{{{} {} {} {} {} '\\x{:02x}'}}", GoQuoteList(c.test),
-                             d(c.interval_ns), d(c.timeout_ns), d(c.start_period_ns),
-                             d(c.start_interval_ns), c.retries);
-        } else {
-          return "";  // FROM leaves no history entry of its own
-        }
-      },
-      ins.command);
-}
-
-nlohmann::json InstructionToJson(const Instruction& ins) {
-  nlohmann::json j;
-  j["instruction"] = ins.Name();
-  j["line"] = ins.start_line;
-  j["end_line"] = ins.end_line;
-  j["original"] = ins.original;
-  std::visit(
-      [&](const auto& c) {
-        using T = std::decay_t<decltype(c)>;
-        if constexpr (std::is_same_v<T, FromCommand>) {
-          j["image"] = c.image;
-          if (!c.stage_name.empty()) j["stage_name"] = c.stage_name;
-          if (!c.platform.empty()) j["platform"] = c.platform;
-        } else if constexpr (std::is_same_v<T, RunCommand>) {
-          j["command"] = CommandLineJson(c.cmd);
-          if (!c.heredocs.empty()) {
-            for (const Heredoc& h : c.heredocs) j["heredocs"].push_back(HeredocJson(h));
-          }
-          if (!c.mounts.empty()) {
-            for (const MountSpec& m : c.mounts) j["mounts"].push_back(MountJson(m));
-          }
-          if (!c.network.empty()) j["network"] = c.network;
-          if (!c.security.empty()) j["security"] = c.security;
-        } else if constexpr (std::is_same_v<T, CmdCommand> ||
-                             std::is_same_v<T, EntrypointCommand>) {
-          j["command"] = CommandLineJson(c.cmd);
-        } else if constexpr (std::is_same_v<T, ShellCommand>) {
-          j["shell"] = c.shell;
-        } else if constexpr (std::is_same_v<T, LabelCommand> || std::is_same_v<T, EnvCommand>) {
-          nlohmann::json arr = nlohmann::json::array();
-          const auto& kvs = [&]() -> const std::vector<KeyValue>& {
-            if constexpr (std::is_same_v<T, EnvCommand>) {
-              return c.env;
-            } else {
-              return c.labels;
-            }
-          }();
-          for (const KeyValue& kv : kvs) arr.push_back({{"key", kv.key}, {"value", kv.value}});
-          j[std::is_same_v<T, EnvCommand> ? "env" : "labels"] = std::move(arr);
-        } else if constexpr (std::is_same_v<T, MaintainerCommand>) {
-          j["maintainer"] = c.maintainer;
-        } else if constexpr (std::is_same_v<T, ExposeCommand>) {
-          j["ports"] = c.ports;
-        } else if constexpr (std::is_same_v<T, ArgCommand>) {
-          nlohmann::json arr = nlohmann::json::array();
-          for (const ArgDecl& a : c.args) {
-            nlohmann::json e = {{"key", a.key}};
-            e["default"] = a.value ? nlohmann::json(*a.value) : nlohmann::json(nullptr);
-            arr.push_back(std::move(e));
-          }
-          j["args"] = std::move(arr);
-        } else if constexpr (std::is_same_v<T, CopyCommand>) {
-          j["sources"] = c.sources;
-          j["dest"] = c.dest;
-          if (c.json_form) j["json_form"] = true;
-          for (const Heredoc& h : c.source_contents) j["source_contents"].push_back(HeredocJson(h));
-          if (!c.from.empty()) j["from"] = c.from;
-          if (!c.chown.empty()) j["chown"] = c.chown;
-          if (!c.chmod.empty()) j["chmod"] = c.chmod;
-          if (c.link) j["link"] = true;
-          if (c.parents) j["parents"] = true;
-          if (!c.excludes.empty()) j["excludes"] = c.excludes;
-          if (!c.checksum.empty()) j["checksum"] = c.checksum;
-          if (c.keep_git_dir) j["keep_git_dir"] = true;
-          if (c.unpack) j["unpack"] = *c.unpack;
-        } else if constexpr (std::is_same_v<T, WorkdirCommand>) {
-          j["path"] = c.path;
-        } else if constexpr (std::is_same_v<T, UserCommand>) {
-          j["user"] = c.user;
-        } else if constexpr (std::is_same_v<T, VolumeCommand>) {
-          j["volumes"] = c.volumes;
-        } else if constexpr (std::is_same_v<T, StopSignalCommand>) {
-          j["signal"] = c.signal;
-        } else if constexpr (std::is_same_v<T, HealthcheckCommand>) {
-          j["test"] = c.test;
-          if (!c.interval.empty()) j["interval"] = c.interval;
-          if (!c.timeout.empty()) j["timeout"] = c.timeout;
-          if (!c.start_period.empty()) j["start_period"] = c.start_period;
-          if (!c.start_interval.empty()) j["start_interval"] = c.start_interval;
-          if (c.retries) j["retries"] = c.retries;
-        } else if constexpr (std::is_same_v<T, OnbuildCommand>) {
-          j["expression"] = c.expression;
-        }
-      },
-      ins.command);
-  return j;
 }
 
 }  // namespace strata::builder

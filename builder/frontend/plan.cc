@@ -272,7 +272,10 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
 
   std::vector<std::string> unused;
   for (const auto& [k, v] : opt.build_args) {
-    if (!consumed.contains(k) && !IsProxyArg(k) && !IsPredefinedArg(k)) unused.push_back(k);
+    if (!consumed.contains(k) && !IsProxyArg(k) && !IsPredefinedArg(k) &&
+        k != "BUILDKIT_DOCKERFILE_CHECK") {
+      unused.push_back(k);
+    }
   }
   if (!unused.empty()) {
     std::string list;

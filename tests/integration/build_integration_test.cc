@@ -904,5 +904,48 @@ TEST_F(BuildIntegrationTest, BuildPullsBaseAndPushesResultToARealRegistry) {
   ExpectFsckClean();
 }
 
+// BuildKit's build checks: printed by a build, fatal with check=error=true
+// before any step runs, and alone with --check (exit 1 on violations).
+TEST_F(BuildIntegrationTest, BuildChecksWarnFailAndCheckOnly) {
+  auto ctx = Context("lint", {{"Dockerfile",
+                               "FROM busybox AS Build\n"
+                               "ENV HOME_DIR /root\n"
+                               "COPY f /x$NOPE\n"
+                               "RUN touch /ran\n"
+                               "CMD echo hi\n"},
+                              {"f", "x"}});
+  auto r = Strata("build -q -t lint:1 " + Q(ctx) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("WARNING: StageNameCasing: Stage name 'Build' should be "
+                                  "lowercase (line 1)"));
+  EXPECT_THAT(r.output, HasSubstr("WARNING: LegacyKeyValueFormat:"));
+  // busybox is in the store, so its ENV is known: $NOPE is undefined.
+  EXPECT_THAT(r.output, HasSubstr("WARNING: UndefinedVar: Usage of undefined variable '$NOPE' "
+                                  "(line 3)"));
+  EXPECT_THAT(r.output, HasSubstr("WARNING: JSONArgsRecommended:"));
+
+  auto check = Strata("build --check " + Q(ctx));
+  EXPECT_EQ(check.exit_code, 1);
+  EXPECT_THAT(check.output, HasSubstr("Check complete, 4 warnings have been found!"));
+  EXPECT_THAT(check.output, HasSubstr("WARNING: UndefinedVar - "
+                                      "https://docs.docker.com/go/dockerfile/rule/undefined-var/"));
+
+  // error=true: fails before anything runs (no RUN, no image).
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "# check=error=true\nFROM busybox\nRUN touch /ran\nCMD echo hi\n");
+  auto failed = Strata("build -q -t lint:2 " + Q(ctx) + " 2>&1");
+  EXPECT_EQ(failed.exit_code, 1);
+  EXPECT_THAT(failed.output,
+              HasSubstr("Dockerfile: lint violation found for rules: JSONArgsRecommended"));
+  EXPECT_FALSE(Inspect("lint:2").is_object());
+  // The build argument wins over the directive, as in BuildKit.
+  Build(ctx, "-t lint:3 --build-arg BUILDKIT_DOCKERFILE_CHECK=skip=JSONArgsRecommended");
+  EXPECT_TRUE(Inspect("lint:3").is_object());
+  testing::WriteTestFile(ctx / "Dockerfile", "FROM busybox\nCMD [\"true\"]\n");
+  auto clean = Strata("build --check " + Q(ctx));
+  EXPECT_EQ(clean.exit_code, 0) << clean.output;
+  EXPECT_THAT(clean.output, HasSubstr("Check complete, no warnings found."));
+}
+
 }  // namespace
 }  // namespace strata

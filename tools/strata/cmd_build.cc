@@ -193,6 +193,7 @@ struct BuildFlags {
   std::vector<std::string> labels;
   std::string runtime;
   bool print_plan = false;
+  bool check = false;
   std::string pull = "missing";
   std::string platform;
   std::vector<std::string> secrets;
@@ -238,9 +239,14 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     stdin_text = std::move(t);
     dockerfile = context / "Dockerfile";
   }
+  if (std::error_code ec; !fs::is_directory(context, ec)) {
+    return Fail(Error(ErrorCode::kInvalidArgument,
+                      fmt::format("build context {} is not a directory", context.string())));
+  }
+  // The Dockerfile is read here, once; the executor takes its text.
+  auto text = stdin_text ? Result<std::string>(*stdin_text) : ReadFile(dockerfile);
+  if (!text) return Fail(text.error());
   if (f.print_plan) {
-    auto text = stdin_text ? Result<std::string>(*stdin_text) : ReadFile(dockerfile);
-    if (!text) return Fail(text.error());
     builder::ParseOptions po;
     po.file_name = dockerfile.filename().string();
     po.build_args = *args;
@@ -253,12 +259,22 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   builder::BuildOptions o;
   o.context_dir = context;
   o.dockerfile = dockerfile;
-  o.dockerfile_text = stdin_text;
+  o.dockerfile_text = std::move(*text);
   o.tags = f.tags;
   o.build_args = *args;
   o.target = f.target;
   o.no_cache = f.no_cache;
   o.labels = *labels;
+  if (f.check) {
+    // BuildKit's `--check`: the build checks only; exit 1 on any violation.
+    auto store = ctx.OpenStore();
+    if (!store) return Fail(store.error());
+    auto report = builder::CheckDockerfile(**store, o);
+    if (!report) return Fail(report.error());
+    fmt::print("{}", report->text);
+    if (!report->error.empty()) fmt::print(stderr, "ERROR: {}\n", report->error);
+    return report->warnings > 0 ? kExitFailure : kExitOk;
+  }
   auto max_layer = ctx.MaxLayerBytes();
   if (!max_layer) return Fail(max_layer.error());
   o.max_layer_bytes = *max_layer;
@@ -546,6 +562,8 @@ Verb BuildVerb() {
             app.add_option("--label", f->labels, "Set an image label KEY=VALUE");
             app.add_option("--runtime", f->runtime, "OCI runtime for RUN (runc, crun, or a path)");
             app.add_flag("--print-plan", f->print_plan, "Print the parsed plan as JSON and exit");
+            app.add_flag("--check", f->check,
+                         "Run the build checks (BuildKit's linter) only; exit 1 on violations");
             app.add_option("--pull", f->pull, "Pull policy: always, missing, never");
             app.add_option("--platform", f->platform, "Target platform (host only for now)");
             app.add_option("--cache-from", f->cache_from,

@@ -236,6 +236,19 @@ TEST(InstructionsTest, CopyHeredocSourcesExpandUnlessQuoted) {
   EXPECT_EQ(c.source_contents[1].content, "v=$V\n");
 }
 
+// BuildKit expands an unquoted COPY heredoc with its lexer's RawQuotes and
+// RawEscapes: an escape is kept with the character after it, so `\$V` stays
+// `\$V` (not expanded) and `\\` stays `\\`; quotes are kept as written.
+TEST(InstructionsTest, CopyHeredocKeepsEscapesRawAsBuildKit) {
+  auto ast = ParseAst("FROM x\nCOPY <<A /dst\na \\$V b $V c \\\\ d 'q'\nA\n");
+  ASSERT_OK(ast);
+  ASSERT_OK_AND_ASSIGN(Instruction raw, ParseInstruction(ast->nodes[1], '\\'));
+  ASSERT_OK_AND_ASSIGN(Instruction e, ExpandInstruction(raw, ShellLexer(), MapEnv({{"V", "1"}})));
+  const auto& c = std::get<CopyCommand>(e.command);
+  ASSERT_EQ(c.source_contents.size(), 1u);
+  EXPECT_EQ(c.source_contents[0].content, "a \\$V b 1 c \\\\ d 'q'\n");
+}
+
 TEST(InstructionsTest, Healthcheck) {
   HealthcheckCommand h = Get<HealthcheckCommand>(
       "HEALTHCHECK --interval=30s --timeout=3s --start-period=1m --start-interval=500ms "
