@@ -344,5 +344,44 @@ TEST(ExecutorTest, DockerfileIsReadFromTheContextByDefault) {
   EXPECT_EQ(img.config.config.labels["from"], "file");
 }
 
+TEST(ExecutorTest, InstructionsExpandEnvAndArgsAtDispatch) {
+  EngineHarness h;
+  ASSERT_OK(h.MakeBase());
+  h.Context("conf/app.ini", "ini");
+  ASSERT_OK(h.Build(
+      "FROM base\nARG PORT=8080\nARG SUB=conf\nENV ROOT=/srv DIR=${SUB}\n"
+      "WORKDIR $ROOT/app\nEXPOSE $PORT\nUSER ${BASE:-9}:$BASE\nCOPY $DIR/app.ini ${ROOT}/etc/\n"
+      "LABEL path=\"$PATH\" unset=\"${NOPE:-dflt}\"\n"));
+  ASSERT_OK_AND_ASSIGN(auto img, h.Load());
+  EXPECT_EQ(img.config.config.working_dir, "/srv/app");
+  EXPECT_EQ(img.config.config.exposed_ports, std::set<std::string>{"8080/tcp"});
+  EXPECT_EQ(img.config.config.user, "1:1");  // BASE=1 comes from the base image's ENV
+  EXPECT_EQ(h.ReadImageFile("/srv/etc/app.ini"), "ini");
+  EXPECT_EQ(img.config.config.labels["path"], "/usr/local/bin:/usr/bin:/bin");
+  EXPECT_EQ(img.config.config.labels["unset"], "dflt");
+}
+
+TEST(ExecutorTest, ArgsReferToEarlierArgsAndMetaArgsNeedRedeclaring) {
+  EngineHarness h;
+  ASSERT_OK(
+      h.Build("ARG V=1\nFROM scratch\nLABEL before=\"[$V]\"\nARG V\nARG W=${V}2\n"
+              "LABEL after=$V w=$W\n"));
+  ASSERT_OK_AND_ASSIGN(auto img, h.Load());
+  EXPECT_EQ(img.config.config.labels["before"], "[]");
+  EXPECT_EQ(img.config.config.labels["after"], "1");
+  EXPECT_EQ(img.config.config.labels["w"], "12");
+}
+
+TEST(ExecutorTest, ProgressNamesEveryStepWithItsStage) {
+  EngineHarness h;
+  ASSERT_OK(h.Build("FROM scratch AS first\nLABEL a=1\nFROM first\nLABEL b=2\n"));
+  std::vector<std::string> names;
+  for (const auto& s : h.progress().steps()) names.push_back(s.name);
+  EXPECT_THAT(names, ElementsAre(HasSubstr("[first 1/2] FROM scratch AS first"),
+                                 HasSubstr("[first 2/2] LABEL a=1"), HasSubstr("FROM first"),
+                                 HasSubstr("LABEL b=2")));
+  for (const auto& s : h.progress().steps()) EXPECT_TRUE(s.done) << s.name;
+}
+
 }  // namespace
 }  // namespace strata::builder
