@@ -169,6 +169,9 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
     }
   }
   key.Add(plan_.target_platform.ToString());
+  // SOURCE_DATE_EPOCH clamps the times in every layer: a layer made without
+  // it (or with another) is a different layer.
+  if (opts_.source_date_epoch) key.Add(fmt::format("epoch={}", *opts_.source_date_epoch));
   // The layer format version: bumped when the same step starts producing a
   // different layer (v2: COPY/WORKDIR keep the image's parent directories).
   key.Add("layers-v2");

@@ -1,5 +1,7 @@
 // RUN: the command in a writable snapshot of the stage (Snapshotter), with
 // its --mount sources (run_mounts.cc); what it changed becomes the layer.
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
@@ -14,6 +16,7 @@
 #include "builder/engine/staging.h"
 #include "builder/frontend/build_args.h"
 #include "oci/util/file_util.h"
+#include "oci/util/in_root.h"
 
 namespace strata::builder {
 namespace fs = std::filesystem;
@@ -50,13 +53,22 @@ bool PruneCopiedUpDirs(const fs::path& upper, const std::vector<fs::path>& lower
     }
     char v;
     bool opaque = ::lgetxattr((upper / child).c_str(), "trusted.overlay.opaque", &v, 1) == 1;
+    // What the lowers show at `child`, looked up inside each lower (never
+    // through a link of a hostile layer): the first entry found decides, and
+    // a whiteout means there is none.
     const struct stat* lower = nullptr;
     struct stat lst;
     for (const auto& l : lowers) {
-      if (::lstat((l / child).c_str(), &lst) == 0) {
-        lower = &lst;
-        break;
+      UniqueFd root(::open(l.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (root.get() < 0) break;
+      int fd = OpenInRoot(root.get(), child, O_PATH | O_NOFOLLOW, RESOLVE_NO_SYMLINKS);
+      if (fd < 0) {
+        if (errno == ENOENT) continue;
+        break;  // a link on the way, or unreadable: keep the dir
       }
+      UniqueFd entry(fd);
+      if (::fstat(fd, &lst) == 0 && !(S_ISCHR(lst.st_mode) && lst.st_rdev == 0)) lower = &lst;
+      break;
     }
     bool same = lower && S_ISDIR(lower->st_mode) && lower->st_mode == st.st_mode &&
                 lower->st_uid == st.st_uid && lower->st_gid == st.st_gid &&
@@ -167,7 +179,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   TailSink tail(&out, 20);
   auto rc = runner_.Run(spec, tail);
   auto changes = (*active)->Finish();
-  if (!changes) return Fail(ins, changes.error());
+  if (!changes && rc && *rc == 0) return Fail(ins, changes.error());
   if (!rc) return Fail(ins, rc.error().Wrap(fmt::format("RUN {}", fmt::join(spec.args, " "))));
   if (*rc != 0) {
     std::string msg = fmt::format("{}: exit code {}", ins.original, *rc);
