@@ -207,18 +207,25 @@ TEST_F(StoreTest, FsckReportsMissingLayer) {
   EXPECT_THAT(report.problems[0], ::testing::HasSubstr("app:latest"));
 }
 
-TEST_F(StoreTest, PruneKeepsTaggedAndCachedBlobsAndSweepsTheRest) {
+TEST_F(StoreTest, PruneKeepsTaggedBlobsAndCallerRootsAndSweepsTheRest) {
   Descriptor kept = MakeImage("kept");
   Descriptor dropped = MakeImage("dropped");
   ASSERT_OK(store_->Tag(*Reference::Parse("app"), kept));
   ASSERT_OK_AND_ASSIGN(auto cached, store_->Put("cached layer", "x"));
+  // The store never reads the builder's files: a cache record is no root.
   testing::WriteTestFile(store_->CacheDir() / "k.json",
                          R"({"blobs":[")" + cached.digest.ToString() + R"("]})");
   {
     // A leftover from a killed writer.
     testing::WriteTestFile(store_->IngestDir() / "leftover", "partial");
   }
-  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
+  int calls = 0;
+  auto roots = [&]() -> Result<std::vector<Digest>> {
+    ++calls;
+    return std::vector<Digest>{cached.digest};
+  };
+  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({.extra_roots = roots}));
+  EXPECT_EQ(calls, 1);
   EXPECT_EQ(r.blobs_removed, 3);  // dropped's manifest, config, layer
   EXPECT_EQ(r.ingest_removed, 1);
   EXPECT_GT(r.bytes_freed, 0);
@@ -226,10 +233,21 @@ TEST_F(StoreTest, PruneKeepsTaggedAndCachedBlobsAndSweepsTheRest) {
   EXPECT_TRUE(store_->Has(cached.digest));
   EXPECT_FALSE(store_->Has(dropped.digest));
   EXPECT_TRUE(store_->Fsck().ok());
-  ASSERT_OK_AND_ASSIGN(auto r2, store_->Prune({.all = true}));
+  ASSERT_OK_AND_ASSIGN(auto r2, store_->Prune({}));
   EXPECT_EQ(r2.blobs_removed, 1);
   EXPECT_FALSE(store_->Has(cached.digest));
   EXPECT_TRUE(store_->Has(kept.digest));
+  EXPECT_TRUE(std::filesystem::exists(store_->CacheDir() / "k.json"));
+}
+
+TEST_F(StoreTest, PruneDeletesNothingWhenTheRootsCannotBeRead) {
+  ASSERT_OK_AND_ASSIGN(auto loose, store_->Put("loose", "x"));
+  auto r = store_->Prune({.extra_roots = []() -> Result<std::vector<Digest>> {
+    return MakeError(ErrorCode::kDataLoss, "records unreadable");
+  }});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_TRUE(store_->Has(loose.digest));
 }
 
 TEST_F(StoreTest, PruneKeepsSnapshotsOfTaggedImagesOnly) {
