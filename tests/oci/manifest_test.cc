@@ -130,8 +130,9 @@ TEST(SelectManifestTest, FirstMatchingUsableEntry) {
   Index idx;
   idx.manifests = {entry(nullptr, "attestation"), entry("linux/arm64", "arm"),
                    entry("linux/amd64", "amd-1"), entry("linux/amd64", "amd-2")};
-  ASSERT_OK_AND_ASSIGN(size_t i,
-                       SelectManifest(idx, {.platform = *Platform::Parse("linux/amd64")}));
+  ASSERT_OK_AND_ASSIGN(size_t i, SelectManifest(idx, {.platform = *Platform::Parse("linux/amd64"),
+                                                      .accept_unplatformed = false,
+                                                      .usable = {}}));
   EXPECT_EQ(i, 2u);
   ASSERT_OK_AND_ASSIGN(size_t j, SelectManifest(idx, {.platform = *Platform::Parse("linux/amd64"),
                                                       .usable = [](const Descriptor& d) {
@@ -139,9 +140,12 @@ TEST(SelectManifestTest, FirstMatchingUsableEntry) {
                                                       }}));
   EXPECT_EQ(j, 3u);
   ASSERT_OK_AND_ASSIGN(size_t k, SelectManifest(idx, {.platform = *Platform::Parse("linux/amd64"),
-                                                      .accept_unplatformed = true}));
+                                                      .accept_unplatformed = true,
+                                                      .usable = {}}));
   EXPECT_EQ(k, 0u);
-  auto none = SelectManifest(idx, {.platform = *Platform::Parse("linux/s390x")});
+  auto none = SelectManifest(
+      idx,
+      {.platform = *Platform::Parse("linux/s390x"), .accept_unplatformed = false, .usable = {}});
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
   EXPECT_THAT(none.error().message(), ::testing::HasSubstr("linux/arm64, linux/amd64"));

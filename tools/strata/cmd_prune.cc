@@ -3,7 +3,7 @@
 // image cannot be read.
 #include <fmt/format.h>
 
-#include "builder/build_cache.h"
+#include "builder/engine/build_cache.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
