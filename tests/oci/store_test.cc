@@ -527,5 +527,34 @@ TEST_F(StoreTest, QuarantineLeavesAnIntactOrMissingBlobAlone) {
   EXPECT_TRUE(none.empty());
 }
 
+TEST_F(StoreTest, AddUntaggedListsAnImageOnceWithoutATag) {
+  Descriptor img = MakeImage("untagged");
+  ASSERT_OK(store_->AddUntagged(img));
+  ASSERT_OK(store_->AddUntagged(img));
+  ASSERT_OK_AND_ASSIGN(auto idx, store_->ReadIndex());
+  ASSERT_EQ(idx.manifests.size(), 1u);
+  EXPECT_EQ(idx.manifests[0].digest, img.digest);
+  EXPECT_TRUE(idx.manifests[0].annotations.empty());
+  ASSERT_OK_AND_ASSIGN(auto images, store_->ListImages());
+  EXPECT_TRUE(images.empty());  // no tag
+  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
+  EXPECT_EQ(r.blobs_removed, 0);  // index.json keeps it
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Resolve(img.digest.ToString()));
+  EXPECT_EQ(d.digest, img.digest);
+  auto missing = store_->AddUntagged(
+      Descriptor::Of(std::string(media_type::kImageManifest), Digest::Of("absent"), 6));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, BlobsAreTheLocalBlobStore) {
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Put("via store", "x"));
+  EXPECT_TRUE(store_->blobs().Has(d.digest));
+  EXPECT_EQ(store_->blobs().BlobPath(d.digest), store_->BlobPath(d.digest));
+  ASSERT_OK_AND_ASSIGN(auto listed, store_->blobs().List());
+  ASSERT_OK_AND_ASSIGN(auto listed_by_store, store_->ListBlobs());
+  EXPECT_EQ(listed, listed_by_store);
+}
+
 }  // namespace
 }  // namespace strata::oci
