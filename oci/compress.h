@@ -21,6 +21,7 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <string_view>
 
@@ -52,6 +53,18 @@ Result<std::unique_ptr<ByteSink>> NewCompressor(const CompressOptions& opts, Byt
 // gzip accepts concatenated members. Trailing garbage, a truncated stream or a
 // bad checksum is DataLoss.
 Result<std::unique_ptr<ByteSource>> NewDecompressor(Compression compression, ByteSource* in);
+
+// The one decompressor for whatever strata reads compressed: layers of
+// docker archives, archives given to `load`, ADD of local tar archives.
+// Returns a source of the decompressed bytes of `in` (not owned), detected
+// from its first bytes: gzip and zstd through NewDecompressor; xz, bzip2 and
+// lz4 through libarchive's in-process filters (never an external program);
+// anything else passes through unchanged. Corrupt data is DataLoss; errors of
+// `in` come back unchanged. (oci/decompress.cc)
+Result<std::unique_ptr<ByteSource>> NewAutoDecompressor(ByteSource* in);
+// NewAutoDecompressor over the file at `path`, which the source owns. Open
+// errors (NotFound, ...) name the path.
+Result<std::unique_ptr<ByteSource>> OpenDecompressedFile(const std::filesystem::path& path);
 
 // Compression recognised from the first bytes of a stream (at least 4 bytes
 // for a definite answer): gzip 1f 8b, zstd 28 b5 2f fd, otherwise kNone.

@@ -8,11 +8,29 @@ namespace strata::oci {
 
 namespace {
 
+// Kernel (uname -m) and distribution names of architectures, with the OCI
+// (GOARCH) name and variant each stands for.
+struct ArchAlias {
+  std::string_view name;
+  std::string_view arch;
+  std::string_view variant;
+};
+constexpr ArchAlias kArchAliases[] = {
+    {"x86_64", "amd64", ""}, {"x86-64", "amd64", ""}, {"aarch64", "arm64", ""},
+    {"armv7l", "arm", "v7"}, {"armv6l", "arm", "v6"}, {"armhf", "arm", ""},
+    {"armel", "arm", ""},    {"i386", "386", ""},     {"i486", "386", ""},
+    {"i586", "386", ""},     {"i686", "386", ""},
+};
+
+const ArchAlias* FindAlias(std::string_view name) {
+  for (const auto& a : kArchAliases) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
 std::string NormalizeArch(std::string arch) {
-  if (arch == "x86_64" || arch == "x86-64") return "amd64";
-  if (arch == "aarch64") return "arm64";
-  if (arch == "armhf" || arch == "armel") return "arm";
-  if (arch == "i386" || arch == "i686") return "386";
+  if (const ArchAlias* a = FindAlias(arch)) return std::string(a->arch);
   return arch;
 }
 
@@ -24,21 +42,21 @@ std::string NormalizeVariant(std::string_view arch, std::string variant) {
 
 }  // namespace
 
-Platform Platform::Host() {
+Platform Platform::FromMachine(std::string_view machine) {
   Platform p;
   p.os = "linux";
-  struct utsname u;
-  std::string machine = ::uname(&u) == 0 ? u.machine : "x86_64";
-  if (machine == "armv7l") {
-    p.architecture = "arm";
-    p.variant = "v7";
-  } else if (machine == "armv6l") {
-    p.architecture = "arm";
-    p.variant = "v6";
+  if (const ArchAlias* a = FindAlias(machine)) {
+    p.architecture = std::string(a->arch);
+    p.variant = std::string(a->variant);
   } else {
-    p.architecture = NormalizeArch(machine);
+    p.architecture = std::string(machine);
   }
   return p;
+}
+
+Platform Platform::Host() {
+  struct utsname u;
+  return FromMachine(::uname(&u) == 0 ? u.machine : "x86_64");
 }
 
 Result<Platform> Platform::Parse(std::string_view s) {

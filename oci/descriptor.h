@@ -22,8 +22,14 @@ struct Platform {
   std::string os_version;
   std::vector<std::string> os_features;
 
-  // The platform this process runs on (linux/amd64, linux/arm64/v8, ...).
+  // The platform this process runs on (linux/amd64, linux/arm64, ...):
+  // FromMachine(uname -m).
   static Platform Host();
+  // The one table from a kernel machine name to OCI (GOARCH) names:
+  // x86_64 -> amd64, aarch64 -> arm64, armv7l -> arm/v7, armv6l -> arm/v6,
+  // i386..i686 -> 386; others (ppc64le, s390x, riscv64) are the same. os is
+  // "linux".
+  static Platform FromMachine(std::string_view machine);
   // "linux/amd64", "linux/arm/v7", "linux/arm64" (variant normalized).
   static Result<Platform> Parse(std::string_view s);
   std::string ToString() const;

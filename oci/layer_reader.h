@@ -61,6 +61,7 @@
 #include "oci/digest.h"
 #include "oci/store.h"
 #include "oci/util/error.h"
+#include "oci/util/strings.h"
 
 namespace strata::oci {
 
@@ -71,13 +72,9 @@ enum class ApplyForm { kFlattened, kOverlay };
 // STRATA_MAX_LAYER_SIZE.
 inline constexpr uint64_t kDefaultMaxLayerBytes = uint64_t{64} << 30;
 
-// "64G", "512MiB", "1t", "4096": a byte count with an optional binary suffix
-// (k/m/g/t, case-insensitive, optionally followed by "i" and/or "b"; all
-// mean powers of 1024). InvalidArgument for anything else, for 0, and for
-// values that overflow 64 bits.
-Result<uint64_t> ParseByteSize(std::string_view text);
-// The inverse for messages: "64 GiB" when exact, else "N bytes".
-std::string FormatByteSize(uint64_t bytes);
+// Byte sizes for the limit (oci/util/strings.h).
+using strata::FormatByteSize;
+using strata::ParseByteSize;
 
 struct ApplyOptions {
   ApplyForm form = ApplyForm::kFlattened;

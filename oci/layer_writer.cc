@@ -1,7 +1,5 @@
 #include "oci/layer_writer.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "oci/util/archive_handle.h"
 #include "oci/util/file_util.h"
 #include "oci/whiteout.h"
 
@@ -23,14 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kFileChunk = 256 * 1024;
-
-struct ArchiveWriteDeleter {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
-struct ArchiveEntryDeleter {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-using ArchiveEntryPtr = std::unique_ptr<archive_entry, ArchiveEntryDeleter>;
 
 struct XattrList {
   std::vector<std::pair<std::string, std::string>> items;  // sorted by name
@@ -281,7 +272,7 @@ class TarWalker {
 
   const TarOptions& opts_;
   ByteSink* out_;
-  std::unique_ptr<archive, ArchiveWriteDeleter> a_;
+  ArchiveWritePtr a_;
   std::optional<Error> sink_error_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
   std::vector<char> buf_;

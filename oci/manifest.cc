@@ -120,4 +120,18 @@ Result<std::string> DetectManifestMediaType(std::string_view json) {
   return MakeError(ErrorCode::kInvalidArgument, "manifest: cannot tell its media type");
 }
 
+Result<size_t> SelectManifest(const Index& index, const ManifestSelector& selector) {
+  std::string offered;
+  for (size_t i = 0; i < index.manifests.size(); ++i) {
+    const auto& m = index.manifests[i];
+    if (!m.platform && !selector.accept_unplatformed) continue;
+    if (m.platform) offered += (offered.empty() ? "" : ", ") + m.platform->ToString();
+    if (m.platform && !m.platform->Matches(selector.platform)) continue;
+    if (selector.usable && !selector.usable(m)) continue;
+    return i;
+  }
+  return MakeError(ErrorCode::kNotFound, "no manifest for platform {} (offered: {})",
+                   selector.platform.ToString(), offered.empty() ? "none" : offered);
+}
+
 }  // namespace strata::oci

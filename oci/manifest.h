@@ -4,6 +4,7 @@
 // making new ones. Unknown fields survive a round-trip in `extra`.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -46,6 +47,19 @@ struct Index {
   nlohmann::json ToJson() const;
   std::string Serialize() const { return DumpJson(ToJson()); }
 };
+
+// The one manifest selector: the index of the first entry of `index` for
+// `platform` (Platform::Matches, containerd's rule) that `usable` accepts (all
+// when unset). Entries without a platform are candidates only when
+// `accept_unplatformed` (a local index strata wrote itself); attestation
+// manifests and other unplatformed entries of pulled indexes are not.
+// NotFound naming the platform and the platforms offered.
+struct ManifestSelector {
+  Platform platform = Platform::Host();
+  bool accept_unplatformed = false;
+  std::function<bool(const Descriptor&)> usable;
+};
+Result<size_t> SelectManifest(const Index& index, const ManifestSelector& selector);
 
 // The media type of a manifest-like JSON document: its mediaType field, or,
 // for OCI documents without one, inferred from "manifests" vs "config".

@@ -304,6 +304,17 @@ Status VerifyLayerBlob(const Store& store, const Descriptor& layer, const Digest
   return OkStatus();
 }
 
+Status InitSnapshotsDir(const fs::path& store_root) { return MakeDirs(store_root / "snapshots"); }
+
+Result<ScopedTempDir> MakeSnapshotScratchDir(const Store& store, std::string_view prefix) {
+  if (!prefix.starts_with('.') || prefix.find('/') != std::string_view::npos) {
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "snapshot scratch dir prefix \"{}\" must be a dot name", prefix);
+  }
+  STRATA_RETURN_IF_ERROR(MakeDirs(store.SnapshotsDir()));
+  return ScopedTempDir::Create(store.SnapshotsDir(), prefix);
+}
+
 Result<SnapshotSweep> SweepSnapshots(const Store& store,
                                      const std::unordered_set<std::string>* keep) {
   SnapshotSweep sweep;

@@ -62,6 +62,7 @@
 #include "oci/layer_reader.h"
 #include "oci/store.h"
 #include "oci/util/error.h"
+#include "oci/util/file_util.h"
 
 namespace strata::oci {
 
@@ -76,6 +77,16 @@ struct SnapshotOptions {
   // Per uncompressed layer (--max-layer-size).
   uint64_t max_uncompressed_bytes = kDefaultMaxLayerBytes;
 };
+
+// Creates ROOT/snapshots if needed (Store::Open calls it).
+Status InitSnapshotsDir(const std::filesystem::path& store_root);
+
+// A scratch dir for a build step under ROOT/snapshots (same file system as the
+// snapshots, so it can be adopted by rename or used as overlay upper/work),
+// removed when the returned object goes away; prune and the run reaper sweep
+// those of killed processes. `prefix` must start with '.' (".run-", ".copy-",
+// ...): dot names are never taken for snapshots. InvalidArgument otherwise.
+Result<ScopedTempDir> MakeSnapshotScratchDir(const Store& store, std::string_view prefix);
 
 // The directory of the snapshot for `chain_id` (whether or not it exists).
 std::filesystem::path SnapshotPath(const Store& store, const Digest& chain_id);

@@ -1,30 +1,58 @@
-// Store: the local content store, an OCI image layout on disk.
+// Store: the local content store, an OCI image layout on disk, and the one
+// owner of ROOT and of index.json. Every entry under ROOT, and who owns it
+// (nobody else creates, edits or deletes it):
 //
-//   ROOT/oci-layout            {"imageLayoutVersion":"1.0.0"}
+//   ROOT/oci-layout            {"imageLayoutVersion":"1.0.0"}. Store.
 //   ROOT/index.json            OCI index; each tag is one manifest descriptor
 //                              annotated org.opencontainers.image.ref.name =
 //                              the reference's familiar form ("hello:latest",
 //                              "localhost:5000/app:1", "app@sha256:...") and
-//                              io.containerd.image.name = the full name.
-//   ROOT/blobs/sha256/<hex>    every blob, mode 0444, never opened for writing
-//                              once committed
-//   ROOT/ingest/<random>       partial writes; hashed while written, verified
-//                              against the expected digest and size, fsynced,
-//                              then hard-linked into blobs/ (no-replace) and
-//                              unlinked. Leftovers are ignored; prune removes
-//                              them.
-//   ROOT/cache/<key>.json      build-cache records; prune keeps every digest
-//                              listed in a record's "blobs" array
-//   ROOT/snapshots/<chainID>/  unpacked layers: fs/ (the lowerdir) and
-//                              snapshot.json (proof of completeness, written
-//                              before the dir is renamed into place); temp
-//                              and trash dirs are dot-named. Lifecycle in
-//                              oci/snapshots.h.
-//   ROOT/lock                  flock: every Store holds it shared for its
-//                              lifetime; prune takes it exclusive, so it never
-//                              sweeps a blob a running build or pull just wrote
+//                              io.containerd.image.name = the full name;
+//                              untagged entries (oci::Load of an untagged
+//                              image) carry neither. Store alone edits it
+//                              (Tag, Untag, AddUntagged), each change a
+//                              read-modify-write under index.lock, written
+//                              with WriteFileAtomic.
 //   ROOT/index.lock            flock held exclusive around each index.json
-//                              read-modify-write (WriteFileAtomic)
+//                              read-modify-write. Store.
+//   ROOT/lock                  flock: every Store holds it shared for its
+//                              lifetime; Prune and RepairSnapshots take it
+//                              exclusive (Unavailable while another strata
+//                              process has the store open), so nothing a
+//                              running build or pull just wrote is swept.
+//                              builder/run_reaper also probes it to tell an
+//                              idle store. Store.
+//   ROOT/blobs/<alg>/<hex>     every blob, mode 0444, never opened for writing
+//                              once committed. LocalBlobStore (blobs()).
+//   ROOT/ingest/<random>       partial blob writes; verified, fsynced, then
+//                              hard-linked into blobs/ (LocalBlobStore).
+//   ROOT/ingest/load-*/        staging dirs of oci::Load (an archive being
+//                              extracted), ROOT/ingest/add-*/ of the builder's
+//                              ADD. Prune removes everything under ingest/
+//                              (it runs only when no other process is alive).
+//   ROOT/quarantine/<alg>-<hex>.<random>
+//                              blobs found corrupt, moved away by
+//                              QuarantineBlob so a good copy can be fetched
+//                              again; never deleted automatically. Store.
+//   ROOT/snapshots/            unpacked layers (<chainID hex>/fs,
+//                              snapshot.json, verified.json), .tmp-/.trash-
+//                              dirs and the builder's scratch dirs (.run-,
+//                              .copy-, .view-, .bindrw-, .bindctx-, .heredoc-,
+//                              .cache-private-, .secret-, .unpack-). Owned by
+//                              oci/snapshots (lifecycle in snapshots.h);
+//                              Store only asks it to check (Fsck) and sweep
+//                              (Prune, RepairSnapshots).
+//   ROOT/cache/<key hex>.json  build-cache records (builder/build_cache.h),
+//   ROOT/cache/context-*.memo  the builder's COPY content-hash memo files.
+//                              Store creates the empty dir and never reads
+//                              it: the builder hands the blobs its records
+//                              keep alive to Prune as roots.
+//   ROOT/cache-mounts/<id>/    RUN --mount=type=cache dirs (builder executor).
+//   ROOT/runtime/<id>/         OCI runtime state of RUN containers,
+//   ROOT/bundles/run-*/        their bundle dirs (builder OciRuntimeRunner),
+//   ROOT/run-owners/<token>    flock'd by each live build; a dead owner's
+//                              containers and bundles are reaped
+//                              (builder/run_reaper.h).
 //
 // Thread-safety: a Store may be used from several threads; index updates are
 // serialized by index.lock, blobs need no lock (content-addressed).
@@ -43,65 +71,13 @@
 #include "oci/descriptor.h"
 #include "oci/digest.h"
 #include "oci/image_config.h"
+#include "oci/local_blob_store.h"
 #include "oci/manifest.h"
 #include "oci/reference.h"
 #include "oci/util/error.h"
 #include "oci/util/unique_fd.h"
 
 namespace strata::oci {
-
-// Streaming writer into ingest/. Bytes are hashed as they are written.
-// Destroying an uncommitted writer removes its ingest file.
-class BlobWriter {
- public:
-  ~BlobWriter();
-  BlobWriter(BlobWriter&&) noexcept;
-  BlobWriter& operator=(BlobWriter&&) = delete;
-  BlobWriter(const BlobWriter&) = delete;
-
-  Status Write(const void* data, size_t size);
-  Status Write(std::string_view s) { return Write(s.data(), s.size()); }
-  uint64_t written() const { return hasher_.bytes(); }
-
-  // Verifies digest (if `expected` is set) and size (if >= 0), fsyncs and moves
-  // the blob into blobs/. FailedPrecondition naming expected and actual digest
-  // on mismatch (and the ingest file is removed). A blob that already exists
-  // is success; it is not rewritten.
-  Result<Descriptor> Commit(std::string media_type, std::optional<Digest> expected = std::nullopt,
-                            int64_t expected_size = -1);
-
- private:
-  friend class Store;
-  BlobWriter(std::filesystem::path root, std::filesystem::path tmp, UniqueFd fd);
-  std::filesystem::path root_;
-  std::filesystem::path tmp_;
-  UniqueFd fd_;
-  Digester hasher_;
-  bool done_ = false;
-  uint64_t synced_ = 0;  // bytes whose writeback has been started
-  static constexpr uint64_t kWritebackWindow = 8 << 20;
-};
-
-// Sequential reader of a stored blob that re-hashes what it reads. Reaching
-// the end with bytes that do not match the name returns DataLoss: a corrupt
-// blob is never served silently.
-class BlobReader {
- public:
-  // Reads up to `size` bytes; 0 at the end (after verification succeeded).
-  Result<size_t> Read(void* buf, size_t size);
-  int64_t size() const { return size_; }
-  const Digest& digest() const { return digest_; }
-
- private:
-  friend class Store;
-  BlobReader(Digest d, UniqueFd fd, int64_t size)
-      : digest_(std::move(d)), fd_(std::move(fd)), size_(size) {}
-  Digest digest_;
-  UniqueFd fd_;
-  int64_t size_;
-  Digester hasher_;
-  bool verified_ = false;
-};
 
 struct TaggedImage {
   Reference ref;
@@ -129,7 +105,11 @@ struct FsckReport {
 };
 
 struct PruneOptions {
-  bool all = false;  // also drop build-cache records and what only they keep
+  // GC roots besides index.json: the digests of blobs to keep (e.g. the
+  // builder's cache records, builder::CacheRecordRoots). Called once, after
+  // the store is locked exclusively and before anything is deleted; an error
+  // stops the prune with nothing deleted. Unset: index.json is the only root.
+  std::function<Result<std::vector<Digest>>()> extra_roots;
 };
 struct PruneReport {
   int64_t blobs_removed = 0;
@@ -137,7 +117,6 @@ struct PruneReport {
   int64_t ingest_removed = 0;
   int64_t snapshots_removed = 0;           // unused or incomplete
   int64_t snapshot_leftovers_removed = 0;  // temp/trash dirs of dead processes
-  int64_t cache_records_removed = 0;
 };
 struct RepairReport {
   int64_t snapshots_removed = 0;  // incomplete ones
@@ -153,23 +132,30 @@ class Store {
   static std::filesystem::path DefaultRoot();
 
   const std::filesystem::path& root() const { return root_; }
-  std::filesystem::path BlobPath(const Digest& d) const;
-  std::filesystem::path IngestDir() const { return root_ / "ingest"; }
+  std::filesystem::path BlobPath(const Digest& d) const { return blobs_->BlobPath(d); }
+  std::filesystem::path IngestDir() const { return blobs_->IngestDir(); }
+  // Owned by oci/snapshots (see above); callers go through its API.
   std::filesystem::path SnapshotsDir() const { return root_ / "snapshots"; }
+  // Owned by builder/build_cache (see above).
   std::filesystem::path CacheDir() const { return root_ / "cache"; }
 
-  // --- blobs ---
-  bool Has(const Digest& d) const;
+  // --- blobs (delegated to the LocalBlobStore) ---
+  LocalBlobStore& blobs() { return *blobs_; }
+  const LocalBlobStore& blobs() const { return *blobs_; }
+  bool Has(const Digest& d) const { return blobs_->Has(d); }
+  // NotFound if absent.
   Result<int64_t> Size(const Digest& d) const;
-  Result<BlobWriter> Ingest();
+  Result<BlobWriter> Ingest() { return blobs_->Ingest(); }
   // Writes a small blob in one call (configs, manifests).
-  Result<Descriptor> Put(std::string_view data, std::string media_type);
+  Result<Descriptor> Put(std::string_view data, std::string media_type) {
+    return PutBlob(*blobs_, data, std::move(media_type));
+  }
   // Streams the whole blob through a verifying reader.
-  Result<BlobReader> Open(const Digest& d) const;
+  Result<BlobReader> Open(const Digest& d) const { return blobs_->Open(d); }
   // Reads a small blob fully and verifies it (DataLoss if corrupt).
-  Result<std::string> ReadBlob(const Digest& d) const;
-  // Every digest under blobs/.
-  Result<std::vector<Digest>> ListBlobs() const;
+  Result<std::string> ReadBlob(const Digest& d) const { return oci::ReadBlob(*blobs_, d); }
+  // Every digest under blobs/, sorted.
+  Result<std::vector<Digest>> ListBlobs() const { return blobs_->List(); }
 
   // --- tags (index.json) ---
   Result<std::vector<TaggedImage>> ListImages() const;
@@ -183,6 +169,10 @@ class Store {
   Status Tag(const Reference& ref, const Descriptor& desc);
   // Removes the tag. NotFound if it does not exist. Blobs stay until prune.
   Status Untag(const Reference& ref);
+  // Lists `desc` in index.json without a tag (no ref.name annotation), so
+  // that prune keeps it and it resolves by digest; a no-op if index.json
+  // already lists that digest. REQUIRES: desc's blob is in the store.
+  Status AddUntagged(const Descriptor& desc);
 
   // --- images ---
   // Reads a manifest (or picks the entry for `platform` from an index) and its
@@ -195,23 +185,19 @@ class Store {
   // Verifies every blob, every tagged image, and every snapshot's proof of
   // completeness (oci/snapshots.h).
   FsckReport Fsck() const;
-  // Marks from index.json (and cache records unless opts.all), sweeps every
-  // other blob, ingest leftovers, unused or incomplete snapshots and leftover
-  // snapshot temp/trash dirs. Unavailable if another strata process is using
-  // the store. DataLoss naming the image (ref and digest), with nothing
-  // deleted, if a tagged image's manifest, index or config cannot be read.
+  // Marks from index.json (and opts.extra_roots), sweeps every other blob, ingest leftovers, unused
+  // or incomplete snapshots and leftover snapshot temp/trash dirs. Unavailable if another strata
+  // process is using the store. DataLoss naming the image (ref and digest), with nothing deleted,
+  // if a tagged image's manifest, index or config cannot be read.
   Result<PruneReport> Prune(const PruneOptions& opts);
   // fsck --repair: removes incomplete snapshots and leftover snapshot
   // temp/trash dirs (blobs and tags are left alone). Unavailable if another
   // strata process is using the store.
   Result<RepairReport> RepairSnapshots();
 
-  // Runs `fn` with index.json locked exclusively.
-  Status WithIndexLock(const std::function<Status()>& fn) const;
   // DataLoss naming ROOT/index.json and the parse error if it is corrupt
   // (never NotFound: a caller must not mistake it for "no such image").
   Result<Index> ReadIndex() const;
-  Status WriteIndex(const Index& index) const;
 
   // --- verification and quarantine ---
   // ROOT/quarantine/<alg>-<hex>.<random> holds blobs found corrupt. They are
@@ -229,14 +215,18 @@ class Store {
   Result<std::filesystem::path> QuarantineBlob(const Digest& d);
 
  private:
-  Store(std::filesystem::path root, UniqueFd lock)
-      : root_(std::move(root)), lock_(std::move(lock)) {}
+  Store(std::filesystem::path root, UniqueFd lock, std::unique_ptr<LocalBlobStore> blobs)
+      : root_(std::move(root)), lock_(std::move(lock)), blobs_(std::move(blobs)) {}
+  // Runs `fn` with index.json locked exclusively; `fn` edits the index in
+  // place and it is written back (atomically) if `fn` succeeds.
+  Status UpdateIndex(const std::function<Status(Index&)>& fn) const;
   // Upgrades our shared ROOT/lock to exclusive without waiting (Unavailable
   // while another strata process holds it) / back to shared.
   Status LockExclusive();
   void UnlockExclusive();
   std::filesystem::path root_;
   UniqueFd lock_;
+  std::unique_ptr<LocalBlobStore> blobs_;
 };
 
 // InvalidArgument unless the manifest lists exactly one layer per config

@@ -85,6 +85,41 @@ Status BuildCache::Record(const oci::Digest& key, const CacheRecord& record) con
   return WriteFileAtomic(PathFor(key), oci::DumpJson(CacheRecordToJson(record)) + "\n");
 }
 
+Result<std::vector<oci::Digest>> CacheRecordRoots(const oci::Store& store) {
+  std::vector<oci::Digest> out;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(store.CacheDir(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (it->path().extension() != ".json") continue;
+    auto text = ReadFile(it->path());
+    if (!text) continue;
+    auto j = oci::ParseJson(*text, it->path().string());
+    if (!j || !j->is_object()) continue;
+    auto list = oci::GetStringList(*j, "blobs", "cache record");
+    if (!list) continue;
+    for (const auto& s : *list) {
+      if (auto d = oci::Digest::Parse(s)) out.push_back(*d);
+    }
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return MakeError(ErrorCode::kInternal, "list {}: {}", store.CacheDir().string(), ec.message());
+  }
+  return out;
+}
+
+Result<int64_t> DropCacheRecords(const oci::Store& store) {
+  int64_t removed = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(store.CacheDir(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    if (RemoveAll(it->path())) ++removed;
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return MakeError(ErrorCode::kInternal, "list {}: {}", store.CacheDir().string(), ec.message());
+  }
+  return removed;
+}
+
 // The exported cache is an ordinary image so that any registry stores it and
 // the registry client pushes and pulls it unchanged: its layers are the
 // cached layer blobs, its config an image config whose extra key

@@ -7,7 +7,8 @@
 //   ROOT/cache/<key hex>.json
 //   {"version":1, "created_by":"RUN ...", "created":"2026-...Z", "empty_layer":false,
 //    "layer":{descriptor}, "diff_id":"sha256:...", "blobs":["sha256:..."]}
-// `blobs` is what `strata prune` keeps alive for the cache (oci/store.h).
+// `blobs` is what the cache keeps alive: CacheRecordRoots hands them to
+// Store::Prune as GC roots (the store never reads these files).
 // A record whose blob is gone from the store is a miss, never an error.
 // Thread-safe (records are immutable files; writes are atomic).
 #pragma once
@@ -76,5 +77,11 @@ Result<oci::Descriptor> ExportCache(
 // exist locally are kept). Returns how many were added. InvalidArgument if the
 // image is not a strata cache.
 Result<int> ImportCache(oci::Store& store, const oci::Image& image);
+
+// The digests the records under ROOT/cache keep alive (each record's "blobs"),
+// for oci::PruneOptions::extra_roots. Unreadable records keep nothing.
+Result<std::vector<oci::Digest>> CacheRecordRoots(const oci::Store& store);
+// Removes every record (prune --all); returns how many.
+Result<int64_t> DropCacheRecords(const oci::Store& store);
 
 }  // namespace strata::builder

@@ -14,17 +14,13 @@
 namespace strata {
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string RandomSuffix() {
+std::string RandomSuffix(size_t length) {
   std::random_device rd;
   static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::string s(12, 'x');
+  std::string s(length, 'x');
   for (auto& c : s) c = kChars[rd() % (sizeof(kChars) - 1)];
   return s;
 }
-
-}  // namespace
 
 Status WriteAll(int fd, const void* data, size_t size) {
   const char* p = static_cast<const char*>(data);
@@ -56,29 +52,55 @@ Status RenameDurable(const fs::path& from, const fs::path& to) {
   return FsyncDir(dir.empty() ? fs::path(".") : dir);
 }
 
-Status WriteFileAtomic(const fs::path& path, std::string_view data, mode_t mode) {
+Result<AtomicFile> AtomicFile::Create(const fs::path& path, mode_t mode) {
   fs::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
   fs::path tmp = dir / fmt::format(".{}.tmp-{}", path.filename().string(), RandomSuffix());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoError(errno, fmt::format("create {}", tmp.string()));
-  UniqueFd owner(fd);
-  auto cleanup = [&] { ::unlink(tmp.c_str()); };
-  if (auto s = WriteAll(fd, data.data(), data.size()); !s) {
-    cleanup();
-    return Unexpected(s.error().Wrap(tmp.string()));
-  }
-  if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
-    int err = errno;
-    cleanup();
-    return ErrnoError(err, fmt::format("fsync {}", tmp.string()));
-  }
-  owner.Reset();
-  if (auto s = RenameDurable(tmp, path); !s) {
-    cleanup();
-    return s;
-  }
+  return AtomicFile(path, std::move(tmp), UniqueFd(fd), mode);
+}
+
+AtomicFile::AtomicFile(AtomicFile&& o) noexcept
+    : path_(std::move(o.path_)),
+      tmp_(std::move(o.tmp_)),
+      fd_(std::move(o.fd_)),
+      mode_(o.mode_),
+      done_(o.done_) {
+  o.done_ = true;
+}
+
+AtomicFile::~AtomicFile() {
+  if (!done_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+Status AtomicFile::Write(const void* data, size_t size) {
+  if (auto s = WriteAll(fd_.get(), data, size); !s)
+    return Unexpected(s.error().Wrap(tmp_.string()));
   return OkStatus();
+}
+
+Status AtomicFile::Commit() {
+  if (done_)
+    return MakeError(ErrorCode::kFailedPrecondition, "{}: already committed", path_.string());
+  done_ = true;
+  auto fail = [&](Error e) -> Status {
+    ::unlink(tmp_.c_str());
+    return Unexpected(std::move(e));
+  };
+  // fchmod: the mode is exact, whatever the umask.
+  if (::fchmod(fd_.get(), mode_) != 0 || ::fsync(fd_.get()) != 0) {
+    return fail(ErrnoError(errno, fmt::format("fsync {}", tmp_.string())).error());
+  }
+  fd_.Reset();
+  if (auto s = RenameDurable(tmp_, path_); !s) return fail(s.error());
+  return OkStatus();
+}
+
+Status WriteFileAtomic(const fs::path& path, std::string_view data, mode_t mode) {
+  STRATA_ASSIGN_OR_RETURN(auto file, AtomicFile::Create(path, mode));
+  STRATA_RETURN_IF_ERROR(file.Write(data.data(), data.size()));
+  return file.Commit();
 }
 
 Result<std::string> ReadFile(const fs::path& path) {

@@ -1,8 +1,9 @@
 // File-system helpers shared by every layer: atomic writes, whole-file reads,
 // recursive mkdir/remove, scoped temporary directories.
 //
-// WriteFileAtomic is the only place in strata that renames a file into its
-// final name: temp file in the same directory, fsync, rename, fsync the dir.
+// AtomicFile (and WriteFileAtomic, built on it) is the only place in strata
+// that renames a file into its final name: temp file in the same directory,
+// fsync, rename, fsync the dir.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +16,35 @@
 #include "oci/util/unique_fd.h"
 
 namespace strata {
+
+// A file written in a stream that appears at `path` only when Commit()
+// succeeds: a hidden temp file next to it (".<name>.tmp-XXXX"), fsynced, given
+// `mode` exactly, then renamed over `path` (RenameDurable). Destroying it
+// uncommitted removes the temp file. Move-only; one thread at a time.
+class AtomicFile {
+ public:
+  static Result<AtomicFile> Create(const std::filesystem::path& path, mode_t mode = 0644);
+  AtomicFile(AtomicFile&& o) noexcept;
+  AtomicFile& operator=(AtomicFile&&) = delete;
+  AtomicFile(const AtomicFile&) = delete;
+  ~AtomicFile();
+
+  // The temp file, for writers that take an fd (libarchive).
+  int fd() const { return fd_.get(); }
+  Status Write(const void* data, size_t size);
+  // Readers of `path` see the old content or all of the new, never a mix;
+  // durable once it returns OK. At most once.
+  Status Commit();
+
+ private:
+  AtomicFile(std::filesystem::path path, std::filesystem::path tmp, UniqueFd fd, mode_t mode)
+      : path_(std::move(path)), tmp_(std::move(tmp)), fd_(std::move(fd)), mode_(mode) {}
+  std::filesystem::path path_;
+  std::filesystem::path tmp_;
+  UniqueFd fd_;
+  mode_t mode_;
+  bool done_ = false;
+};
 
 // Writes `data` to `path` so that readers see either the old or the new
 // content, never a mix; durable once it returns OK.
@@ -45,6 +75,9 @@ Status RemoveAll(const std::filesystem::path& path);
 // Bytes of the regular files below `path` (links not followed, unreadable
 // parts skipped): what removing the tree frees, roughly.
 int64_t TreeBytes(const std::filesystem::path& path);
+
+// A random [a-z0-9] name component for temp, ingest and quarantine files.
+std::string RandomSuffix(size_t length = 12);
 
 // Opens with O_CLOEXEC; errors name the path.
 Result<UniqueFd> OpenFile(const std::filesystem::path& path, int flags, mode_t mode = 0);

@@ -229,5 +229,68 @@ TEST(CompressTest, MediaTypeFollowsCompression) {
   EXPECT_EQ(LayerMediaType(Compression::kNone), media_type::kLayerTar);
 }
 
+// The one decompressor (NewAutoDecompressor / OpenDecompressedFile) reads
+// every codec strata accepts, as the reference tools write it.
+std::string ReadAllFrom(ByteSource& src) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    auto n = src.Read(buf, sizeof(buf));
+    EXPECT_TRUE(n.has_value()) << testing::Describe(n);
+    if (!n || *n == 0) return out;
+    out.append(buf, *n);
+  }
+}
+
+TEST(AutoDecompressTest, ReadsEveryCodecTheToolsWrite) {
+  auto dir = testing::MakeTempDir();
+  std::string data;
+  for (int i = 0; i < 20000; ++i) data += fmt::format("line {}\n", i);
+  testing::WriteTestFile(dir.path() / "plain", data);
+  ASSERT_OK_AND_ASSIGN(auto plain, OpenDecompressedFile(dir.path() / "plain"));
+  EXPECT_EQ(ReadAllFrom(*plain), data);
+  for (const char* tool : {"gzip", "zstd", "xz", "bzip2", "lz4"}) {
+    if (!testing::HaveTool(tool)) continue;
+    const auto out = dir.path() / (std::string("f.") + tool);
+    auto r = testing::RunCommand(
+        fmt::format("{} -c < {} > {}", tool, (dir.path() / "plain").string(), out.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_OK_AND_ASSIGN(auto src, OpenDecompressedFile(out));
+    EXPECT_EQ(ReadAllFrom(*src), data) << tool;
+  }
+}
+
+TEST(AutoDecompressTest, EmptyShortAndMissingInputs) {
+  StringSource empty("");
+  ASSERT_OK_AND_ASSIGN(auto e, NewAutoDecompressor(&empty));
+  EXPECT_EQ(ReadAllFrom(*e), "");
+  StringSource tiny("ab");
+  ASSERT_OK_AND_ASSIGN(auto t, NewAutoDecompressor(&tiny));
+  EXPECT_EQ(ReadAllFrom(*t), "ab");
+  auto missing = OpenDecompressedFile("/nonexistent/strata-test");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kNotFound);
+}
+
+TEST(AutoDecompressTest, CorruptXzIsDataLoss) {
+  // xz magic, then garbage.
+  StringSource bad(std::string("\xfd\x37\x7a\x58\x5a\x00", 6) + std::string(100, 'x'));
+  auto src = NewAutoDecompressor(&bad);
+  Status failed = src ? Status(OkStatus()) : Status(Unexpected(src.error()));
+  if (src) {
+    char buf[64];
+    for (;;) {
+      auto n = (*src)->Read(buf, sizeof(buf));
+      if (!n) {
+        failed = Unexpected(n.error());
+        break;
+      }
+      if (*n == 0) break;
+    }
+  }
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(failed.error().code(), ErrorCode::kDataLoss);
+}
+
 }  // namespace
 }  // namespace strata::oci

@@ -111,6 +111,46 @@ TEST(PlatformTest, ParseAndMatch) {
   EXPECT_EQ(Platform::Host().os, "linux");
 }
 
+TEST(PlatformTest, FromMachineIsTheOneHostTable) {
+  EXPECT_EQ(Platform::FromMachine("x86_64").ToString(), "linux/amd64");
+  EXPECT_EQ(Platform::FromMachine("aarch64").ToString(), "linux/arm64");
+  EXPECT_EQ(Platform::FromMachine("armv7l").ToString(), "linux/arm/v7");
+  EXPECT_EQ(Platform::FromMachine("armv6l").ToString(), "linux/arm/v6");
+  EXPECT_EQ(Platform::FromMachine("i686").ToString(), "linux/386");
+  EXPECT_EQ(Platform::FromMachine("s390x").ToString(), "linux/s390x");
+}
+
+TEST(SelectManifestTest, FirstMatchingUsableEntry) {
+  auto entry = [](const char* platform, const char* content) {
+    Descriptor d =
+        Descriptor::Of("application/vnd.oci.image.manifest.v1+json", Digest::Of(content), 1);
+    if (platform) d.platform = *Platform::Parse(platform);
+    return d;
+  };
+  Index idx;
+  idx.manifests = {entry(nullptr, "attestation"), entry("linux/arm64", "arm"),
+                   entry("linux/amd64", "amd-1"), entry("linux/amd64", "amd-2")};
+  ASSERT_OK_AND_ASSIGN(size_t i, SelectManifest(idx, {.platform = *Platform::Parse("linux/amd64"),
+                                                      .accept_unplatformed = false,
+                                                      .usable = {}}));
+  EXPECT_EQ(i, 2u);
+  ASSERT_OK_AND_ASSIGN(size_t j, SelectManifest(idx, {.platform = *Platform::Parse("linux/amd64"),
+                                                      .usable = [](const Descriptor& d) {
+                                                        return d.digest != Digest::Of("amd-1");
+                                                      }}));
+  EXPECT_EQ(j, 3u);
+  ASSERT_OK_AND_ASSIGN(size_t k, SelectManifest(idx, {.platform = *Platform::Parse("linux/amd64"),
+                                                      .accept_unplatformed = true,
+                                                      .usable = {}}));
+  EXPECT_EQ(k, 0u);
+  auto none = SelectManifest(
+      idx,
+      {.platform = *Platform::Parse("linux/s390x"), .accept_unplatformed = false, .usable = {}});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(none.error().message(), ::testing::HasSubstr("linux/arm64, linux/amd64"));
+}
+
 TEST(ImageConfigTest, RoundTripKeepsUnknownFieldsAndNullVsEmpty) {
   nlohmann::json j = {
       {"created", "2026-11-26T00:00:00Z"},

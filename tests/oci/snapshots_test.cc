@@ -61,6 +61,23 @@ class SnapshotsStoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
+TEST_F(SnapshotsStoreTest, ScratchDirsAreDotNamedAndRemovedWithTheirOwner) {
+  fs::path path;
+  {
+    ASSERT_OK_AND_ASSIGN(auto scratch, MakeSnapshotScratchDir(*store_, ".run-"));
+    path = scratch.path();
+    EXPECT_EQ(path.parent_path(), store_->SnapshotsDir());
+    EXPECT_TRUE(path.filename().string().starts_with(".run-"));
+    EXPECT_TRUE(fs::is_directory(path));
+  }
+  EXPECT_FALSE(fs::exists(path));
+  for (const char* bad : {"run-", ".a/b", ""}) {
+    auto r = MakeSnapshotScratchDir(*store_, bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  }
+}
+
 TEST_F(SnapshotsStoreTest, PreparesEachLayerOnceTopFirst) {
   WriteTestFile(Dir("l1/base"), "1");
   WriteTestFile(Dir("l2/mid"), "2");

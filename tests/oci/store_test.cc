@@ -207,18 +207,25 @@ TEST_F(StoreTest, FsckReportsMissingLayer) {
   EXPECT_THAT(report.problems[0], ::testing::HasSubstr("app:latest"));
 }
 
-TEST_F(StoreTest, PruneKeepsTaggedAndCachedBlobsAndSweepsTheRest) {
+TEST_F(StoreTest, PruneKeepsTaggedBlobsAndCallerRootsAndSweepsTheRest) {
   Descriptor kept = MakeImage("kept");
   Descriptor dropped = MakeImage("dropped");
   ASSERT_OK(store_->Tag(*Reference::Parse("app"), kept));
   ASSERT_OK_AND_ASSIGN(auto cached, store_->Put("cached layer", "x"));
+  // The store never reads the builder's files: a cache record is no root.
   testing::WriteTestFile(store_->CacheDir() / "k.json",
                          R"({"blobs":[")" + cached.digest.ToString() + R"("]})");
   {
     // A leftover from a killed writer.
     testing::WriteTestFile(store_->IngestDir() / "leftover", "partial");
   }
-  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
+  int calls = 0;
+  auto roots = [&]() -> Result<std::vector<Digest>> {
+    ++calls;
+    return std::vector<Digest>{cached.digest};
+  };
+  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({.extra_roots = roots}));
+  EXPECT_EQ(calls, 1);
   EXPECT_EQ(r.blobs_removed, 3);  // dropped's manifest, config, layer
   EXPECT_EQ(r.ingest_removed, 1);
   EXPECT_GT(r.bytes_freed, 0);
@@ -226,10 +233,21 @@ TEST_F(StoreTest, PruneKeepsTaggedAndCachedBlobsAndSweepsTheRest) {
   EXPECT_TRUE(store_->Has(cached.digest));
   EXPECT_FALSE(store_->Has(dropped.digest));
   EXPECT_TRUE(store_->Fsck().ok());
-  ASSERT_OK_AND_ASSIGN(auto r2, store_->Prune({.all = true}));
+  ASSERT_OK_AND_ASSIGN(auto r2, store_->Prune({}));
   EXPECT_EQ(r2.blobs_removed, 1);
   EXPECT_FALSE(store_->Has(cached.digest));
   EXPECT_TRUE(store_->Has(kept.digest));
+  EXPECT_TRUE(std::filesystem::exists(store_->CacheDir() / "k.json"));
+}
+
+TEST_F(StoreTest, PruneDeletesNothingWhenTheRootsCannotBeRead) {
+  ASSERT_OK_AND_ASSIGN(auto loose, store_->Put("loose", "x"));
+  auto r = store_->Prune({.extra_roots = []() -> Result<std::vector<Digest>> {
+    return MakeError(ErrorCode::kDataLoss, "records unreadable");
+  }});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), ErrorCode::kDataLoss);
+  EXPECT_TRUE(store_->Has(loose.digest));
 }
 
 TEST_F(StoreTest, PruneKeepsSnapshotsOfTaggedImagesOnly) {
@@ -507,6 +525,35 @@ TEST_F(StoreTest, QuarantineLeavesAnIntactOrMissingBlobAlone) {
   EXPECT_TRUE(fs::is_empty(store_->root() / "quarantine"));
   ASSERT_OK_AND_ASSIGN(fs::path none, store_->QuarantineBlob(Digest::Of("absent")));
   EXPECT_TRUE(none.empty());
+}
+
+TEST_F(StoreTest, AddUntaggedListsAnImageOnceWithoutATag) {
+  Descriptor img = MakeImage("untagged");
+  ASSERT_OK(store_->AddUntagged(img));
+  ASSERT_OK(store_->AddUntagged(img));
+  ASSERT_OK_AND_ASSIGN(auto idx, store_->ReadIndex());
+  ASSERT_EQ(idx.manifests.size(), 1u);
+  EXPECT_EQ(idx.manifests[0].digest, img.digest);
+  EXPECT_TRUE(idx.manifests[0].annotations.empty());
+  ASSERT_OK_AND_ASSIGN(auto images, store_->ListImages());
+  EXPECT_TRUE(images.empty());  // no tag
+  ASSERT_OK_AND_ASSIGN(auto r, store_->Prune({}));
+  EXPECT_EQ(r.blobs_removed, 0);  // index.json keeps it
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Resolve(img.digest.ToString()));
+  EXPECT_EQ(d.digest, img.digest);
+  auto missing = store_->AddUntagged(
+      Descriptor::Of(std::string(media_type::kImageManifest), Digest::Of("absent"), 6));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(StoreTest, BlobsAreTheLocalBlobStore) {
+  ASSERT_OK_AND_ASSIGN(auto d, store_->Put("via store", "x"));
+  EXPECT_TRUE(store_->blobs().Has(d.digest));
+  EXPECT_EQ(store_->blobs().BlobPath(d.digest), store_->BlobPath(d.digest));
+  ASSERT_OK_AND_ASSIGN(auto listed, store_->blobs().List());
+  ASSERT_OK_AND_ASSIGN(auto listed_by_store, store_->ListBlobs());
+  EXPECT_EQ(listed, listed_by_store);
 }
 
 }  // namespace

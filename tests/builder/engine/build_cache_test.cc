@@ -32,11 +32,15 @@ TEST(BuildCacheTest, RecordLookupAndMissWhenBlobIsGone) {
   EXPECT_EQ(hit->created_by, "RUN x");
   EXPECT_EQ(hit->created, "2026-11-26T00:00:00Z");
   EXPECT_EQ(hit->layer.digest, layer.digest);
-  // prune keeps the blob the record names...
-  ASSERT_OK(store->Prune({}));
+  // prune keeps the blob the record names when the records are its roots...
+  ASSERT_OK_AND_ASSIGN(auto roots, CacheRecordRoots(*store));
+  EXPECT_EQ(roots, std::vector<oci::Digest>{layer.digest});
+  ASSERT_OK(store->Prune({.extra_roots = [&] { return CacheRecordRoots(*store); }}));
   EXPECT_TRUE(cache.Lookup(key).has_value());
-  // ...unless --all, and then the record is a miss, not an error.
-  ASSERT_OK(store->Prune({.all = true}));
+  // ...unless --all drops them, and then the record is a miss, not an error.
+  ASSERT_OK_AND_ASSIGN(auto dropped, DropCacheRecords(*store));
+  EXPECT_EQ(dropped, 1);
+  ASSERT_OK(store->Prune({}));
   EXPECT_FALSE(store->Has(layer.digest));
   EXPECT_FALSE(cache.Lookup(key).has_value());
 }

@@ -59,3 +59,46 @@ TEST(FileUtilTest, ScopedTempDirRemovesOnDestruction) {
 
 }  // namespace
 }  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST(AtomicFileTest, AppearsOnlyOnCommit) {
+  auto dir = testing::MakeTempDir();
+  auto p = dir.path() / "out.tar";
+  ASSERT_OK(WriteFileAtomic(p, "old"));
+  {
+    ASSERT_OK_AND_ASSIGN(auto f, AtomicFile::Create(p, 0640));
+    ASSERT_OK(f.Write("new ", 4));
+    ASSERT_OK(WriteAll(f.fd(), "bytes", 5));
+    ASSERT_OK_AND_ASSIGN(auto before, ReadFile(p));
+    EXPECT_EQ(before, "old");
+    ASSERT_OK(f.Commit());
+    auto again = f.Commit();
+    ASSERT_FALSE(again);
+    EXPECT_EQ(again.error().code(), ErrorCode::kFailedPrecondition);
+  }
+  ASSERT_OK_AND_ASSIGN(auto after, ReadFile(p));
+  EXPECT_EQ(after, "new bytes");
+  struct stat st;
+  ASSERT_EQ(::stat(p.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+}
+
+TEST(AtomicFileTest, AbandonedLeavesTheOldFileAndNoTemp) {
+  auto dir = testing::MakeTempDir();
+  auto p = dir.path() / "f";
+  ASSERT_OK(WriteFileAtomic(p, "old"));
+  {
+    ASSERT_OK_AND_ASSIGN(auto f, AtomicFile::Create(p));
+    ASSERT_OK(f.Write("partial", 7));
+  }
+  ASSERT_OK_AND_ASSIGN(auto s, ReadFile(p));
+  EXPECT_EQ(s, "old");
+  int n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path())) ++n;
+  EXPECT_EQ(n, 1);
+}
+
+}  // namespace
+}  // namespace strata
