@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   const Verb verbs[] = {
       BuildVerb(), ImportVerb(), UnpackVerb(),  ParseVerb(), ImagesVerb(), InspectVerb(),
       TagVerb(),   RmiVerb(),    HistoryVerb(), FsckVerb(),  PruneVerb(),  SaveVerb(),
-      LoadVerb(),  PullVerb(),   PushVerb(),    LoginVerb(), LogoutVerb(),
+      LoadVerb(),  PullVerb(),   PushVerb(),    LoginVerb(), LogoutVerb(), DiffVerb(),  DfVerb(),
   };
 
   GlobalOptions global;
