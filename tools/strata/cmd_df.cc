@@ -45,9 +45,9 @@ struct Usage {
 
 // Marks the blobs `desc` reaches (an index's manifests, a manifest's config
 // and layers). Unreadable parts are reported through `warn`.
-void Mark(const oci::Store& store, const oci::Descriptor& desc, std::unordered_set<std::string>& live,
-          std::vector<oci::Digest>& configs, const std::function<void(std::string)>& warn,
-          int depth = 0) {
+void Mark(const oci::Store& store, const oci::Descriptor& desc,
+          std::unordered_set<std::string>& live, std::vector<oci::Digest>& configs,
+          const std::function<void(std::string)>& warn, int depth = 0) {
   live.insert(desc.digest.ToString());
   if (depth > 4) return;
   auto bytes = store.ReadBlob(desc.digest);
@@ -97,148 +97,147 @@ std::string Percent(int64_t part, int64_t whole) {
 }  // namespace
 
 Verb DfVerb() {
-  return {"df", "Show the store's disk usage and what prune can reclaim",
-          [](CLI::App& app) -> Action {
-            auto as_json = std::make_shared<bool>(false);
-            app.add_flag("--json", *as_json, "Print the usage as JSON");
-            return [as_json](Context& ctx) -> int {
-              auto store = ctx.OpenStore();
-              if (!store) return Fail(store.error());
-              const oci::Store& s = **store;
-              auto tags = s.ListImages();
-              if (!tags) return Fail(tags.error());
-              auto blobs = s.ListBlobs();
-              if (!blobs) return Fail(blobs.error());
-              std::map<std::string, int64_t> blob_size;
-              for (const auto& d : *blobs) {
-                auto sz = s.Size(d);
-                blob_size[d.ToString()] = sz ? *sz : 0;
-              }
-              auto warn = [](std::string w) { fmt::print(stderr, "strata: warning: {}\n", w); };
+  return {
+      "df", "Show the store's disk usage and what prune can reclaim", [](CLI::App& app) -> Action {
+        auto as_json = std::make_shared<bool>(false);
+        app.add_flag("--json", *as_json, "Print the usage as JSON");
+        return [as_json](Context& ctx) -> int {
+          auto store = ctx.OpenStore();
+          if (!store) return Fail(store.error());
+          const oci::Store& s = **store;
+          auto tags = s.ListImages();
+          if (!tags) return Fail(tags.error());
+          auto blobs = s.ListBlobs();
+          if (!blobs) return Fail(blobs.error());
+          std::map<std::string, int64_t> blob_size;
+          for (const auto& d : *blobs) {
+            auto sz = s.Size(d);
+            blob_size[d.ToString()] = sz ? *sz : 0;
+          }
+          auto warn = [](std::string w) { fmt::print(stderr, "strata: warning: {}\n", w); };
 
-              // Images: what the tags reach.
-              std::unordered_set<std::string> tagged_live, images;
-              std::vector<oci::Digest> configs;
-              for (const auto& t : *tags) {
-                images.insert(t.descriptor.digest.ToString());
-                Mark(s, t.descriptor, tagged_live, configs, [&](std::string w) {
-                  warn(fmt::format("{}: {}", t.ref.Familiar(), w));
-                });
-              }
-              Usage img{"Images", static_cast<int64_t>(images.size()),
-                        static_cast<int64_t>(images.size()), 0, 0, "strata rmi, then strata prune"};
-              for (const auto& d : tagged_live) {
-                if (auto it = blob_size.find(d); it != blob_size.end()) img.size += it->second;
-              }
+          // Images: what the tags reach.
+          std::unordered_set<std::string> tagged_live, images;
+          std::vector<oci::Digest> configs;
+          for (const auto& t : *tags) {
+            images.insert(t.descriptor.digest.ToString());
+            Mark(s, t.descriptor, tagged_live, configs,
+                 [&](std::string w) { warn(fmt::format("{}: {}", t.ref.Familiar(), w)); });
+          }
+          Usage img{
+              "Images", static_cast<int64_t>(images.size()), static_cast<int64_t>(images.size()), 0,
+              0,        "strata rmi, then strata prune"};
+          for (const auto& d : tagged_live) {
+            if (auto it = blob_size.find(d); it != blob_size.end()) img.size += it->second;
+          }
 
-              // Build cache records and the blobs only they keep.
-              Usage cache{"Build cache", 0, 0, 0, 0, "strata prune --all"};
-              std::unordered_set<std::string> cache_only;
-              std::error_code ec;
-              if (fs::exists(s.CacheDir(), ec)) {
-                for (fs::directory_iterator it(s.CacheDir(), ec), end; !ec && it != end;
-                     it.increment(ec)) {
-                  if (it->path().extension() != ".json") continue;
-                  ++cache.total;
-                  bool complete = true;
-                  for (const auto& d : RecordBlobs(it->path())) {
-                    if (!blob_size.count(d)) complete = false;
-                    if (!tagged_live.count(d)) cache_only.insert(d);
-                  }
-                  if (complete) ++cache.active;
-                }
+          // Build cache records and the blobs only they keep.
+          Usage cache{"Build cache", 0, 0, 0, 0, "strata prune --all"};
+          std::unordered_set<std::string> cache_only;
+          std::error_code ec;
+          if (fs::exists(s.CacheDir(), ec)) {
+            for (fs::directory_iterator it(s.CacheDir(), ec), end; !ec && it != end;
+                 it.increment(ec)) {
+              if (it->path().extension() != ".json") continue;
+              ++cache.total;
+              bool complete = true;
+              for (const auto& d : RecordBlobs(it->path())) {
+                if (!blob_size.count(d)) complete = false;
+                if (!tagged_live.count(d)) cache_only.insert(d);
               }
-              for (const auto& d : cache_only) {
-                if (auto it = blob_size.find(d); it != blob_size.end()) cache.size += it->second;
-              }
-              cache.reclaimable = cache.size;
+              if (complete) ++cache.active;
+            }
+          }
+          for (const auto& d : cache_only) {
+            if (auto it = blob_size.find(d); it != blob_size.end()) cache.size += it->second;
+          }
+          cache.reclaimable = cache.size;
 
-              // Blobs: all of them; prune deletes what neither tags nor
-              // records reach, and ingest leftovers.
-              Usage bl{"Blobs", static_cast<int64_t>(blob_size.size()), 0, 0, 0, "strata prune"};
-              for (const auto& [d, sz] : blob_size) {
-                bl.size += sz;
-                if (tagged_live.count(d) || cache_only.count(d)) {
-                  ++bl.active;
-                } else {
-                  bl.reclaimable += sz;
-                }
-              }
-              int64_t ingest = TreeBytes(s.IngestDir());
-              bl.size += ingest;
-              bl.reclaimable += ingest;
+          // Blobs: all of them; prune deletes what neither tags nor
+          // records reach, and ingest leftovers.
+          Usage bl{"Blobs", static_cast<int64_t>(blob_size.size()), 0, 0, 0, "strata prune"};
+          for (const auto& [d, sz] : blob_size) {
+            bl.size += sz;
+            if (tagged_live.count(d) || cache_only.count(d)) {
+              ++bl.active;
+            } else {
+              bl.reclaimable += sz;
+            }
+          }
+          int64_t ingest = TreeBytes(s.IngestDir());
+          bl.size += ingest;
+          bl.reclaimable += ingest;
 
-              // Snapshots.
-              std::unordered_set<std::string> live_chains;
-              for (const auto& c : configs) {
-                auto bytes = s.ReadBlob(c);
-                if (!bytes) continue;
-                auto cfg = oci::ImageConfig::Parse(*bytes);
-                if (!cfg || cfg->diff_ids.empty()) continue;
-                for (const auto& chain : oci::ChainIds(cfg->diff_ids)) {
-                  live_chains.insert(chain.hex());
-                }
+          // Snapshots.
+          std::unordered_set<std::string> live_chains;
+          for (const auto& c : configs) {
+            auto bytes = s.ReadBlob(c);
+            if (!bytes) continue;
+            auto cfg = oci::ImageConfig::Parse(*bytes);
+            if (!cfg || cfg->diff_ids.empty()) continue;
+            for (const auto& chain : oci::ChainIds(cfg->diff_ids)) {
+              live_chains.insert(chain.hex());
+            }
+          }
+          Usage snaps{"Snapshots", 0, 0, 0, 0, "strata prune"};
+          if (fs::exists(s.SnapshotsDir(), ec)) {
+            for (fs::directory_iterator it(s.SnapshotsDir(), ec), end; !ec && it != end;
+                 it.increment(ec)) {
+              std::string name = it->path().filename().string();
+              int64_t bytes = TreeBytes(it->path());
+              snaps.size += bytes;
+              if (name.starts_with(".")) {  // temp, trash or scratch dirs
+                snaps.reclaimable += bytes;
+                continue;
               }
-              Usage snaps{"Snapshots", 0, 0, 0, 0, "strata prune"};
-              if (fs::exists(s.SnapshotsDir(), ec)) {
-                for (fs::directory_iterator it(s.SnapshotsDir(), ec), end; !ec && it != end;
-                     it.increment(ec)) {
-                  std::string name = it->path().filename().string();
-                  int64_t bytes = TreeBytes(it->path());
-                  snaps.size += bytes;
-                  if (name.starts_with(".")) {  // temp, trash or scratch dirs
-                    snaps.reclaimable += bytes;
-                    continue;
-                  }
-                  ++snaps.total;
-                  if (live_chains.count(name)) {
-                    ++snaps.active;
-                  } else {
-                    snaps.reclaimable += bytes;
-                  }
-                }
+              ++snaps.total;
+              if (live_chains.count(name)) {
+                ++snaps.active;
+              } else {
+                snaps.reclaimable += bytes;
               }
+            }
+          }
 
-              // RUN cache mounts.
-              Usage mounts{"Cache mounts", 0, 0, 0, 0, "rm -r ROOT/cache-mounts"};
-              fs::path cm = s.root() / "cache-mounts";
-              if (fs::exists(cm, ec)) {
-                for (fs::directory_iterator it(cm, ec), end; !ec && it != end; it.increment(ec)) {
-                  if (!it->is_directory(ec)) continue;  // the .lock files
-                  ++mounts.total;
-                  mounts.size += TreeBytes(it->path());
-                }
-              }
-              mounts.reclaimable = mounts.size;
+          // RUN cache mounts.
+          Usage mounts{"Cache mounts", 0, 0, 0, 0, "rm -r ROOT/cache-mounts"};
+          fs::path cm = s.root() / "cache-mounts";
+          if (fs::exists(cm, ec)) {
+            for (fs::directory_iterator it(cm, ec), end; !ec && it != end; it.increment(ec)) {
+              if (!it->is_directory(ec)) continue;  // the .lock files
+              ++mounts.total;
+              mounts.size += TreeBytes(it->path());
+            }
+          }
+          mounts.reclaimable = mounts.size;
 
-              const Usage rows[] = {img, bl, cache, snaps, mounts};
-              if (*as_json) {
-                json out;
-                out["root"] = s.root().string();
-                json list = json::array();
-                for (const auto& u : rows) {
-                  list.push_back({{"type", u.type},
-                                  {"total", u.total},
-                                  {"active", u.active},
-                                  {"size", u.size},
-                                  {"reclaimable", u.reclaimable},
-                                  {"reclaimed_by", u.reclaimed_by}});
-                }
-                out["usage"] = std::move(list);
-                out["tags"] = tags->size();
-                fmt::print("{}\n", out.dump(2));
-                return kExitOk;
-              }
-              fmt::print("{:<14}{:<10}{:<10}{:<12}{}\n", "TYPE", "TOTAL", "ACTIVE", "SIZE",
-                         "RECLAIMABLE");
-              for (const auto& u : rows) {
-                fmt::print("{:<14}{:<10}{:<10}{:<12}{}{}\n", u.type, u.total, u.active,
-                           HumanSize(u.size), HumanSize(u.reclaimable),
-                           Percent(u.reclaimable, u.size));
-              }
-              return kExitOk;
-            };
-          }};
+          const Usage rows[] = {img, bl, cache, snaps, mounts};
+          if (*as_json) {
+            json out;
+            out["root"] = s.root().string();
+            json list = json::array();
+            for (const auto& u : rows) {
+              list.push_back({{"type", u.type},
+                              {"total", u.total},
+                              {"active", u.active},
+                              {"size", u.size},
+                              {"reclaimable", u.reclaimable},
+                              {"reclaimed_by", u.reclaimed_by}});
+            }
+            out["usage"] = std::move(list);
+            out["tags"] = tags->size();
+            fmt::print("{}\n", out.dump(2));
+            return kExitOk;
+          }
+          fmt::print("{:<14}{:<10}{:<10}{:<12}{}\n", "TYPE", "TOTAL", "ACTIVE", "SIZE",
+                     "RECLAIMABLE");
+          for (const auto& u : rows) {
+            fmt::print("{:<14}{:<10}{:<10}{:<12}{}{}\n", u.type, u.total, u.active,
+                       HumanSize(u.size), HumanSize(u.reclaimable), Percent(u.reclaimable, u.size));
+          }
+          return kExitOk;
+        };
+      }};
 }
 
 }  // namespace strata::cli

@@ -134,8 +134,8 @@ struct ArchiveDeleter {
 };
 
 // Applies one layer to the flattened view `tree`.
-Status ApplyLayer(const oci::Store& store, const oci::Descriptor& layer,
-                  const oci::Digest& diff_id, uint64_t limit, Tree& tree) {
+Status ApplyLayer(const oci::Store& store, const oci::Descriptor& layer, const oci::Digest& diff_id,
+                  uint64_t limit, Tree& tree) {
   const std::string name = layer.digest.ToString();
   auto wrap = [&](const Error& e) {
     return std::unexpected(e.Wrap(fmt::format("layer {}", name)));
@@ -191,8 +191,7 @@ Status ApplyLayer(const oci::Store& store, const oci::Descriptor& layer,
     }
     if (wh.kind == oci::WhiteoutKind::kMeta) continue;
     if (wh.kind == oci::WhiteoutKind::kInvalid) {
-      return MakeError(ErrorCode::kInvalidArgument, "layer {}: invalid whiteout \"{}\"", name,
-                       raw);
+      return MakeError(ErrorCode::kInvalidArgument, "layer {}: invalid whiteout \"{}\"", name, raw);
     }
     FileInfo info;
     info.mode = archive_entry_perm(e) & 07777;
@@ -286,8 +285,7 @@ Status ApplyLayer(const oci::Store& store, const oci::Descriptor& layer,
 Status ApplyLayers(const oci::Store& store, const oci::Image& img, size_t from, size_t to,
                    uint64_t limit, Tree& tree) {
   for (size_t i = from; i < to; ++i) {
-    oci::Digest diff_id =
-        i < img.config.diff_ids.size() ? img.config.diff_ids[i] : oci::Digest();
+    oci::Digest diff_id = i < img.config.diff_ids.size() ? img.config.diff_ids[i] : oci::Digest();
     STRATA_RETURN_IF_ERROR(ApplyLayer(store, img.manifest.layers[i], diff_id, limit, tree));
   }
   return OkStatus();
@@ -366,8 +364,7 @@ Verb DiffVerb() {
                 if (img->manifest.layers.size() != img->config.diff_ids.size()) {
                   return MakeError(ErrorCode::kInvalidArgument,
                                    "diff {}: the manifest lists {} layers, the config {} diffIDs",
-                                   ref, img->manifest.layers.size(),
-                                   img->config.diff_ids.size());
+                                   ref, img->manifest.layers.size(), img->config.diff_ids.size());
                 }
                 return img;
               };
@@ -433,14 +430,15 @@ Verb DiffVerb() {
                   j["size"] = c.size;
                   if (c.old_info) {
                     j["old_size"] = c.old_info->size;
-                    if (c.old_info->type != c.info->type) j["old_type"] = TypeName(c.old_info->type);
+                    if (c.old_info->type != c.info->type)
+                      j["old_type"] = TypeName(c.old_info->type);
                   }
                   if (c.info->type == 'l') j["link"] = c.info->link;
                   list.push_back(std::move(j));
                 }
                 out["changes"] = std::move(list);
-                out["summary"] = {{"added", counts[0]},       {"changed", counts[1]},
-                                  {"deleted", counts[2]},     {"added_bytes", bytes[0]},
+                out["summary"] = {{"added", counts[0]},        {"changed", counts[1]},
+                                  {"deleted", counts[2]},      {"added_bytes", bytes[0]},
                                   {"changed_bytes", bytes[1]}, {"deleted_bytes", bytes[2]}};
                 fmt::print("{}\n", out.dump(2));
                 return kExitOk;

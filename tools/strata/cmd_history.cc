@@ -42,8 +42,8 @@ Verb HistoryVerb() {
               }
               // As docker: the newest entry carries the image ID, older ones
               // "<missing>" (their intermediate images are not in the store).
-              const std::string id = f->no_trunc ? img->descriptor.digest.ToString()
-                                                 : img->descriptor.digest.Short();
+              const std::string id =
+                  f->no_trunc ? img->descriptor.digest.ToString() : img->descriptor.digest.Short();
               if (ctx.global.quiet) {
                 for (size_t k = hist.size(); k-- > 0;) {
                   fmt::print("{}\n", k + 1 == hist.size() ? id : "<missing>");
@@ -64,9 +64,9 @@ Verb HistoryVerb() {
                   r["EmptyLayer"] = hist[k].empty_layer;
                   rows.push_back(std::move(r));
                 }
-                nlohmann::json sample = {{"ID", ""},        {"CreatedAt", ""}, {"CreatedSince", ""},
-                                         {"CreatedBy", ""}, {"Size", ""},      {"Comment", ""},
-                                         {"Author", ""},    {"EmptyLayer", false}};
+                nlohmann::json sample = {
+                    {"ID", ""},   {"CreatedAt", ""}, {"CreatedSince", ""}, {"CreatedBy", ""},
+                    {"Size", ""}, {"Comment", ""},   {"Author", ""},       {"EmptyLayer", false}};
                 auto out = FormatRows(f->format, rows, sample,
                                       {{"ID", "IMAGE"},
                                        {"CreatedSince", "CREATED"},

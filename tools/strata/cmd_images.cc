@@ -101,8 +101,8 @@ Verb ImagesVerb() {
                          f->digests ? "DIGEST" : "IMAGE ID", "CREATED", "SIZE");
               for (const auto& t : *images) {
                 auto r = Row(**store, t, f->no_trunc);
-                std::string id = f->digests ? r["Digest"].get<std::string>()
-                                            : r["ID"].get<std::string>();
+                std::string id =
+                    f->digests ? r["Digest"].get<std::string>() : r["ID"].get<std::string>();
                 fmt::print("{:<40} {:<16} {:<14} {:<16} {}\n", r["Repository"].get<std::string>(),
                            r["Tag"].get<std::string>(), id, r["CreatedSince"].get<std::string>(),
                            r["Size"].get<std::string>());

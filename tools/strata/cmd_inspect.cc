@@ -51,14 +51,28 @@ json DockerInspect(const oci::Image& img, const std::vector<oci::TaggedImage>& t
   out["Size"] = size;
   json cfg = img.config.ToJson().value("config", json::object());
   if (!cfg.is_object()) cfg = json::object();
-  const json defaults = {
-      {"Hostname", ""},   {"Domainname", ""},   {"User", ""},          {"AttachStdin", false},
-      {"AttachStdout", false}, {"AttachStderr", false}, {"ExposedPorts", json::object()},
-      {"Tty", false},     {"OpenStdin", false}, {"StdinOnce", false},  {"Env", json::array()},
-      {"Cmd", nullptr},   {"Image", ""},        {"Volumes", json::object()},
-      {"WorkingDir", ""}, {"Entrypoint", nullptr}, {"OnBuild", json::array()},
-      {"Labels", json::object()}, {"StopSignal", ""}, {"Shell", json::array()},
-      {"Healthcheck", nullptr}, {"ArgsEscaped", false}};
+  const json defaults = {{"Hostname", ""},
+                         {"Domainname", ""},
+                         {"User", ""},
+                         {"AttachStdin", false},
+                         {"AttachStdout", false},
+                         {"AttachStderr", false},
+                         {"ExposedPorts", json::object()},
+                         {"Tty", false},
+                         {"OpenStdin", false},
+                         {"StdinOnce", false},
+                         {"Env", json::array()},
+                         {"Cmd", nullptr},
+                         {"Image", ""},
+                         {"Volumes", json::object()},
+                         {"WorkingDir", ""},
+                         {"Entrypoint", nullptr},
+                         {"OnBuild", json::array()},
+                         {"Labels", json::object()},
+                         {"StopSignal", ""},
+                         {"Shell", json::array()},
+                         {"Healthcheck", nullptr},
+                         {"ArgsEscaped", false}};
   for (auto it = defaults.begin(); it != defaults.end(); ++it) {
     if (!cfg.contains(it.key()) || cfg[it.key()].is_null()) cfg[it.key()] = it.value();
   }

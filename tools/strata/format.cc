@@ -119,15 +119,15 @@ Result<json> Lookup(const json& data, const std::vector<std::string>& path) {
   for (size_t i = 0; i < path.size(); ++i) {
     std::vector<std::string> prefix(path.begin(), path.begin() + static_cast<long>(i) + 1);
     if (!cur->is_object()) {
-      return Invalid(fmt::format("can't evaluate field \"{}\": {} is not an object",
-                                 PathName(prefix),
-                                 i == 0 ? std::string(".") : PathName({path.begin(), path.begin() +
-                                                                                  static_cast<long>(i)})));
+      return Invalid(
+          fmt::format("can't evaluate field \"{}\": {} is not an object", PathName(prefix),
+                      i == 0 ? std::string(".")
+                             : PathName({path.begin(), path.begin() + static_cast<long>(i)})));
     }
     auto it = cur->find(path[i]);
     if (it == cur->end()) {
-      return Invalid(fmt::format("unknown field \"{}\" (known here: {})", PathName(prefix),
-                                 FieldList(*cur)));
+      return Invalid(
+          fmt::format("unknown field \"{}\" (known here: {})", PathName(prefix), FieldList(*cur)));
     }
     cur = &*it;
   }
@@ -147,9 +147,9 @@ Result<json> Evaluate(const json& data, const Template::Arg& a) {
 }
 
 constexpr std::string_view kFunctions[] = {"json", "index", "join", "upper", "lower", "len"};
-constexpr std::string_view kUnsupported[] = {"range", "if",    "else",  "end",  "with",
-                                             "define", "block", "template", "printf", "print",
-                                             "println", "and", "or", "not", "eq", "ne"};
+constexpr std::string_view kUnsupported[] = {
+    "range",  "if",    "else",    "end", "with", "define", "block", "template",
+    "printf", "print", "println", "and", "or",   "not",    "eq",    "ne"};
 
 Result<std::string> Call(const Template::Node& n, const json& data) {
   std::vector<json> v;
@@ -159,9 +159,8 @@ Result<std::string> Call(const Template::Node& n, const json& data) {
   }
   auto want = [&](size_t count) -> Status {
     if (v.size() != count) {
-      return Invalid(
-          fmt::format("{} takes {} argument{}, got {}", n.function, count, count == 1 ? "" : "s",
-                      v.size()));
+      return Invalid(fmt::format("{} takes {} argument{}, got {}", n.function, count,
+                                 count == 1 ? "" : "s", v.size()));
     }
     return OkStatus();
   };
@@ -325,28 +324,31 @@ Result<Template> Template::Parse(std::string_view text) {
       const std::string& name = args[0].text;
       if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) !=
           std::end(kUnsupported)) {
-        return Invalid(fmt::format("\"{}\" is not supported (only fields and the functions json, "
-                                   "index, join, upper, lower, len)",
-                                   name));
+        return Invalid(
+            fmt::format("\"{}\" is not supported (only fields and the functions json, "
+                        "index, join, upper, lower, len)",
+                        name));
       }
       if (std::find(std::begin(kFunctions), std::end(kFunctions), name) == std::end(kFunctions)) {
-        return Invalid(fmt::format("unknown function \"{}\" (known: json, index, join, upper, "
-                                   "lower, len)",
-                                   name));
+        return Invalid(
+            fmt::format("unknown function \"{}\" (known: json, index, join, upper, "
+                        "lower, len)",
+                        name));
       }
       n.function = name;
       args.erase(args.begin());
       for (const auto& a : args) {
         if (IsIdentifier(a)) {
-          return Invalid(fmt::format("unexpected \"{}\" in {{{{{}}}}}: arguments are fields "
-                                     "(.Name), strings or numbers",
-                                     a.text, body));
+          return Invalid(
+              fmt::format("unexpected \"{}\" in {{{{{}}}}}: arguments are fields "
+                          "(.Name), strings or numbers",
+                          a.text, body));
         }
       }
       if (args.empty()) return Invalid(fmt::format("{} needs an argument", name));
     } else if (args.size() != 1) {
-      return Invalid(fmt::format("unexpected words after {} in {{{{{}}}}}", PathName(args[0].path),
-                                 body));
+      return Invalid(
+          fmt::format("unexpected words after {} in {{{{{}}}}}", PathName(args[0].path), body));
     }
     n.args = std::move(args);
     t.nodes_.push_back(std::move(n));
@@ -462,7 +464,8 @@ std::string AlignColumns(std::string_view text) {
 }
 
 Result<std::string> FormatRows(std::string_view format, const std::vector<json>& rows,
-                               const json& sample, const std::map<std::string, std::string>& headers) {
+                               const json& sample,
+                               const std::map<std::string, std::string>& headers) {
   std::string out;
   if (Trim(format) == "json") {
     for (const auto& r : rows) out += r.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
