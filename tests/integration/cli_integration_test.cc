@@ -329,6 +329,41 @@ TEST_F(CliIntegrationTest, DiffHandlesWhiteoutsAndOpaqueDirectories) {
   EXPECT_THAT(r.output, HasSubstr("D /app/sub\n"));
 }
 
+// Whiteouts as a real RUN writes them (overlay upper dir -> OCI whiteouts),
+// checked against what `strata unpack` makes of the same image.
+TEST_F(CliIntegrationTest, DiffOfRunLayersMatchesTheUnpackedImage) {
+  if (!testing::HaveTool("runc")) GTEST_SKIP() << "needs runc";
+  auto rootfs = owner_ / "busybox-rootfs";
+  auto mk = RunCommand(std::string(STRATA_SOURCE_DIR) + "/tools/make-busybox-rootfs.sh " +
+                       Q(rootfs.string()));
+  ASSERT_EQ(mk.exit_code, 0) << mk.output;
+  ASSERT_EQ(Strata("import " + Q(rootfs.string()) + " busybox:latest").exit_code, 0) << err_;
+  Build("w",
+        "FROM busybox\n"
+        "RUN mkdir -p /d/e && echo 1 > /d/e/f && echo 2 > /d/g && echo 3 > /d/h\n"
+        "RUN rm -rf /d/e /d/h && echo more >> /d/g && mkdir /d/n\n",
+        {});
+  auto r = Strata("diff w");
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(r.output, HasSubstr("D /d/e\n"));
+  EXPECT_THAT(r.output, Not(HasSubstr("/d/e/f")));
+  EXPECT_THAT(r.output, HasSubstr("D /d/h\n"));
+  EXPECT_THAT(r.output, HasSubstr("C /d/g\n"));
+  EXPECT_THAT(r.output, HasSubstr("A /d/n\n"));
+  // Against the base: /d/e and /d/h never existed there.
+  r = Strata("diff w busybox");
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(r.output, HasSubstr("A /d\n"));
+  EXPECT_THAT(r.output, HasSubstr("A /d/g\n"));
+  EXPECT_THAT(r.output, Not(HasSubstr("/d/e")));
+  EXPECT_THAT(r.output, Not(HasSubstr("/d/h")));
+  auto un = owner_ / "unpacked";
+  ASSERT_EQ(Strata("unpack w " + Q(un.string())).exit_code, 0) << err_;
+  EXPECT_FALSE(fs::exists(un / "d" / "e"));
+  EXPECT_FALSE(fs::exists(un / "d" / "h"));
+  EXPECT_TRUE(fs::exists(un / "d" / "n"));
+}
+
 TEST_F(CliIntegrationTest, DfReportsUsageAndReclaimable) {
   BuildBaseAndTop();
   auto r = Strata("df");
