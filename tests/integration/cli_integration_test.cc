@@ -412,5 +412,21 @@ TEST_F(CliIntegrationTest, DfReportsUsageAndReclaimable) {
   EXPECT_EQ(row(j, "Blobs")["reclaimable"], 0);
 }
 
+// A corrupt index.json is reported as such by every verb of this file, with
+// or without --format; none of them prints a partial answer.
+TEST_F(CliIntegrationTest, CorruptIndexJsonIsReportedByTheInspectionVerbs) {
+  BuildBaseAndTop();
+  testing::WriteTestFile(root_ / "index.json", "{\"schemaVersion\": 2, \"manifests\": [");
+  const std::string want = (root_ / "index.json").string() + " is corrupt";
+  for (const std::string cmd :
+       {"images --format json", "images --format '{{.ID}}'", "inspect --format '{{.Id}}' top",
+        "history --format '{{.ID}}' top", "diff top", "diff top base", "df", "df --json"}) {
+    auto r = Strata(cmd);
+    EXPECT_EQ(r.exit_code, 1) << cmd << "\n" << r.output << err_;
+    EXPECT_EQ(r.output, "") << cmd;
+    EXPECT_THAT(err_, HasSubstr(want)) << cmd;
+  }
+}
+
 }  // namespace
 }  // namespace strata
