@@ -60,6 +60,39 @@ TEST(TemplateTest, IndexJoinUpperLowerLen) {
   EXPECT_THAT(Render("{{index .RepoTags 5}}"), HasSubstr("index out of range: 5"));
 }
 
+TEST(TemplateTest, RangeOverListsAndMaps) {
+  EXPECT_EQ(Render("{{range .Config.Env}}{{println .}}{{end}}"), "A=1\nB=2\n");
+  EXPECT_EQ(Render("{{range .RepoTags}}[{{.}}]{{end}}"), "[app:1.0][app:latest]");
+  EXPECT_EQ(Render("{{range .Config.Labels}}{{.}}{{end}}"), "v");
+  EXPECT_EQ(Render("{{range .Config.Cmd}}x{{else}}none{{end}}"), "none");
+  EXPECT_EQ(Render("{{range .L}}{{.N}},{{end}}", json::parse(R"({"L":[{"N":1},{"N":2}]})")),
+            "1,2,");
+  EXPECT_THAT(Render("{{range .L}}{{.Nope}}{{end}}", json::parse(R"({"L":[{"N":1}]})")),
+              HasSubstr("unknown field \".Nope\""));
+  EXPECT_THAT(Render("{{range .Tag}}{{end}}"), HasSubstr("range can't iterate over .Tag"));
+}
+
+TEST(TemplateTest, IfElse) {
+  EXPECT_EQ(Render("{{if .Config.Cmd}}cmd{{else}}no cmd{{end}}"), "no cmd");
+  EXPECT_EQ(Render("{{if .RepoTags}}tagged{{end}}"), "tagged");
+  EXPECT_EQ(Render("{{if .Config.Tty}}tty{{end}}"), "");
+  EXPECT_EQ(Render("{{if .Size}}{{range .RepoTags}}{{.}} {{end}}{{end}}"), "app:1.0 app:latest ");
+}
+
+TEST(TemplateTest, PrintAndPrintln) {
+  EXPECT_EQ(Render("{{print .Repository .Tag}}"), "app1.0");
+  EXPECT_EQ(Render("{{print .Size .Size}}"), "1234 1234");
+  EXPECT_EQ(Render("{{println .Repository .Tag}}"), "app 1.0\n");
+}
+
+TEST(TemplateTest, UnbalancedBlocksAreErrors) {
+  EXPECT_THAT(Render("{{range .RepoTags}}x"), HasSubstr("{{range}} without {{end}}"));
+  EXPECT_THAT(Render("x{{end}}"), HasSubstr("unexpected {{end}}"));
+  EXPECT_THAT(Render("{{else}}"), HasSubstr("unexpected {{else}}"));
+  EXPECT_THAT(Render("{{if}}x{{end}}"), HasSubstr("if takes one field"));
+  EXPECT_THAT(Render("{{range $i, $e := .RepoTags}}{{end}}"), HasSubstr("variables"));
+}
+
 TEST(TemplateTest, DotIsTheWholeValue) { EXPECT_EQ(Render("{{.}}", json("x")), "x"); }
 
 TEST(TemplateTest, BackslashEscapesInLiteralText) {
@@ -88,7 +121,7 @@ TEST(TemplateTest, UnknownFieldIsAnErrorNamingIt) {
 
 TEST(TemplateTest, UnknownFunctionIsAnErrorNamingIt) {
   EXPECT_THAT(Render("{{frobnicate .ID}}"), HasSubstr("unknown function \"frobnicate\""));
-  EXPECT_THAT(Render("{{range .RepoTags}}{{.}}{{end}}"), HasSubstr("\"range\" is not supported"));
+  EXPECT_THAT(Render("{{with .RepoTags}}x{{end}}"), HasSubstr("\"with\" is not supported"));
   EXPECT_THAT(Render("{{.ID | json}}"), HasSubstr("pipelines are not supported"));
   EXPECT_THAT(Render("{{json}}"), HasSubstr("json needs an argument"));
   EXPECT_THAT(Render("{{json .ID .Tag}}"), HasSubstr("json takes 1 argument, got 2"));

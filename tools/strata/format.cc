@@ -146,10 +146,36 @@ Result<json> Evaluate(const json& data, const Template::Arg& a) {
   return json();
 }
 
-constexpr std::string_view kFunctions[] = {"json", "index", "join", "upper", "lower", "len"};
+constexpr std::string_view kFunctions[] = {"json",  "index", "join",  "upper",
+                                           "lower", "len",   "print", "println"};
 constexpr std::string_view kUnsupported[] = {
-    "range",  "if",    "else",    "end", "with", "define", "block", "template",
-    "printf", "print", "println", "and", "or",   "not",    "eq",    "ne"};
+    "with", "define", "block", "template", "printf",   "and",   "or",
+    "not",  "eq",     "ne",    "lt",       "le",       "gt",    "ge",
+    "call", "html",   "js",    "slice",    "urlquery", "break", "continue"};
+constexpr std::string_view kKnown =
+    "fields, range, if, else, end and the functions json, index, join, upper, lower, len, "
+    "print, println";
+
+// Go's truth of a value.
+bool Truth(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null:
+      return false;
+    case json::value_t::boolean:
+      return v.get<bool>();
+    case json::value_t::string:
+    case json::value_t::array:
+    case json::value_t::object:
+      return !v.empty();
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+      return v.get<long long>() != 0;
+    case json::value_t::number_float:
+      return v.get<double>() != 0;
+    default:
+      return true;
+  }
+}
 
 Result<std::string> Call(const Template::Node& n, const json& data) {
   std::vector<json> v;
@@ -196,6 +222,19 @@ Result<std::string> Call(const Template::Node& n, const json& data) {
       if (i) out += v[1].get<std::string>();
       out += GoString(v[0][i]);
     }
+    return out;
+  }
+  if (n.function == "print" || n.function == "println") {
+    // Go: operands separated by a space when neither is a string (print),
+    // always (println).
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i > 0 && (n.function == "println" || (!v[i - 1].is_string() && !v[i].is_string()))) {
+        out += ' ';
+      }
+      out += GoString(v[i]);
+    }
+    if (n.function == "println") out += '\n';
     return out;
   }
   if (n.function == "index") {
@@ -272,6 +311,14 @@ std::string GoString(const json& v) {
   }
 }
 
+namespace {
+Template::Node TextNode(std::string text) {
+  Template::Node n;
+  n.text = std::move(text);
+  return n;
+}
+}  // namespace
+
 Result<Template> Template::Parse(std::string_view text) {
   Template t;
   std::string_view rest = text;
@@ -286,6 +333,10 @@ Result<Template> Template::Parse(std::string_view text) {
     }
   }
   bool trim_next = false;
+  // Where nodes go: the top level, or the body / else branch of the
+  // innermost open range or if.
+  std::vector<std::vector<Node>*> target = {&t.nodes_};
+  std::vector<Node*> open_blocks;
   while (!rest.empty()) {
     size_t open = rest.find("{{");
     std::string literal(rest.substr(0, open));
@@ -296,7 +347,7 @@ Result<Template> Template::Parse(std::string_view text) {
       trim_next = false;
     }
     if (open == std::string_view::npos) {
-      if (!literal.empty()) t.nodes_.push_back(Node{true, UnescapeFormat(literal), "", {}});
+      if (!literal.empty()) target.back()->push_back(TextNode(UnescapeFormat(literal)));
       break;
     }
     size_t close = rest.find("}}", open + 2);
@@ -313,27 +364,49 @@ Result<Template> Template::Parse(std::string_view text) {
       trim_next = true;
       body.remove_suffix(1);
     }
-    if (!literal.empty()) t.nodes_.push_back(Node{true, UnescapeFormat(literal), "", {}});
+    if (!literal.empty()) target.back()->push_back(TextNode(UnescapeFormat(literal)));
     body = Trim(body);
     if (body.empty()) return Invalid("empty action {{}}");
     if (body.starts_with("/*")) continue;  // a comment
     STRATA_ASSIGN_OR_RETURN(auto args, ParseArgs(body, body));
     Node n;
     n.is_text = false;
+    if (IsIdentifier(args[0]) && (args[0].text == "end" || args[0].text == "else")) {
+      const std::string word = args[0].text;
+      if (open_blocks.empty()) return Invalid(fmt::format("unexpected {{{{{}}}}}", word));
+      if (args.size() != 1) {
+        return Invalid(
+            fmt::format("unexpected words in {{{{{}}}}}: else-if chains are not "
+                        "supported",
+                        body));
+      }
+      target.pop_back();
+      if (word == "else") {
+        target.push_back(&open_blocks.back()->else_body);
+        continue;
+      }
+      open_blocks.pop_back();
+      continue;
+    }
+    if (IsIdentifier(args[0]) && (args[0].text == "range" || args[0].text == "if")) {
+      if (args.size() != 2 || args[1].kind != Arg::kPath) {
+        return Invalid(fmt::format("{{{{{}}}}}: {} takes one field (.Name)", body, args[0].text));
+      }
+      n.block = args[0].text;
+      n.args = {args[1]};
+      target.back()->push_back(std::move(n));
+      open_blocks.push_back(&target.back()->back());
+      target.push_back(&open_blocks.back()->body);
+      continue;
+    }
     if (IsIdentifier(args[0])) {
       const std::string& name = args[0].text;
       if (std::find(std::begin(kUnsupported), std::end(kUnsupported), name) !=
           std::end(kUnsupported)) {
-        return Invalid(
-            fmt::format("\"{}\" is not supported (only fields and the functions json, "
-                        "index, join, upper, lower, len)",
-                        name));
+        return Invalid(fmt::format("\"{}\" is not supported (only {})", name, kKnown));
       }
       if (std::find(std::begin(kFunctions), std::end(kFunctions), name) == std::end(kFunctions)) {
-        return Invalid(
-            fmt::format("unknown function \"{}\" (known: json, index, join, upper, "
-                        "lower, len)",
-                        name));
+        return Invalid(fmt::format("unknown function \"{}\" (known: {})", name, kKnown));
       }
       n.function = name;
       args.erase(args.begin());
@@ -351,26 +424,55 @@ Result<Template> Template::Parse(std::string_view text) {
           fmt::format("unexpected words after {} in {{{{{}}}}}", PathName(args[0].path), body));
     }
     n.args = std::move(args);
-    t.nodes_.push_back(std::move(n));
+    target.back()->push_back(std::move(n));
+  }
+  if (!open_blocks.empty()) {
+    return Invalid(fmt::format("{{{{{}}}}} without {{{{end}}}}", open_blocks.back()->block));
   }
   return t;
 }
 
-Result<std::string> Template::Render(const json& data) const {
-  std::string out;
-  for (const auto& n : nodes_) {
+namespace {
+
+Status RenderNodes(const std::vector<Template::Node>& nodes, const json& dot, std::string& out) {
+  for (const auto& n : nodes) {
     if (n.is_text) {
       out += n.text;
       continue;
     }
+    if (!n.block.empty()) {
+      STRATA_ASSIGN_OR_RETURN(json v, Evaluate(dot, n.args[0]));
+      if (n.block == "if") {
+        STRATA_RETURN_IF_ERROR(RenderNodes(Truth(v) ? n.body : n.else_body, dot, out));
+        continue;
+      }
+      if (!v.is_null() && !v.is_array() && !v.is_object()) {
+        return Invalid(fmt::format("range can't iterate over {} ({})", PathName(n.args[0].path),
+                                   v.type_name()));
+      }
+      if (v.empty()) {
+        STRATA_RETURN_IF_ERROR(RenderNodes(n.else_body, dot, out));
+        continue;
+      }
+      for (const auto& el : v) STRATA_RETURN_IF_ERROR(RenderNodes(n.body, el, out));
+      continue;
+    }
     if (n.function.empty()) {
-      STRATA_ASSIGN_OR_RETURN(json v, Evaluate(data, n.args[0]));
+      STRATA_ASSIGN_OR_RETURN(json v, Evaluate(dot, n.args[0]));
       out += GoString(v);
       continue;
     }
-    STRATA_ASSIGN_OR_RETURN(std::string s, Call(n, data));
+    STRATA_ASSIGN_OR_RETURN(std::string s, Call(n, dot));
     out += s;
   }
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<std::string> Template::Render(const json& data) const {
+  std::string out;
+  STRATA_RETURN_IF_ERROR(RenderNodes(nodes_, data, out));
   return out;
 }
 

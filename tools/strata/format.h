@@ -11,6 +11,13 @@
 //                            as Go's index on a map gives the zero value)
 //   {{join .X ","}}          an array of strings joined with ","
 //   {{upper .X}} {{lower .X}} {{len .X}}
+//   {{print .X .Y}} {{println .X}}
+//   {{range .X}}...{{.}}...{{else}}...{{end}}
+//                            the body once per element of list X (or value
+//                            of map X), with "." the element; else if empty
+//   {{if .X}}...{{else}}...{{end}}
+//                            Go's truth: false, 0, "", null, empty list/map
+//                            are false
 //   {{- ... -}}              trims the white space on that side
 //   a leading "table"        docker's table mode: the rest is the row template
 //                            and a header row (the fields' names in capitals,
@@ -19,7 +26,7 @@
 // Values print as Go prints them: strings raw, numbers and booleans as
 // literals, arrays as "[a b]", objects as "map[k:v]", null as "<nil>".
 // A field the value does not have, a function or action this subset does not
-// know (range, if, ...) is an InvalidArgument naming it: a template never
+// know (with, define, variables, pipelines, ...) is an InvalidArgument naming it: a template never
 // prints an empty string for a typo.
 //
 // Pure; a parsed Template is immutable and may be rendered from any thread.
@@ -64,6 +71,9 @@ class Template {
     std::string text;      // literal text
     std::string function;  // empty: print args[0]
     std::vector<Arg> args;
+    std::string block;            // "range" or "if": args[0] is what it tests
+    std::vector<Node> body;       // of a block
+    std::vector<Node> else_body;  // of a block, after {{else}}
   };
 
  private:
