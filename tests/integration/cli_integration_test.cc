@@ -207,6 +207,8 @@ TEST_F(CliIntegrationTest, InspectFormat) {
   ASSERT_EQ(r.exit_code, 0) << err_;
   EXPECT_THAT(r.output, HasSubstr("FOO=bar"));
   EXPECT_THAT(r.output, HasSubstr("|linux|base:latest\n"));
+  r = Strata("inspect -f '{{range .Config.Env}}{{println .}}{{end}}' base");
+  EXPECT_THAT(r.output, HasSubstr("\nFOO=bar\n"));
   r = Strata("inspect --format '{{json .Config}}' base");
   ASSERT_EQ(r.exit_code, 0) << err_;
   auto cfg = json::parse(r.output, nullptr, false);
