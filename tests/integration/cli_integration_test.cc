@@ -189,6 +189,11 @@ TEST_F(CliIntegrationTest, ImagesFormatTemplateJsonTableAndErrors) {
   EXPECT_THAT(r.output, StartsWith("REPOSITORY"));
   EXPECT_THAT(r.output, HasSubstr(base_id_.substr(7, 12)));
 
+  r = Strata("images --digests");
+  EXPECT_THAT(r.output, HasSubstr("DIGEST"));
+  EXPECT_THAT(r.output, HasSubstr(base_id_ + " "));
+  EXPECT_THAT(r.output, HasSubstr("IMAGE ID"));
+
   r = Strata("images --format '{{.Repo}}'");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.output, "");

@@ -63,7 +63,7 @@ nlohmann::json SampleRow() {
 Verb ImagesVerb() {
   return {"images", "List images in the store", [](CLI::App& app) -> Action {
             auto f = std::make_shared<ImagesFlags>();
-            app.add_flag("--digests", f->digests, "Show full manifest digests");
+            app.add_flag("--digests", f->digests, "Show a DIGEST column (the manifest digest)");
             app.add_flag("--no-trunc", f->no_trunc, "Do not truncate image IDs");
             app.add_option("--format", f->format,
                            "json, or a Go template: {{.ID}} {{.Repository}} {{.Tag}} "
@@ -97,15 +97,17 @@ Verb ImagesVerb() {
                 fmt::print("{}", *out);
                 return kExitOk;
               }
-              fmt::print("{:<40} {:<16} {:<14} {:<16} {}\n", "REPOSITORY", "TAG",
-                         f->digests ? "DIGEST" : "IMAGE ID", "CREATED", "SIZE");
+              // As docker: --digests adds a DIGEST column before IMAGE ID.
+              const std::string digest_title = f->digests ? fmt::format("{:<72} ", "DIGEST") : "";
+              fmt::print("{:<40} {:<16} {}{:<14} {:<16} {}\n", "REPOSITORY", "TAG", digest_title,
+                         "IMAGE ID", "CREATED", "SIZE");
               for (const auto& t : *images) {
                 auto r = Row(**store, t, f->no_trunc);
-                std::string id =
-                    f->digests ? r["Digest"].get<std::string>() : r["ID"].get<std::string>();
-                fmt::print("{:<40} {:<16} {:<14} {:<16} {}\n", r["Repository"].get<std::string>(),
-                           r["Tag"].get<std::string>(), id, r["CreatedSince"].get<std::string>(),
-                           r["Size"].get<std::string>());
+                const std::string digest =
+                    f->digests ? fmt::format("{:<72} ", r["Digest"].get<std::string>()) : "";
+                fmt::print("{:<40} {:<16} {}{:<14} {:<16} {}\n", r["Repository"].get<std::string>(),
+                           r["Tag"].get<std::string>(), digest, r["ID"].get<std::string>(),
+                           r["CreatedSince"].get<std::string>(), r["Size"].get<std::string>());
               }
               return kExitOk;
             };
