@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "oci/digest.h"
 #include "registry/errors.h"
 
 namespace strata::registry {
@@ -129,8 +130,13 @@ Result<std::string> Authenticator::Authorize(const std::vector<Challenge>& chall
     if (std::string extra = bearer->Param("scope"); !extra.empty()) all.push_back(extra);
     std::sort(all.begin(), all.end());
     all.erase(std::unique(all.begin(), all.end()), all.end());
-    std::string key =
-        bearer->Param("realm") + "|" + bearer->Param("service") + "|" + creds_.username + "|";
+    // Tokens are cached per credentials (a hash of them: the cache never
+    // holds a secret), so a token fetched with one password never answers
+    // for another (login checks a new password on a client that has a token).
+    const std::string who =
+        oci::Digest::Of(creds_.username + '\0' + creds_.password + '\0' + creds_.identity_token)
+            .hex();
+    std::string key = bearer->Param("realm") + "|" + bearer->Param("service") + "|" + who + "|";
     for (const auto& s : all) key += s + " ";
     if (!refresh) {
       if (auto t = cache_->Get(key, clock_->Now())) return "Bearer " + *t;
@@ -163,7 +169,7 @@ std::string Authenticator::AsWhom() const {
 Error Authenticator::Rejected(const Response& resp) const {
   std::string codes;
   for (const auto& e : ParseRegistryErrors(resp.body)) {
-    codes += fmt::format("{}{}", codes.empty() ? ": " : "; ", e.code);
+    codes += fmt::format("{}{}", codes.empty() ? ": " : "; ", e.raw);
     if (!e.message.empty()) codes += ": " + e.message;
   }
   if (creds_.empty())

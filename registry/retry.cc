@@ -1,5 +1,7 @@
 #include "registry/retry.h"
 
+#include "registry/errors.h"
+
 #include <time.h>
 
 #include <algorithm>
@@ -41,6 +43,14 @@ bool IsRetryableStatus(int status) {
   return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
 }
 
+bool IsTooManyRequests(const Response& resp) {
+  if (resp.status == 429) return true;
+  if (resp.status < 400) return false;
+  for (const auto& e : ParseRegistryErrors(resp.body))
+    if (e.code == ProtocolCode::kTooManyRequests) return true;
+  return false;
+}
+
 RetryTransport::RetryTransport(std::shared_ptr<Transport> inner, RetryPolicy policy,
                                std::shared_ptr<Clock> clock,
                                std::function<milliseconds(milliseconds)> jitter)
@@ -77,9 +87,10 @@ Result<Response> RetryTransport::RoundTrip(const Request& req) {
     Result<Response> r = inner_->RoundTrip(attempt_req);
     milliseconds wait{0};
     if (r) {
-      if (!IsRetryableStatus(r->status) || r->streamed_bytes > 0) return r;
+      const bool throttled = IsTooManyRequests(*r);
+      if ((!IsRetryableStatus(r->status) && !throttled) || r->streamed_bytes > 0) return r;
       wait = jitter_(policy_.BackoffFor(attempt));
-      if (r->status == 429 || r->status == 503) {
+      if (throttled || r->status == 503) {
         if (auto ra =
                 ParseRetryAfter(r->GetHeader("Retry-After"), std::chrono::system_clock::now()))
           wait = std::min(*ra, policy_.max_total);

@@ -1,6 +1,8 @@
 // RetryTransport: retries an exchange that failed for a transient reason —
-// a connection-level error (Unavailable), 429 Too Many Requests (honouring
-// Retry-After, in seconds or as an HTTP date), and 500/502/503/504 — with
+// a connection-level error (Unavailable), 429 Too Many Requests or any error
+// response whose body carries the protocol code TOOMANYREQUESTS (honouring
+// Retry-After, in seconds or as an HTTP date, capped by max_total), and
+// 500/502/503/504 — with
 // exponential backoff and full jitter, bounded by attempt count and total time.
 //
 // A request whose response body already streamed bytes to on_body is never
@@ -38,6 +40,8 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
 
 // True for the statuses RetryTransport retries.
 bool IsRetryableStatus(int status);
+// True for 429 and for an error response with the code TOOMANYREQUESTS.
+bool IsTooManyRequests(const Response& resp);
 
 class RetryTransport : public Transport {
  public:

@@ -3,7 +3,7 @@
 // of go-containerregistry's transport package:
 //
 //   AuthTransport (auth.h)  ->  RetryTransport (retry.h)
-//     ->  RedirectTransport (below)  ->  CurlTransport (curl_transport.h)
+//     ->  RedirectTransport (below)  ->  CurlTransport (tools/curl/curl_transport.h)
 //
 // Tests replace the bottom with a scripted fake.
 //

@@ -145,7 +145,7 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
     case StageBase::Kind::kScratch:
       key.Add("scratch");
       // BuildKit's empty image: WorkingDir "/" (and the default PATH below).
-      st.config.config.working_dir = "/";
+      st.config.config.working_dir.assign(1, '/');  // not = "/": GCC 12 -Wrestrict (bug 105651)
       break;
     case StageBase::Kind::kStage: {
       auto base = Done(stage.base.stage);

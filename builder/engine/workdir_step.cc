@@ -36,7 +36,8 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   auto resolved = ResolveInRoot(image_root, path, true);
   std::error_code ec;
   exists = resolved && fs::is_directory(*resolved, ec);
-  if (resolved) in_image = CleanAbs("/" + resolved->lexically_relative(image_root).string());
+  if (resolved)
+    in_image = CleanAbs(fmt::format("/{}", resolved->lexically_relative(image_root).string()));
   CacheRecord rec;
   rec.created_by = created_by;
   rec.empty_layer = exists;

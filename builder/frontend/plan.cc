@@ -172,7 +172,7 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
       w.env_known = true;
       // BuildKit's empty image has the default PATH and WorkingDir "/".
       st.env.push_back({"PATH", std::string(kDefaultImagePath)});
-      w.workdir = "/";
+      w.workdir.emplace(1, '/');  // not = "/": GCC 12 -Wrestrict false positive (bug 105651)
     } else if (auto b = StageGraph::Resolve(earlier, fc.image);
                b && Lower(fc.image) == names[static_cast<size_t>(*b)]) {
       st.base.kind = StageBase::Kind::kStage;

@@ -10,9 +10,9 @@
 
 #include "oci/media_types.h"
 #include "registry/client.h"
-#include "registry/curl_transport.h"
 #include "tests/registry/registry_fixture.h"
 #include "tests/testing/test_util.h"
+#include "tools/curl/curl_transport.h"
 
 namespace strata::registry {
 namespace {
@@ -61,7 +61,7 @@ ClientOptions FastRetries() {
 }
 
 std::unique_ptr<Client> PlainClient(std::shared_ptr<const CredentialStore> creds = nullptr) {
-  return Client::Create(std::move(creds), FastRetries());
+  return MakeCurlClient(std::move(creds), FastRetries());
 }
 
 nlohmann::json SkopeoInspect(const std::string& image, const std::string& extra = "") {
@@ -298,7 +298,7 @@ class TlsRegistryIntegrationTest : public ::testing::Test {
   std::unique_ptr<Client> MakeClient(std::shared_ptr<const CredentialStore> creds) {
     ClientOptions o = FastRetries();
     o.certs_dirs = {registry_->certs_dir()};
-    return Client::Create(std::move(creds), o);
+    return MakeCurlClient(std::move(creds), o);
   }
   std::unique_ptr<RegistryProcess> registry_;
 };
@@ -347,14 +347,14 @@ TEST_F(TlsRegistryIntegrationTest, LoginPushPullWithBasicAuthAndNoSecretLeaks) {
   // Without trusting the CA the TLS handshake fails.
   ClientOptions untrusted = FastRetries();
   untrusted.certs_dirs = {dir.path() / "empty"};
-  auto tls_fail = Client::Create(creds, untrusted)->Pull(*dst, Ref(host + "/app:1"), {});
+  auto tls_fail = MakeCurlClient(creds, untrusted)->Pull(*dst, Ref(host + "/app:1"), {});
   ASSERT_FALSE(tls_fail);
   messages.push_back(tls_fail.error().message());
   // --tls-verify=false accepts it.
   ClientOptions insecure = FastRetries();
   insecure.tls_verify = false;
   insecure.certs_dirs = {dir.path() / "empty"};
-  ASSERT_OK(Client::Create(creds, insecure)->Pull(*dst, Ref(host + "/app:1"), {}));
+  ASSERT_OK(MakeCurlClient(creds, insecure)->Pull(*dst, Ref(host + "/app:1"), {}));
 
   ASSERT_OK(creds->Logout(host));
   auto after = client->Pull(*dst, Ref(host + "/app:1"), {});
@@ -417,7 +417,7 @@ TEST_F(TlsRegistryIntegrationTest, UntrustedCaSaysTlsVerificationFailedAndWhereC
   o.certs_dirs = {dir.path() / "containers-certs.d", dir.path() / "docker-certs.d"};
   auto dst = OpenStore(dir.path() / "d");
   auto t0 = std::chrono::steady_clock::now();
-  auto r = Client::Create(nullptr, o)->Pull(*dst, Ref(host + "/app:1"), {});
+  auto r = MakeCurlClient(nullptr, o)->Pull(*dst, Ref(host + "/app:1"), {});
   ASSERT_FALSE(r);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));  // not retried
   EXPECT_EQ(r.error().code(), ErrorCode::kFailedPrecondition);
@@ -444,7 +444,7 @@ TEST_F(TlsRegistryIntegrationTest, TrustsACaFromTheDockerCertsDir) {
   auto store = OpenStore(dir.path() / "s");
   auto img = MakeTestImage(*store, "app:1", {1000});
   ASSERT_OK_AND_ASSIGN(auto pushed,
-                       Client::Create(std::make_shared<CredentialStore>(src, nullptr), o)
+                       MakeCurlClient(std::make_shared<CredentialStore>(src, nullptr), o)
                            ->Push(*store, "app:1", Ref(host + "/app:1"), {}));
   EXPECT_EQ(pushed.descriptor.digest, img.manifest.digest);
 }
@@ -648,7 +648,7 @@ TEST_F(FaultIntegrationTest, ChunkedUploadResumesFromTheRegistryOffset) {
   opts.chunk_size = 128 * 1024;
   ClientOptions co = FastRetries();
   co.retry.max_attempts = 1;  // let the client's resume logic handle it
-  auto client = Client::Create(nullptr, co);
+  auto client = MakeCurlClient(nullptr, co);
   const std::string dest = fmt::format("127.0.0.1:{}/app:1", proxy.port());
   ASSERT_OK(client->Push(*store, "app:1", Ref(dest), opts));
   bool saw_status = false;
@@ -737,7 +737,7 @@ TEST_F(FaultIntegrationTest, TricklingBlobDownloadIsAbandonedAndRetried) {
   });
   auto dst = OpenStore(dir.path() / "dst");
   auto t0 = std::chrono::steady_clock::now();
-  ASSERT_OK(Client::Create(nullptr, ShortLowSpeed())
+  ASSERT_OK(MakeCurlClient(nullptr, ShortLowSpeed())
                 ->Pull(*dst, Ref(fmt::format("127.0.0.1:{}/app:1", proxy.port())), {}));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
   EXPECT_EQ(gets.load(), 2);
@@ -760,7 +760,7 @@ TEST_F(FaultIntegrationTest, AlwaysTricklingRegistryFailsSayingTooSlowWithinBoun
   PullOptions opts;
   opts.max_resumes = 2;
   auto t0 = std::chrono::steady_clock::now();
-  auto r = Client::Create(nullptr, ShortLowSpeed())
+  auto r = MakeCurlClient(nullptr, ShortLowSpeed())
                ->Pull(*dst, Ref(fmt::format("127.0.0.1:{}/app:1", proxy.port())), opts);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
   ASSERT_FALSE(r);

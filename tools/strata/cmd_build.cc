@@ -21,8 +21,8 @@
 #include "oci/json_util.h"
 #include "oci/util/file_util.h"
 #include "oci/util/unique_fd.h"
-#include "registry/curl_transport.h"
 #include "registry/transport.h"
+#include "tools/curl/curl_transport.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 

@@ -10,6 +10,7 @@
 
 #include "registry/client.h"
 #include "registry/credentials.h"
+#include "tools/curl/curl_transport.h"
 #include "tools/strata/cli.h"
 
 namespace strata::cli {
@@ -29,7 +30,7 @@ inline std::unique_ptr<registry::Client> MakeClient(
   registry::ClientOptions opts;
   opts.tls_verify = ctx.global.tls_verify;
   opts.AddInsecureFromEnvironment();
-  return registry::Client::Create(std::move(creds), std::move(opts));
+  return registry::MakeCurlClient(std::move(creds), std::move(opts));
 }
 
 // "Copying blob sha256:abc123… done" lines on stderr, as podman prints them.

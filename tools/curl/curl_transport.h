@@ -1,4 +1,7 @@
-// CurlTransport: the real Transport over libcurl.
+// CurlTransport: the real registry::Transport over libcurl, and
+// MakeCurlClient, the factory that puts it under a registry::Client. It lives
+// in tools/ so that the registry library never links libcurl; the header
+// needs no curl header (the handle is opaque).
 //
 // TLS: the system CA store, plus per registry host (the URL's host[:port]) the
 // containers-certs.d(5) directories CERTS_DIR/HOST/ of every entry of
@@ -32,6 +35,8 @@
 #include <string>
 #include <vector>
 
+#include "registry/client.h"
+#include "registry/credentials.h"
 #include "registry/transport.h"
 
 namespace strata::registry {
@@ -80,5 +85,14 @@ class CurlTransport : public Transport {
   std::vector<CurlPtr> pool_;                // guarded by mu_
   std::map<std::string, HostTls> host_tls_;  // guarded by mu_
 };
+
+// The transport options `options` asks for: TLS roots, insecure hosts (each
+// as given and as its API host, e.g. docker.io -> registry-1.docker.io),
+// minimum rate, user agent.
+CurlTransportOptions CurlOptionsFor(const ClientOptions& options);
+
+// A registry client over libcurl configured from `options`.
+std::unique_ptr<Client> MakeCurlClient(std::shared_ptr<const CredentialStore> credentials,
+                                       ClientOptions options);
 
 }  // namespace strata::registry

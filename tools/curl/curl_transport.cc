@@ -1,4 +1,4 @@
-#include "registry/curl_transport.h"
+#include "tools/curl/curl_transport.h"
 
 #include <curl/curl.h>
 
@@ -331,6 +331,26 @@ Result<Response> CurlTransport::RoundTrip(const Request& req) {
   t.resp.status = static_cast<int>(status);
   Release(std::move(handle));
   return std::move(t.resp);
+}
+
+CurlTransportOptions CurlOptionsFor(const ClientOptions& options) {
+  CurlTransportOptions topts;
+  topts.certs_dirs = options.certs_dirs;
+  topts.low_speed_limit = options.low_speed_limit;
+  topts.low_speed_time = options.low_speed_time;
+  topts.tls_verify = options.tls_verify;
+  for (const auto& h : options.insecure_registries) {
+    topts.insecure_hosts.insert(h);
+    topts.insecure_hosts.insert(RegistryApiHost(h));
+  }
+  topts.user_agent = options.user_agent;
+  return topts;
+}
+
+std::unique_ptr<Client> MakeCurlClient(std::shared_ptr<const CredentialStore> credentials,
+                                       ClientOptions options) {
+  auto curl = std::make_shared<CurlTransport>(CurlOptionsFor(options));
+  return std::make_unique<Client>(std::move(curl), std::move(credentials), std::move(options));
 }
 
 }  // namespace strata::registry
