@@ -39,9 +39,9 @@ std::string Q(const std::string& s) {
   return out + "'";
 }
 
-// One ustar entry: type '0' file, '5' dir.
+// One ustar entry: type '0' file, '2' symlink (to `link`), '5' dir.
 void TarEntry(std::string& tar, const std::string& name, char type, const std::string& data = "",
-              int mode = 0644) {
+              int mode = 0644, const std::string& link = "") {
   char h[512] = {};
   std::snprintf(h, 100, "%s", name.c_str());
   std::snprintf(h + 100, 8, "%07o", mode);
@@ -50,6 +50,7 @@ void TarEntry(std::string& tar, const std::string& name, char type, const std::s
   std::snprintf(h + 124, 12, "%011o", static_cast<unsigned>(data.size()));
   std::snprintf(h + 136, 12, "%011o", 1700000000u);
   h[156] = type;
+  std::snprintf(h + 157, 100, "%s", link.c_str());
   std::memcpy(h + 257, "ustar", 6);
   std::memcpy(h + 263, "00", 2);
   std::memset(h + 148, ' ', 8);
@@ -146,6 +147,32 @@ class CliIntegrationTest : public ::testing::Test {
     auto man = (*store)->Put(m.Serialize(), std::string(oci::media_type::kImageManifest));
     ASSERT_OK(man);
     auto ref = oci::Reference::Parse("wh:latest");
+    ASSERT_OK(ref);
+    ASSERT_OK((*store)->Tag(*ref, *man));
+  }
+
+  // Tags `tag` = the image `from` plus one uncompressed layer `tar`.
+  void AddLayer(const std::string& from, const std::string& tag, const std::string& tar) {
+    auto store = oci::Store::Open(root_);
+    ASSERT_OK(store);
+    auto base = (*store)->LoadImage(from);
+    ASSERT_OK(base);
+    auto layer = (*store)->Put(tar, std::string(oci::media_type::kLayerTar));
+    ASSERT_OK(layer);
+    oci::ImageConfig cfg = base->config;
+    cfg.diff_ids.push_back(layer->digest);
+    oci::HistoryEntry h;
+    h.created = cfg.created;
+    h.created_by = "crafted layer";
+    cfg.history.push_back(h);
+    auto cfg_desc = (*store)->Put(cfg.Serialize(), std::string(oci::media_type::kImageConfig));
+    ASSERT_OK(cfg_desc);
+    oci::Manifest m = base->manifest;
+    m.config = *cfg_desc;
+    m.layers.push_back(*layer);
+    auto man = (*store)->Put(m.Serialize(), std::string(oci::media_type::kImageManifest));
+    ASSERT_OK(man);
+    auto ref = oci::Reference::Parse(tag);
     ASSERT_OK(ref);
     ASSERT_OK((*store)->Tag(*ref, *man));
   }
@@ -369,6 +396,28 @@ TEST_F(CliIntegrationTest, DiffOfRunLayersMatchesTheUnpackedImage) {
   EXPECT_FALSE(fs::exists(un / "d" / "e"));
   EXPECT_FALSE(fs::exists(un / "d" / "h"));
   EXPECT_TRUE(fs::exists(un / "d" / "n"));
+}
+
+// An entry below a symlinked directory is where the applier puts it.
+TEST_F(CliIntegrationTest, DiffFollowsSymlinkedDirectoriesInsideTheRoot) {
+  BuildBaseAndTop();
+  std::string l1;
+  TarEntry(l1, "lnk", '2', "", 0777, "app/keep");
+  TarEntry(l1, "abs", '2', "", 0777, "/app/../app/sub");
+  l1.append(1024, '\0');
+  AddLayer("base", "links:1", l1);
+  std::string l2;
+  TarEntry(l2, "lnk/z", '0', "zz\n");
+  TarEntry(l2, "abs/.wh.k", '0');
+  l2.append(1024, '\0');
+  AddLayer("links:1", "links:2", l2);
+  auto r = Strata("diff links:2");
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_EQ(r.output, "A /app/keep/z\nD /app/sub/k\n");
+  auto un = owner_ / "unpacked";
+  ASSERT_EQ(Strata("unpack links:2 " + Q(un.string())).exit_code, 0) << err_;
+  EXPECT_TRUE(fs::exists(un / "app" / "keep" / "z"));
+  EXPECT_FALSE(fs::exists(un / "app" / "sub" / "k"));
 }
 
 TEST_F(CliIntegrationTest, DfReportsUsageAndReclaimable) {

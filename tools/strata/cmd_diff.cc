@@ -9,12 +9,15 @@
 // digest). Nothing is written to disk. Layers the two images share at the
 // bottom are read once. Whiteouts delete a path and everything under it;
 // an opaque whiteout hides what the lower layers held in its directory, and
-// in both cases what the same layer writes survives (image-spec).
+// in both cases what the same layer writes survives (image-spec). An entry
+// below a symlinked directory lands where the applier puts it: the link is
+// followed inside the root.
 // A deleted directory is listed once (`D /dir`, as docker does), its size
 // being everything under it.
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <deque>
 #include <map>
 #include <memory>
 
@@ -88,6 +91,56 @@ Result<std::string> Clean(std::string_view raw) {
     i = j + 1;
   }
   return out;
+}
+
+// `path` with its directories resolved as the layer applier resolves them:
+// a symlink met on the way (in this layer's entries so far, else below) is
+// followed as if the root were "/", never leaving it; the final component is
+// kept. A loop (more than 40 links) stops resolving.
+std::string ResolveParents(const std::string& path, const Tree& upper, const Tree& lower) {
+  std::deque<std::string> todo;
+  size_t start = 0;
+  for (size_t slash; (slash = path.find('/', start)) != std::string::npos; start = slash + 1) {
+    todo.push_back(path.substr(start, slash - start));
+  }
+  const std::string last = path.substr(start);
+  if (todo.empty()) return path;
+  std::vector<std::string> resolved;
+  auto join = [&] {
+    std::string out;
+    for (const auto& c : resolved) out += (out.empty() ? "" : "/") + c;
+    return out;
+  };
+  int hops = 0;
+  while (!todo.empty()) {
+    std::string c = std::move(todo.front());
+    todo.pop_front();
+    if (c.empty() || c == ".") continue;
+    if (c == "..") {
+      if (!resolved.empty()) resolved.pop_back();
+      continue;
+    }
+    resolved.push_back(std::move(c));
+    const std::string cur = join();
+    auto it = upper.find(cur);
+    const FileInfo* fi = it != upper.end() ? &it->second : nullptr;
+    if (fi == nullptr) {
+      auto lit = lower.find(cur);
+      if (lit != lower.end()) fi = &lit->second;
+    }
+    if (fi == nullptr || fi->type != 'l' || ++hops > 40) continue;
+    resolved.pop_back();
+    if (!fi->link.empty() && fi->link[0] == '/') resolved.clear();
+    std::vector<std::string> parts;
+    size_t b = 0;
+    for (size_t slash; (slash = fi->link.find('/', b)) != std::string::npos; b = slash + 1) {
+      parts.push_back(fi->link.substr(b, slash - b));
+    }
+    parts.push_back(fi->link.substr(b));
+    todo.insert(todo.begin(), parts.begin(), parts.end());
+  }
+  std::string dir = join();
+  return dir.empty() ? last : dir + "/" + last;
 }
 
 // Bytes of the uncompressed stream: hashed (diffID) and bounded.
@@ -177,6 +230,7 @@ Status ApplyLayer(const oci::Store& store, const oci::Descriptor& layer, const o
     auto path = Clean(raw);
     if (!path) return wrap(path.error());
     if (path->empty()) continue;  // the root itself
+    *path = ResolveParents(*path, upper, tree);
     size_t slash = path->rfind('/');
     std::string dir = slash == std::string::npos ? "" : path->substr(0, slash);
     std::string base = slash == std::string::npos ? *path : path->substr(slash + 1);
@@ -201,6 +255,7 @@ Status ApplyLayer(const oci::Store& store, const oci::Descriptor& layer, const o
     if (const char* hl = archive_entry_hardlink(e); hl != nullptr) {
       auto target = Clean(hl);
       if (!target) return wrap(target.error());
+      *target = ResolveParents(*target, upper, tree);
       const Tree* from[] = {&upper, &tree};
       bool found = false;
       for (const Tree* t : from) {
