@@ -1,20 +1,34 @@
 // strata history REF: the image's history entries, newest first.
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
+#include "tools/strata/format.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
+namespace {
+
+struct HistoryFlags {
+  std::string ref;
+  bool no_trunc = false;
+  std::string format;
+};
+
+}  // namespace
 
 Verb HistoryVerb() {
   return {"history", "Show the history of an image", [](CLI::App& app) -> Action {
-            auto ref = std::make_shared<std::string>();
-            auto no_trunc = std::make_shared<bool>(false);
-            app.add_option("REF", *ref, "Image reference")->required();
-            app.add_flag("--no-trunc", *no_trunc, "Do not truncate CREATED BY");
-            return [ref, no_trunc](Context& ctx) -> int {
+            auto f = std::make_shared<HistoryFlags>();
+            app.add_option("REF", f->ref, "Image reference")->required();
+            app.add_flag("--no-trunc", f->no_trunc, "Do not truncate CREATED BY or IDs");
+            app.add_option("--format", f->format,
+                           "json, or a Go template: {{.ID}} {{.CreatedBy}} {{.Size}} "
+                           "{{.CreatedSince}} {{.CreatedAt}} {{.Comment}}");
+            return [f](Context& ctx) -> int {
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
-              auto img = (*store)->LoadImage(*ref);
+              auto img = (*store)->LoadImage(f->ref);
               if (!img) return Fail(img.error());
               const auto& hist = img->config.history;
               // Pair non-empty history entries with layers, in order.
@@ -26,10 +40,49 @@ Verb HistoryVerb() {
                   sizes[i] = img->manifest.layers[layer].size;
                 ++layer;
               }
+              // As docker: the newest entry carries the image ID, older ones
+              // "<missing>" (their intermediate images are not in the store).
+              const std::string id =
+                  f->no_trunc ? img->descriptor.digest.ToString() : img->descriptor.digest.Short();
+              if (ctx.global.quiet) {
+                for (size_t k = hist.size(); k-- > 0;) {
+                  fmt::print("{}\n", k + 1 == hist.size() ? id : "<missing>");
+                }
+                return kExitOk;
+              }
+              if (!f->format.empty()) {
+                std::vector<nlohmann::json> rows;
+                for (size_t k = hist.size(); k-- > 0;) {
+                  nlohmann::json r;
+                  r["ID"] = k + 1 == hist.size() ? id : "<missing>";
+                  r["CreatedAt"] = DockerTime(hist[k].created);
+                  r["CreatedSince"] = HumanAge(hist[k].created);
+                  r["CreatedBy"] = hist[k].created_by;
+                  r["Size"] = HumanSize(sizes[k]);
+                  r["Comment"] = hist[k].comment;
+                  r["Author"] = hist[k].author;
+                  r["EmptyLayer"] = hist[k].empty_layer;
+                  rows.push_back(std::move(r));
+                }
+                nlohmann::json sample = {
+                    {"ID", ""},   {"CreatedAt", ""}, {"CreatedSince", ""}, {"CreatedBy", ""},
+                    {"Size", ""}, {"Comment", ""},   {"Author", ""},       {"EmptyLayer", false}};
+                auto out = FormatRows(f->format, rows, sample,
+                                      {{"ID", "IMAGE"},
+                                       {"CreatedSince", "CREATED"},
+                                       {"CreatedAt", "CREATED AT"},
+                                       {"CreatedBy", "CREATED BY"}});
+                if (!out) {
+                  fmt::print(stderr, "strata: --format: {}\n", out.error().message());
+                  return kExitUsage;
+                }
+                fmt::print("{}", *out);
+                return kExitOk;
+              }
               fmt::print("{:<16} {:<50} {:<10} {}\n", "CREATED", "CREATED BY", "SIZE", "COMMENT");
               for (size_t k = hist.size(); k-- > 0;) {
                 std::string by = hist[k].created_by;
-                if (!*no_trunc && by.size() > 47) by = by.substr(0, 46) + "…";
+                if (!f->no_trunc && by.size() > 47) by = by.substr(0, 46) + "…";
                 fmt::print("{:<16} {:<50} {:<10} {}\n", HumanAge(hist[k].created), by,
                            HumanSize(sizes[k]), hist[k].comment);
               }

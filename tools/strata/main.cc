@@ -10,9 +10,10 @@
 int main(int argc, char** argv) {
   using namespace strata::cli;
   const Verb verbs[] = {
-      BuildVerb(), ImportVerb(), UnpackVerb(),  ParseVerb(), ImagesVerb(), InspectVerb(),
-      TagVerb(),   RmiVerb(),    HistoryVerb(), FsckVerb(),  PruneVerb(),  SaveVerb(),
-      LoadVerb(),  PullVerb(),   PushVerb(),    LoginVerb(), LogoutVerb(),
+      BuildVerb(),   ImportVerb(), UnpackVerb(), ParseVerb(),   ImagesVerb(),
+      InspectVerb(), TagVerb(),    RmiVerb(),    HistoryVerb(), FsckVerb(),
+      PruneVerb(),   SaveVerb(),   LoadVerb(),   PullVerb(),    PushVerb(),
+      LoginVerb(),   LogoutVerb(), DiffVerb(),   DfVerb(),
   };
 
   GlobalOptions global;

@@ -22,5 +22,7 @@ Verb BuildVerb();
 Verb ImportVerb();
 Verb UnpackVerb();
 Verb ParseVerb();
+Verb DiffVerb();  // cmd_diff.cc
+Verb DfVerb();    // cmd_df.cc
 
 }  // namespace strata::cli
