@@ -4,16 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include "oci/digest.h"
+#include "oci/util/strings.h"
 #include "registry/errors.h"
 
 namespace strata::registry {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsSpace(char c) { return c == ' ' || c == '\t'; }
 

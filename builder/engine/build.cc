@@ -16,6 +16,7 @@
 #include "oci/media_types.h"
 #include "oci/snapshots.h"
 #include "oci/util/file_util.h"
+#include "oci/util/parallel.h"
 
 namespace strata::builder {
 namespace fs = std::filesystem;
@@ -221,17 +222,12 @@ Result<BuildResult> Build::Run() {
         STRATA_RETURN_IF_ERROR(RunStage(plan_.stages[static_cast<size_t>(wave[first])]));
         continue;
       }
-      // Independent stages: each on its own thread; the first error (by
-      // stage order) wins once all have finished.
-      std::vector<Status> results(n);
-      std::vector<std::thread> threads;
-      for (size_t k = 0; k < n; ++k) {
-        threads.emplace_back([this, &results, &wave, first, k] {
-          results[k] = RunStage(plan_.stages[static_cast<size_t>(wave[first + k])]);
-        });
-      }
-      for (auto& t : threads) t.join();
-      for (auto& r : results) STRATA_RETURN_IF_ERROR(r);
+      // Independent stages: each on its own thread; the error of the first
+      // failing stage (by stage order) wins once all have finished.
+      STRATA_RETURN_IF_ERROR(ParallelFor(
+          n, static_cast<int>(n),
+          [&](size_t k) { return RunStage(plan_.stages[static_cast<size_t>(wave[first + k])]); },
+          ParallelMode::kRunAll));
     }
   }
   hasher_->Save();

@@ -19,6 +19,7 @@
 #include "builder/engine/url_source.h"
 #include "builder/runtime/user_db.h"
 #include "oci/layer_reader.h"
+#include "oci/snapshots.h"
 #include "oci/util/file_util.h"
 
 namespace strata::builder {
@@ -370,7 +371,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     chain_link();
     return OkStatus();
   }
-  STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
+  STRATA_ASSIGN_OR_RETURN(auto staging, oci::MakeSnapshotScratchDir(store_, ".copy-"));
   fs::path fsroot = staging.path() / "fs";
   STRATA_RETURN_IF_ERROR(MakeDirs(fsroot));
   auto root = RootDir::Open(fsroot);

@@ -12,6 +12,7 @@
 #include "builder/engine/image_path.h"
 #include "builder/engine/run_mounts.h"
 #include "builder/engine/staging.h"
+#include "oci/snapshots.h"
 #include "oci/util/file_util.h"
 #include "oci/util/in_root.h"
 
@@ -135,7 +136,7 @@ Status Build::PrepareMounts(const Instruction& ins, const RunCommand& run, RunSp
         // The same cache twice in one RUN: the first mount's lock covers it.
       } else if (m.sharing == "private") {
         if (::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) {
-          auto fresh = ScopedTempDir::Create(store_.SnapshotsDir(), ".cache-private-");
+          auto fresh = oci::MakeSnapshotScratchDir(store_, ".cache-private-");
           if (!fresh) return Fail(ins, fresh.error());
           dir = fresh->path() / "data";
           rw_copies.push_back(std::move(*fresh));
@@ -182,9 +183,20 @@ Status Build::PrepareMounts(const Instruction& ins, const RunCommand& run, RunSp
           if (!md) return Fail(ins, md.error());
           mode = *md;
         }
-        ::chmod(fresh.c_str(), mode);
-        (void)::chown(fresh.c_str(), static_cast<uid_t>(m.uid.value_or(0)),
-                      static_cast<gid_t>(m.gid.value_or(0)));
+        {
+          auto fd = OpenFile(fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+          if (!fd) return Fail(ins, fd.error());
+          if (auto owned = ChownFd(fd->get(), static_cast<uid_t>(m.uid.value_or(0)),
+                                   static_cast<gid_t>(m.gid.value_or(0)), "cache mount " + target);
+              !owned) {
+            return Fail(ins, owned.error());
+          }
+          if (::fchmod(fd->get(), mode) != 0) {
+            return Fail(ins, ErrnoError(errno, "chmod cache mount " + target).error());
+          }
+        }
+        // A cache, not an image: no fsync. Another build may have made it
+        // meanwhile (EEXIST/ENOTEMPTY): then that one is used.
         if (!own_dir && ::rename(fresh.c_str(), dir.c_str()) != 0 && errno != EEXIST &&
             errno != ENOTEMPTY) {
           return Fail(ins, ErrnoError(errno, "create cache mount " + dir.string()).error());
@@ -239,7 +251,7 @@ Status Build::PrepareMounts(const Instruction& ins, const RunCommand& run, RunSp
         }
         if (excluded) {
           // Bind a filtered tree instead of the context itself.
-          auto filtered = ScopedTempDir::Create(store_.SnapshotsDir(), ".bindctx-");
+          auto filtered = oci::MakeSnapshotScratchDir(store_, ".bindctx-");
           if (!filtered) return Fail(ins, filtered.error());
           bind_source = filtered->path() / "data";
           STRATA_RETURN_IF_ERROR(MakeDirs(bind_source));
@@ -256,7 +268,7 @@ Status Build::PrepareMounts(const Instruction& ins, const RunCommand& run, RunSp
       } else {
         // rw: writes land in a throwaway copy, never in the context or the
         // stage, and are discarded after the step (BuildKit's semantics).
-        auto scratch = ScopedTempDir::Create(store_.SnapshotsDir(), ".bindrw-");
+        auto scratch = oci::MakeSnapshotScratchDir(store_, ".bindrw-");
         if (!scratch) return Fail(ins, scratch.error());
         fs::path copy_path = scratch->path() / "data";
         std::error_code ec;
@@ -292,7 +304,7 @@ Status Build::PrepareMounts(const Instruction& ins, const RunCommand& run, RunSp
       if (secret.value || !m.mode.empty() || m.uid || m.gid) {
         // An environment secret mounted as a file: a 0400 file in a private
         // dir, removed after the step.
-        auto dir = ScopedTempDir::Create(store_.SnapshotsDir(), ".secret-");
+        auto dir = oci::MakeSnapshotScratchDir(store_, ".secret-");
         if (!dir) return Fail(ins, dir.error());
         ::chmod(dir->path().c_str(), 0700);
         fs::path file = dir->path() / "value";

@@ -15,6 +15,7 @@
 #include "builder/engine/run_mounts.h"
 #include "builder/engine/staging.h"
 #include "builder/frontend/build_args.h"
+#include "oci/snapshots.h"
 #include "oci/util/file_util.h"
 #include "oci/util/in_root.h"
 
@@ -102,7 +103,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
       // an executable file (read-only at /dev/pipes/NAME) run directly, so its
       // interpreter runs it.
       const Heredoc& h = run.heredocs[0];
-      auto dir = ScopedTempDir::Create(store_.SnapshotsDir(), ".heredoc-");
+      auto dir = oci::MakeSnapshotScratchDir(store_, ".heredoc-");
       if (!dir) return Fail(ins, dir.error());
       fs::path file = dir->path() / "script";
       STRATA_RETURN_IF_ERROR(WriteFileAtomic(file, h.content, 0755));

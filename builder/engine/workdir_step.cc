@@ -6,6 +6,7 @@
 #include "builder/engine/image_path.h"
 #include "builder/engine/staging.h"
 #include "builder/runtime/user_db.h"
+#include "oci/snapshots.h"
 #include "oci/util/file_util.h"
 
 namespace strata::builder {
@@ -42,7 +43,7 @@ Status Build::DoWorkdir(const Instruction& ins, StageState& st, const std::strin
   rec.created_by = created_by;
   rec.empty_layer = exists;
   if (!exists) {
-    STRATA_ASSIGN_OR_RETURN(auto staging, ScopedTempDir::Create(store_.SnapshotsDir(), ".copy-"));
+    STRATA_ASSIGN_OR_RETURN(auto staging, oci::MakeSnapshotScratchDir(store_, ".copy-"));
     fs::path fsdir = staging.path() / "fs";
     STRATA_RETURN_IF_ERROR(MakeDirs(fsdir));
     STRATA_ASSIGN_OR_RETURN(auto root, RootDir::Open(fsdir));

@@ -1,6 +1,6 @@
 #include "builder/frontend/build_args.h"
 
-#include <sys/utsname.h>
+#include "oci/descriptor.h"
 
 #include <algorithm>
 #include <array>
@@ -8,25 +8,12 @@
 namespace strata::builder {
 
 BuildPlatform BuildPlatform::Host() {
+  // One machine-name table for strata: oci::Platform::FromMachine.
+  oci::Platform h = oci::Platform::Host();
   BuildPlatform p;
-  struct utsname u {};
-  if (uname(&u) != 0) return p;
-  std::string_view m = u.machine;
-  if (m == "x86_64") {
-    p.arch = "amd64";
-  } else if (m == "aarch64" || m == "arm64") {
-    p.arch = "arm64";
-  } else if (m == "armv7l") {
-    p.arch = "arm";
-    p.variant = "v7";
-  } else if (m == "armv6l") {
-    p.arch = "arm";
-    p.variant = "v6";
-  } else if (m == "i686" || m == "i386") {
-    p.arch = "386";
-  } else {
-    p.arch = std::string(m);  // ppc64le, s390x, riscv64 match GOARCH names
-  }
+  p.os = h.os;
+  p.arch = h.architecture;
+  p.variant = h.variant;
   return p;
 }
 

@@ -1,5 +1,6 @@
 #include "builder/frontend/dockerfile_parser.h"
 #include "builder/frontend/lint.h"
+#include "oci/util/strings.h"
 
 #include <fmt/format.h>
 
@@ -10,26 +11,6 @@
 
 namespace strata::builder {
 namespace {
-
-bool IsWs(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-
-std::string_view TrimLeft(std::string_view s) {
-  while (!s.empty() && IsWs(s.front())) s.remove_prefix(1);
-  return s;
-}
-std::string_view TrimRight(std::string_view s) {
-  while (!s.empty() && IsWs(s.back())) s.remove_suffix(1);
-  return s;
-}
-std::string_view Trim(std::string_view s) { return TrimRight(TrimLeft(s)); }
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsComment(std::string_view line) {
   line = TrimLeft(line);
@@ -140,7 +121,7 @@ std::vector<std::string> ExtractFlags(std::string_view& args) {
         }
         continue;
       }
-      if (IsWs(c)) break;
+      if (IsAsciiSpace(c)) break;
       if (c == '"' || c == '\'') {
         quote = c;
         continue;
@@ -243,7 +224,7 @@ std::vector<std::string> SplitWordsRaw(std::string_view s, char escape) {
   char quote = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
-    if (!in_word && IsWs(c)) continue;
+    if (!in_word && IsAsciiSpace(c)) continue;
     in_word = true;
     if (c == escape && i + 1 < s.size()) {
       word.push_back(c);
@@ -260,7 +241,7 @@ std::vector<std::string> SplitWordsRaw(std::string_view s, char escape) {
       word.push_back(c);
       continue;
     }
-    if (IsWs(c)) {
+    if (IsAsciiSpace(c)) {
       words.push_back(std::move(word));
       word.clear();
       in_word = false;
@@ -333,7 +314,7 @@ Result<AstFile> ParseAst(std::string_view text, std::string_view file_name) {
 
     Node node;
     size_t kw_end = 0;
-    while (kw_end < logical.size() && !IsWs(logical[kw_end])) ++kw_end;
+    while (kw_end < logical.size() && !IsAsciiSpace(logical[kw_end])) ++kw_end;
     node.keyword_original = std::string(logical.substr(0, kw_end));
     node.keyword = Lower(node.keyword_original);
     std::string_view args = logical.substr(kw_end);

@@ -5,20 +5,12 @@
 #include <system_error>
 
 #include "oci/util/file_util.h"
+#include "oci/util/strings.h"
 
 namespace strata::builder {
 namespace {
 
 using Token = DockerIgnore::Pattern::Token;
-
-std::string_view TrimSpace(std::string_view s) {
-  auto ws = [](char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-  };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 std::vector<std::string> SplitSlash(std::string_view s) {
   std::vector<std::string> out;
@@ -180,36 +172,6 @@ bool DockerIgnore::Pattern::Match(std::string_view path) const {
   return false;
 }
 
-std::string CleanPath(std::string_view path) {
-  bool rooted = !path.empty() && path[0] == '/';
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i <= path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    std::string_view part = path.substr(i, j - i);
-    if (part.empty() || part == ".") {
-      // skip
-    } else if (part == "..") {
-      if (!out.empty() && out.back() != "..") {
-        out.pop_back();
-      } else if (!rooted) {
-        out.push_back(part);
-      }
-    } else {
-      out.push_back(part);
-    }
-    i = j + 1;
-  }
-  std::string res = rooted ? "/" : "";
-  for (size_t k = 0; k < out.size(); ++k) {
-    if (k) res += "/";
-    res += out[k];
-  }
-  if (res.empty()) return ".";
-  return res;
-}
-
 Result<DockerIgnore> DockerIgnore::Parse(std::string_view content, std::string_view file_name) {
   DockerIgnore di;
   if (content.starts_with("\xEF\xBB\xBF")) content.remove_prefix(3);
@@ -222,10 +184,10 @@ Result<DockerIgnore> DockerIgnore::Parse(std::string_view content, std::string_v
     pos = nl == std::string_view::npos ? content.size() + 1 : nl + 1;
     ++line_no;
     if (line.starts_with("#")) continue;
-    std::string_view pattern = TrimSpace(line);
+    std::string_view pattern = Trim(line);
     if (pattern.empty()) continue;
     bool invert = pattern[0] == '!';
-    if (invert) pattern = TrimSpace(pattern.substr(1));
+    if (invert) pattern = Trim(pattern.substr(1));
     std::string cleaned;
     if (!pattern.empty()) {
       cleaned = CleanPath(pattern);

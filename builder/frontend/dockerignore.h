@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "oci/util/error.h"
+#include "oci/util/path.h"
 
 namespace strata::builder {
 
@@ -71,8 +72,5 @@ class DockerIgnore {
   std::filesystem::path source_;
   bool has_exceptions_ = false;
 };
-
-// Go's path.Clean for slash-separated paths ("./a//b/../c/" -> "a/c").
-std::string CleanPath(std::string_view path);
 
 }  // namespace strata::builder

@@ -20,46 +20,6 @@ std::string Upper(std::string_view s) {
   for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-bool IsWs(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
-}
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && IsWs(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsWs(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// Splits at runs of whitespace, no quote handling (BuildKit's
-// parseStringsWhitespaceDelimited).
-std::vector<std::string> SplitWhitespace(std::string_view s) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && IsWs(s[i])) ++i;
-    size_t j = i;
-    while (j < s.size() && !IsWs(s[j])) ++j;
-    if (j > i) out.emplace_back(s.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-std::vector<std::string_view> Split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  for (;;) {
-    size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string_view::npos ? p : p - start));
-    if (p == std::string_view::npos) return out;
-    start = p + 1;
-  }
-}
-
 // ---- helpers ---------------------------------------------------------------
 
 // Edit distance with adjacent transpositions (optimal string alignment), so

@@ -9,15 +9,18 @@
 #include <vector>
 
 #include "builder/frontend/instructions.h"
+#include "oci/util/strings.h"
 
 namespace strata::builder::internal {
 
 std::string Upper(std::string_view s);
-std::string Lower(std::string_view s);
-bool IsWs(char c);
-std::string_view Trim(std::string_view s);
-std::vector<std::string> SplitWhitespace(std::string_view s);
-std::vector<std::string_view> Split(std::string_view s, char sep);
+// The shared string helpers (oci/util/strings.h) under the names this
+// parser's files use.
+using strata::Lower;
+using strata::Split;
+using strata::SplitWhitespace;
+using strata::Trim;
+inline bool IsWs(char c) { return IsAsciiSpace(c); }
 // Edit distance with adjacent transpositions ("RNU" is one edit from "RUN").
 size_t EditDistance(std::string_view a, std::string_view b);
 CommandLine ParseCommandLine(std::string_view args);

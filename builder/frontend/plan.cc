@@ -9,15 +9,10 @@
 
 #include "builder/frontend/build_args.h"
 #include "builder/frontend/dockerignore.h"
+#include "oci/util/strings.h"
 
 namespace strata::builder {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 void SetEnv(std::vector<KeyValue>& env, const KeyValue& kv) {
   for (KeyValue& e : env) {

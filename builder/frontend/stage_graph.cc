@@ -1,4 +1,5 @@
 #include "builder/frontend/stage_graph.h"
+#include "oci/util/strings.h"
 
 #include <fmt/format.h>
 
@@ -9,12 +10,6 @@
 
 namespace strata::builder {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string Label(const StageNode& n, int i) { return n.name.empty() ? std::to_string(i) : n.name; }
 

@@ -30,6 +30,7 @@
 #include "builder/runtime/user_db.h"
 #include "oci/util/file_util.h"
 #include "oci/util/in_root.h"
+#include "oci/util/strings.h"
 #include "oci/util/unique_fd.h"
 
 extern char** environ;
@@ -143,13 +144,6 @@ Result<Captured> RunCaptured(const std::vector<std::string>& argv,
     return MakeError(ErrorCode::kUnavailable, "{} timed out after {} ms", argv[0], timeout.count());
   }
   return c;
-}
-
-std::string Trim(std::string_view s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r'))
-    s.remove_suffix(1);
-  while (!s.empty() && (s.front() == '\n' || s.front() == ' ')) s.remove_prefix(1);
-  return std::string(s);
 }
 
 bool IsExecutableFile(const std::filesystem::path& p) {

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "oci/util/file_util.h"
+#include "oci/util/strings.h"
 
 extern char** environ;
 
@@ -28,11 +29,6 @@ namespace strata::builder {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string_view TrimLeft(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  return s;
-}
 
 // Polls `fd` for input for at most `timeout`; true if readable (or hung up).
 bool WaitReadable(int fd, std::chrono::milliseconds timeout) {

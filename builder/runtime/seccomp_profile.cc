@@ -1,4 +1,5 @@
 #include "builder/runtime/seccomp_profile.h"
+#include "oci/descriptor.h"
 
 #include <sys/utsname.h>
 
@@ -180,16 +181,7 @@ std::vector<std::string> Architectures(std::string_view arch) {
 
 }  // namespace
 
-std::string HostSeccompArch() {
-  struct utsname u;
-  if (::uname(&u) != 0) return "";
-  std::string_view m = u.machine;
-  if (m == "x86_64") return "amd64";
-  if (m == "aarch64" || m == "arm64") return "arm64";
-  if (m.starts_with("armv")) return "arm";
-  if (m == "i386" || m == "i486" || m == "i586" || m == "i686") return "386";
-  return std::string(m);  // s390x, ppc64le, riscv64 have the same names
-}
+std::string HostSeccompArch() { return oci::Platform::Host().architecture; }
 
 KernelVersion HostKernelVersion() {
   struct utsname u;
