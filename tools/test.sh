@@ -26,7 +26,7 @@ if [ "${STRATA_SANITIZE:-0}" = 1 ] && [ "${STRATA_TSAN:-0}" = 1 ]; then
 fi
 if [ "${STRATA_SANITIZE:-0}" = 1 ]; then
   build=build-asan
-  extra=(-DSTRATA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+  extra=(-DSTRATA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DSTRATA_BUILD_BENCH=OFF)
 elif [ "${STRATA_TSAN:-0}" = 1 ]; then
   build=build-tsan
   # -O1: TSan's own slowdown is enough; benchmarks are never built here.
