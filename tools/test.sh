@@ -38,6 +38,26 @@ elif [ "${STRATA_TSAN:-0}" = 1 ]; then
   # ctest, so the exit code is what counts.
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}"
 fi
+# `-L unit` in a sanitizer build: build only the unit test binaries (the
+# targets whose gtest_discover_tests carry LABELS unit), not the CLI and the
+# integration suites that would not run anyway.
+only_unit=0
+prev=""
+for a in "$@"; do
+  if { [ "$prev" = -L ] && [ "$a" = unit ]; } || [ "$a" = -Lunit ]; then only_unit=1; fi
+  prev=$a
+done
+if [ "$build" = build-asan ] && [ "$only_unit" = 1 ]; then
+  mapfile -t targets < <(python3 - <<'PY'
+import pathlib, re
+for f in sorted(pathlib.Path("tests").rglob("*")):
+    if f.name == "CMakeLists.txt" or f.suffix == ".cmake":
+        for m in re.finditer(r"gtest_discover_tests\(\s*(\w+)([^)]*)\)", f.read_text()):
+            if re.search(r"LABELS\s+unit\b", m.group(2)):
+                print(m.group(1))
+PY
+)
+fi
 if [ "$build" != build ]; then
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1 halt_on_error=1}"
