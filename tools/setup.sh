@@ -18,6 +18,9 @@ packages=(
   busybox-static pigz zstd gzip tar hyperfine python3 curl
   # benchmarks (tools/bench/network_bench.sh builds a Debian rootfs)
   debootstrap
+  # quality lanes: libFuzzer targets and clang-tidy (clang 16, not Debian's
+  # default 14, which cannot compile libstdc++ 12's std::expected), ccache
+  clang-16 libclang-rt-16-dev clang-tidy-16 ccache
 )
 
 missing=()

@@ -9,6 +9,9 @@
 
 #include "oci/util/error.h"
 #include "oci/util/file_util.h"
+#include "tests/testing/status_matchers.h"
+
+// StatusIs(code[, message matcher]) and IsOk() come from status_matchers.h.
 
 // ASSERT_OK(expr): the Status/Result is OK; prints the error otherwise.
 #define ASSERT_OK(expr)                                                         \
