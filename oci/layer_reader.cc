@@ -132,7 +132,7 @@ Result<ApplyResult> ApplyTarImpl(ByteSource* compressed, Compression compression
   if (archive_read_open(a.get(), &ctx, nullptr, &ReadCallback, nullptr) != ARCHIVE_OK) {
     if (ctx.error) return source_failed(*ctx.error, tar);
     return broken(Error(ErrorCode::kInvalidArgument,
-                        fmt::format("not a tar stream: {}", archive_error_string(a.get()))));
+                        fmt::format("not a tar stream: {}", ArchiveErrorText(a.get()))));
   }
   auto applier_owner = TarEntryApplier::New(root_fd.get(), opts);
   TarEntryApplier& applier = *applier_owner;
@@ -149,7 +149,7 @@ Result<ApplyResult> ApplyTarImpl(ByteSource* compressed, Compression compression
       if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
         if (ctx.error) return source_failed(*ctx.error, tar, after(last));
         return broken(Error(ErrorCode::kInvalidArgument,
-                            fmt::format("malformed tar: {}", archive_error_string(a.get()))),
+                            fmt::format("malformed tar: {}", ArchiveErrorText(a.get()))),
                       after(last));
       }
       const char* p = archive_entry_pathname(e);

@@ -115,42 +115,67 @@ bool ClassMatch(const Token& t, char c) {
   return in != t.negate;
 }
 
-bool MatchTokens(const std::vector<Token>& toks, size_t ti, std::string_view s) {
-  while (ti < toks.size()) {
-    const Token& t = toks[ti];
-    switch (t.kind) {
-      case Token::kLiteral:
-        if (s.empty() || s[0] != t.c) return false;
-        s.remove_prefix(1);
-        ++ti;
-        break;
-      case Token::kAnyChar:
-        if (s.empty() || s[0] == '/') return false;
-        s.remove_prefix(1);
-        ++ti;
-        break;
-      case Token::kClass:
-        if (s.empty() || s[0] == '/' || !ClassMatch(t, s[0])) return false;
-        s.remove_prefix(1);
-        ++ti;
-        break;
-      case Token::kStar:
-        for (size_t k = 0;; ++k) {
-          if (MatchTokens(toks, ti + 1, s.substr(k))) return true;
-          if (k >= s.size() || s[k] == '/') return false;
-        }
-      case Token::kDoubleStarAll:
-        return true;  // ".*" at the end
-      case Token::kDoubleStarDir:
-        // "(.*/)?": nothing, or anything ending in '/'.
-        if (MatchTokens(toks, ti + 1, s)) return true;
-        for (size_t k = 0; k < s.size(); ++k) {
-          if (s[k] == '/' && MatchTokens(toks, ti + 1, s.substr(k + 1))) return true;
-        }
-        return false;
-    }
+// Matches toks[ti..] against path[pos..]. Failed (ti, pos) pairs are
+// remembered, so a pattern of many `*` (a hostile .dockerignore) costs at
+// most tokens x length^2 steps instead of exponential backtracking.
+class TokenMatcher {
+ public:
+  TokenMatcher(const std::vector<Token>& toks, std::string_view path)
+      : toks_(toks), path_(path), failed_((toks.size() + 1) * (path.size() + 1), 0) {}
+
+  bool Match(size_t ti, size_t pos) {
+    uint8_t& memo = failed_[ti * (path_.size() + 1) + pos];
+    if (memo) return false;
+    bool ok = Step(ti, pos);
+    if (!ok) memo = 1;
+    return ok;
   }
-  return s.empty();
+
+ private:
+  bool Step(size_t ti, size_t pos) {
+    std::string_view s = path_.substr(pos);
+    while (ti < toks_.size()) {
+      const Token& t = toks_[ti];
+      switch (t.kind) {
+        case Token::kLiteral:
+          if (s.empty() || s[0] != t.c) return false;
+          break;
+        case Token::kAnyChar:
+          if (s.empty() || s[0] == '/') return false;
+          break;
+        case Token::kClass:
+          if (s.empty() || s[0] == '/' || !ClassMatch(t, s[0])) return false;
+          break;
+        case Token::kStar:
+          for (size_t k = 0;; ++k) {
+            if (Match(ti + 1, Pos(s) + k)) return true;
+            if (k >= s.size() || s[k] == '/') return false;
+          }
+        case Token::kDoubleStarAll:
+          return true;  // ".*" at the end
+        case Token::kDoubleStarDir:
+          // "(.*/)?": nothing, or anything ending in '/'.
+          if (Match(ti + 1, Pos(s))) return true;
+          for (size_t k = 0; k < s.size(); ++k) {
+            if (s[k] == '/' && Match(ti + 1, Pos(s) + k + 1)) return true;
+          }
+          return false;
+      }
+      // One character consumed by a literal, ? or class.
+      s.remove_prefix(1);
+      ++ti;
+    }
+    return s.empty();
+  }
+  size_t Pos(std::string_view s) const { return path_.size() - s.size(); }
+
+  const std::vector<Token>& toks_;
+  std::string_view path_;
+  std::vector<uint8_t> failed_;
+};
+
+bool MatchTokens(const std::vector<Token>& toks, size_t ti, std::string_view s) {
+  return TokenMatcher(toks, s).Match(ti, 0);
 }
 
 }  // namespace

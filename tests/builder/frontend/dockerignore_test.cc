@@ -103,6 +103,19 @@ TEST(DockerIgnoreTest, LoadPrefersPerDockerfileIgnore) {
   EXPECT_FALSE(none.Matches("anything"));
 }
 
+// A hostile .dockerignore: 60 `*` against a long name that does not match
+// backtracked exponentially (found by the dockerignore fuzzer); failed
+// positions are now remembered. The test hangs (ctest timeout) without it.
+TEST(DockerIgnoreTest, ManyStarsDoNotBacktrackExponentially) {
+  std::string pattern;
+  for (int i = 0; i < 60; ++i) pattern += "*a";
+  pattern += "*b";
+  ASSERT_OK_AND_ASSIGN(DockerIgnore ig, DockerIgnore::Parse(pattern + "\n", ".dockerignore"));
+  EXPECT_FALSE(ig.Matches(std::string(200, 'a')));
+  EXPECT_TRUE(ig.Matches(std::string(200, 'a') + "b"));
+  EXPECT_FALSE(ig.Matches(std::string(50, 'a') + "b"));  // fewer a's than the pattern
+}
+
 TEST(DockerIgnoreTest, CleanPathMatchesGo) {
   EXPECT_EQ(CleanPath("./a//b/../c/"), "a/c");
   EXPECT_EQ(CleanPath(""), ".");
