@@ -35,8 +35,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# STRATA_WERROR=1 (CI) makes any compiler warning an error.
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+# STRATA_WERROR=1 (CI) makes any compiler warning an error. ccache, when
+# installed, with paths relative to the checkout: another clone hits the cache.
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
   -DSTRATA_WERROR="$([ "${STRATA_WERROR:-0}" = 1 ] && echo ON || echo OFF)" >/dev/null
 cmake --build build -j"$(nproc)"
 

@@ -9,6 +9,8 @@
 # Extra arguments go to ctest. STRATA_JOBS overrides the build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache paths relative to the checkout, so that another clone hits the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 build=build
 extra=()
 targets=()
@@ -64,7 +66,9 @@ if [ "$build" != build ]; then
 fi
 if [ ! -f "$build/build.ninja" ] && [ ! -f "$build/Makefile" ]; then
   launcher=()
-  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  fi
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" "${extra[@]}" >/dev/null
 fi
 if [ ${#targets[@]} -gt 0 ]; then
