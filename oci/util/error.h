@@ -51,9 +51,17 @@ class Error {
   std::string message_;
 };
 
+// std::expected that must not be dropped: ignoring a Result or a Status is a
+// compile error under -Werror (cast to void where dropping one is meant).
 template <typename T>
-using Result = std::expected<T, Error>;
-using Status = std::expected<void, Error>;
+class [[nodiscard]] Result : public std::expected<T, Error> {
+ public:
+  using Base = std::expected<T, Error>;
+  using Base::Base;
+  Result(const Base& b) : Base(b) {}        // NOLINT(google-explicit-constructor)
+  Result(Base&& b) : Base(std::move(b)) {}  // NOLINT(google-explicit-constructor)
+};
+using Status = Result<void>;
 
 inline Status OkStatus() { return {}; }
 

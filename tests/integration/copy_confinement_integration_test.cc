@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 using ::strata::testing::RunCommand;
 using ::testing::HasSubstr;
 
-std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string Q(const fs::path& p) { return fmt::format("'{}'", p.string()); }
 
 enum class LinkForm { kAbsolute, kRelative, kChain, kRootDir };
 enum class CopyForm {

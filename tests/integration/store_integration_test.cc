@@ -22,7 +22,7 @@ using ::strata::testing::RunCommand;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string Q(const fs::path& p) { return fmt::format("'{}'", p.string()); }
 
 class StoreIntegrationTest : public ::testing::Test {
  protected:

@@ -19,7 +19,7 @@ using ::testing::HasSubstr;
 constexpr char kPodmanRun[] =
     "podman run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 ";
 
-std::string Quote(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string Quote(const fs::path& p) { return fmt::format("'{}'", p.string()); }
 
 // "Loaded image: X" / "Loaded image(s): X" lines as podman prints them.
 std::vector<std::string> LoadedNames(const std::string& output) {

@@ -294,7 +294,10 @@ std::string GoString(const json& v) {
       return v.get<bool>() ? "true" : "false";
     case json::value_t::array: {
       std::string out = "[";
-      for (size_t i = 0; i < v.size(); ++i) out += (i ? " " : "") + GoString(v[i]);
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i > 0) out += ' ';
+        out += GoString(v[i]);
+      }
       return out + "]";
     }
     case json::value_t::object: {
