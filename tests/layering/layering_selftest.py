@@ -14,16 +14,16 @@ CLEAN = {
     "oci/digest.cc": '#include "oci/util/error.h"\n#include <openssl/evp.h>\n',
     "registry/client.cc": '#include "oci/digest.h"\n#include "registry/auth.h"\n',
     "registry/auth.h": "#pragma once\n",
-    "registry/curl_transport.cc": "#include <curl/curl.h>\n",
+    "tools/curl/curl_transport.cc": "#include <curl/curl.h>\n",
     "builder/frontend/parser.cc": '#include "oci/util/error.h"\n#include "builder/frontend/parser.h"\n',
     "builder/frontend/parser.h": "#pragma once\n",
-    "builder/runtime/runner.cc": '#include "builder/frontend/parser.h"\n',
+    "builder/runtime/runner.cc": '#include "oci/util/error.h"\n',
     "builder/engine/executor.cc": ('#include "builder/frontend/parser.h"\n'
                                    '#include "builder/runtime/runner.h"\n'
                                    '#include "local.h"\n'),
     "builder/engine/local.h": "#pragma once\n",
     "tools/strata/main.cc": ('#include "registry/client.h"\n#include "builder/engine/executor.h"\n'
-                             "#include <curl/curl.h>\n"),
+                             '#include "tools/curl/curl_transport.h"\n'),
 }
 
 # (file, content, the line the checker must print)
@@ -40,6 +40,8 @@ PLANTED = [
      "builder/frontend/plan.cc:1: builder/frontend must not include builder/runtime/runner.h"),
     ("builder/frontend/stage.cc", '\n#include "../engine/local.h"\n',
      "builder/frontend/stage.cc:2: builder/frontend must not include builder/engine/local.h"),
+    ("builder/runtime/net.cc", '#include "builder/frontend/parser.h"\n',
+     "builder/runtime/net.cc:1: builder/runtime must not include builder/frontend/parser.h"),
     ("builder/runtime/spec.h", '#include "builder/engine/executor.h"\n',
      "builder/runtime/spec.h:1: builder/runtime must not include builder/engine/executor.h"),
     ("oci/blob.cc", "#include <curl/curl.h>\n",
