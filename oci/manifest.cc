@@ -32,20 +32,30 @@ Status CheckSchemaVersion(const nlohmann::json& j, std::string_view what, int* o
   return OkStatus();
 }
 
+// The fields a manifest and an index share: schemaVersion 2, a mediaType of
+// the kind `is_kind` accepts (or none), an artifactType.
+Result<nlohmann::json> ParseHeader(std::string_view json, std::string_view what,
+                                   bool (*is_kind)(std::string_view), int* schema_version,
+                                   std::string* media_type, std::string* artifact_type) {
+  STRATA_ASSIGN_OR_RETURN(auto j, ParseJson(json, what));
+  if (!j.is_object()) return MakeError(ErrorCode::kInvalidArgument, "{}: not an object", what);
+  STRATA_RETURN_IF_ERROR(CheckSchemaVersion(j, what, schema_version));
+  STRATA_ASSIGN_OR_RETURN(*media_type, GetString(j, "mediaType", what));
+  if (!media_type->empty() && !is_kind(*media_type)) {
+    return MakeError(ErrorCode::kInvalidArgument, "{}: unexpected mediaType \"{}\"", what,
+                     *media_type);
+  }
+  STRATA_ASSIGN_OR_RETURN(*artifact_type, GetString(j, "artifactType", what));
+  return j;
+}
+
 }  // namespace
 
 Result<Manifest> Manifest::Parse(std::string_view json) {
   constexpr std::string_view kWhat = "manifest";
-  STRATA_ASSIGN_OR_RETURN(auto j, ParseJson(json, kWhat));
-  if (!j.is_object()) return MakeError(ErrorCode::kInvalidArgument, "manifest: not an object");
   Manifest m;
-  STRATA_RETURN_IF_ERROR(CheckSchemaVersion(j, kWhat, &m.schema_version));
-  STRATA_ASSIGN_OR_RETURN(m.media_type, GetString(j, "mediaType", kWhat));
-  if (!m.media_type.empty() && !media_type::IsManifest(m.media_type)) {
-    return MakeError(ErrorCode::kInvalidArgument, "manifest: unexpected mediaType \"{}\"",
-                     m.media_type);
-  }
-  STRATA_ASSIGN_OR_RETURN(m.artifact_type, GetString(j, "artifactType", kWhat));
+  STRATA_ASSIGN_OR_RETURN(auto j, ParseHeader(json, kWhat, media_type::IsManifest,
+                                              &m.schema_version, &m.media_type, &m.artifact_type));
   auto cfg = j.find("config");
   if (cfg == j.end()) return MakeError(ErrorCode::kInvalidArgument, "manifest: missing config");
   auto c = Descriptor::FromJson(*cfg);
@@ -77,16 +87,9 @@ nlohmann::json Manifest::ToJson() const {
 
 Result<Index> Index::Parse(std::string_view json) {
   constexpr std::string_view kWhat = "index";
-  STRATA_ASSIGN_OR_RETURN(auto j, ParseJson(json, kWhat));
-  if (!j.is_object()) return MakeError(ErrorCode::kInvalidArgument, "index: not an object");
   Index x;
-  STRATA_RETURN_IF_ERROR(CheckSchemaVersion(j, kWhat, &x.schema_version));
-  STRATA_ASSIGN_OR_RETURN(x.media_type, GetString(j, "mediaType", kWhat));
-  if (!x.media_type.empty() && !media_type::IsIndex(x.media_type)) {
-    return MakeError(ErrorCode::kInvalidArgument, "index: unexpected mediaType \"{}\"",
-                     x.media_type);
-  }
-  STRATA_ASSIGN_OR_RETURN(x.artifact_type, GetString(j, "artifactType", kWhat));
+  STRATA_ASSIGN_OR_RETURN(auto j, ParseHeader(json, kWhat, media_type::IsIndex, &x.schema_version,
+                                              &x.media_type, &x.artifact_type));
   STRATA_ASSIGN_OR_RETURN(x.manifests, GetDescriptors(j, "manifests", kWhat));
   if (auto it = j.find("subject"); it != j.end() && !it->is_null()) {
     STRATA_ASSIGN_OR_RETURN(x.subject, Descriptor::FromJson(*it));

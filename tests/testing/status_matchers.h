@@ -31,7 +31,7 @@ inline void PrintTo(const Error& e, std::ostream* os) {
   *os << ErrorCodeName(e.code()) << ": " << ::testing::PrintToString(e.message());
 }
 template <typename T>
-void PrintTo(const std::expected<T, Error>& r, std::ostream* os) {
+void PrintTo(const Result<T>& r, std::ostream* os) {
   if (!r.has_value()) {
     PrintTo(r.error(), os);
   } else if constexpr (std::is_void_v<T>) {
@@ -47,7 +47,7 @@ namespace internal_status {
 // The Error held by `v`, or nullptr when `v` is OK.
 inline const Error* ErrorOf(const Error& e) { return &e; }
 template <typename T>
-const Error* ErrorOf(const std::expected<T, Error>& r) {
+const Error* ErrorOf(const Result<T>& r) {
   return r.has_value() ? nullptr : &r.error();
 }
 
@@ -69,8 +69,7 @@ class StatusIsMatcher {
     }
     ::testing::StringMatchResultListener inner;
     if (!message_.MatchAndExplain(e->message(), &inner)) {
-      *listener << "whose message " << ::testing::PrintToString(e->message())
-                << " does not match";
+      *listener << "whose message " << ::testing::PrintToString(e->message()) << " does not match";
       if (!inner.str().empty()) *listener << ", " << inner.str();
       return false;
     }

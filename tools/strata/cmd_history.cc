@@ -67,17 +67,11 @@ Verb HistoryVerb() {
                 nlohmann::json sample = {
                     {"ID", ""},   {"CreatedAt", ""}, {"CreatedSince", ""}, {"CreatedBy", ""},
                     {"Size", ""}, {"Comment", ""},   {"Author", ""},       {"EmptyLayer", false}};
-                auto out = FormatRows(f->format, rows, sample,
-                                      {{"ID", "IMAGE"},
-                                       {"CreatedSince", "CREATED"},
-                                       {"CreatedAt", "CREATED AT"},
-                                       {"CreatedBy", "CREATED BY"}});
-                if (!out) {
-                  fmt::print(stderr, "strata: --format: {}\n", out.error().message());
-                  return kExitUsage;
-                }
-                fmt::print("{}", *out);
-                return kExitOk;
+                return PrintRows(f->format, rows, sample,
+                                 {{"ID", "IMAGE"},
+                                  {"CreatedSince", "CREATED"},
+                                  {"CreatedAt", "CREATED AT"},
+                                  {"CreatedBy", "CREATED BY"}});
               }
               fmt::print("{:<16} {:<50} {:<10} {}\n", "CREATED", "CREATED BY", "SIZE", "COMMENT");
               for (size_t k = hist.size(); k-- > 0;) {

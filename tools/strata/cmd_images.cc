@@ -85,17 +85,11 @@ Verb ImagesVerb() {
                 std::vector<nlohmann::json> rows;
                 for (const auto& t : *images) rows.push_back(Row(**store, t, f->no_trunc));
                 nlohmann::json sample = SampleRow();
-                auto out = FormatRows(f->format, rows, sample,
-                                      {{"ID", "IMAGE ID"},
-                                       {"CreatedSince", "CREATED"},
-                                       {"CreatedAt", "CREATED AT"},
-                                       {"VirtualSize", "VIRTUAL SIZE"}});
-                if (!out) {
-                  fmt::print(stderr, "strata: --format: {}\n", out.error().message());
-                  return kExitUsage;
-                }
-                fmt::print("{}", *out);
-                return kExitOk;
+                return PrintRows(f->format, rows, sample,
+                                 {{"ID", "IMAGE ID"},
+                                  {"CreatedSince", "CREATED"},
+                                  {"CreatedAt", "CREATED AT"},
+                                  {"VirtualSize", "VIRTUAL SIZE"}});
               }
               // As docker: --digests adds a DIGEST column before IMAGE ID.
               const std::string digest_title = f->digests ? fmt::format("{:<72} ", "DIGEST") : "";

@@ -1,5 +1,7 @@
 #include "tools/strata/format.h"
 
+#include "tools/strata/cli.h"
+
 #include <algorithm>
 #include <cctype>
 #include <ctime>
@@ -589,6 +591,17 @@ Result<std::string> FormatRows(std::string_view format, const std::vector<json>&
     return AlignColumns(body) + "\n";
   }
   return out;
+}
+
+int PrintRows(std::string_view format, const std::vector<json>& rows, const json& sample,
+              const std::map<std::string, std::string>& headers) {
+  auto out = FormatRows(format, rows, sample, headers);
+  if (!out) {
+    fmt::print(stderr, "strata: --format: {}\n", out.error().message());
+    return kExitUsage;
+  }
+  fmt::print("{}", *out);
+  return kExitOk;
 }
 
 }  // namespace strata::cli

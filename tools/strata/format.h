@@ -92,6 +92,11 @@ Result<std::string> FormatRows(std::string_view format, const std::vector<nlohma
                                const nlohmann::json& sample,
                                const std::map<std::string, std::string>& headers = {});
 
+// FormatRows printed on stdout: kExitOk, or the error on stderr and the usage
+// exit code (a bad template is a usage error). Returns the exit code.
+int PrintRows(std::string_view format, const std::vector<nlohmann::json>& rows,
+              const nlohmann::json& sample, const std::map<std::string, std::string>& headers);
+
 // Aligns tab-separated cells into columns (docker's tabwriter settings).
 std::string AlignColumns(std::string_view text);
 
