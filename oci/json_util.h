@@ -1,6 +1,7 @@
 // Non-throwing helpers to read typed fields out of nlohmann::json objects.
 // Each Get* returns InvalidArgument naming `what` and the key on a type
-// mismatch; a missing key yields the default (or NotFound for Require*).
+// mismatch; a missing key yields the default, or InvalidArgument naming the
+// key when the caller passes required = true.
 #pragma once
 
 #include <map>

@@ -1,9 +1,11 @@
 // File-system helpers shared by every layer: atomic writes, whole-file reads,
 // recursive mkdir/remove, scoped temporary directories.
 //
-// AtomicFile (and WriteFileAtomic, built on it) is the only place in strata
-// that renames a file into its final name: temp file in the same directory,
-// fsync, rename, fsync the dir.
+// A file reaches its final name through AtomicFile (and WriteFileAtomic,
+// built on it: temp file in the same directory, fsync, rename, fsync the dir)
+// or RenameDurable (rename, fsync the dir). The other renames are not
+// publications: moving a corrupt blob to quarantine (Store::QuarantineBlob)
+// and a RUN cache mount's first directory (a cache, never fsynced).
 #pragma once
 
 #include <sys/types.h>
