@@ -277,6 +277,7 @@ bool DockerIgnore::Matches(std::string_view relpath) const {
 
 bool DockerIgnore::MayReincludeUnder(std::string_view dir) const {
   std::string d = CleanPath(dir);
+  if (d.size() > 1 && d[0] == '/') d.erase(0, 1);  // as Matches: relative to the context
   std::vector<std::string> comps = d == "." ? std::vector<std::string>{} : SplitSlash(d);
   for (const Pattern& p : patterns_) {
     if (!p.exclusion) continue;

@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view content = text.substr(0, nul);
   auto ignore = DockerIgnore::Parse(content);
   if (!ignore) return 0;
-  (void)strata::builder::CleanPath(content);
+  (void)strata::CleanPath(content);
   if (nul == std::string_view::npos) {
     (void)ignore->Matches("a/b/c");
     return 0;
@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view rest = text.substr(nul + 1);
   while (true) {
     size_t next = rest.find('\0');
-    std::string path = strata::builder::CleanPath(rest.substr(0, next));
+    std::string path = strata::CleanPath(rest.substr(0, next));
     bool excluded = ignore->Matches(path);
     size_t slash = path.rfind('/');
     if (slash != std::string::npos) {

@@ -7,7 +7,7 @@
 # interesting ones into tools/fuzz/corpus/<target>/ by hand.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-seconds=${1:-15}
+seconds=${1:-10}
 shift || true
 cc=${STRATA_FUZZ_CC:-clang-16}
 cxx=${STRATA_FUZZ_CXX:-clang++-16}

@@ -116,6 +116,18 @@ TEST(DockerIgnoreTest, ManyStarsDoNotBacktrackExponentially) {
   EXPECT_FALSE(ig.Matches(std::string(50, 'a') + "b"));  // fewer a's than the pattern
 }
 
+// Found by the dockerignore fuzzer: Matches() takes "/vendor/a" as
+// "vendor/a", MayReincludeUnder() did not, so a walker asking about a rooted
+// dir was told nothing under it could be re-included.
+TEST(DockerIgnoreTest, MayReincludeUnderTreatsARootedDirAsMatchesDoes) {
+  ASSERT_OK_AND_ASSIGN(DockerIgnore ig,
+                       DockerIgnore::Parse("*\n!vendor/**/*.go\n", ".dockerignore"));
+  EXPECT_FALSE(ig.Matches("/vendor/p/x.go"));
+  EXPECT_TRUE(ig.Matches("/vendor/p"));
+  EXPECT_TRUE(ig.MayReincludeUnder("vendor/p"));
+  EXPECT_TRUE(ig.MayReincludeUnder("/vendor/p"));
+}
+
 TEST(DockerIgnoreTest, CleanPathMatchesGo) {
   EXPECT_EQ(CleanPath("./a//b/../c/"), "a/c");
   EXPECT_EQ(CleanPath(""), ".");
