@@ -196,6 +196,10 @@ std::string Reference::Familiar() const {
     std::string_view p = path_;
     if (p.starts_with("library/") && p.find('/', 8) == std::string_view::npos) p.remove_prefix(8);
     s = std::string(p);
+    // The short form only where it reads back as this name: "docker.io/foo.io/x"
+    // would read as registry foo.io, "docker.io/<64 hex>" as an image ID.
+    auto back = Parse(s);
+    if (!back || back->domain_ != domain_ || back->path_ != path_) s = name();
   } else {
     s = name();
   }

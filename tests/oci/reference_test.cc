@@ -91,5 +91,23 @@ TEST(ReferenceTest, NameLongerThan255IsRejected) {
   EXPECT_THAT(r.error().message(), ::testing::HasSubstr("255"));
 }
 
+// Found by the reference fuzzer: the familiar form must read back as the
+// same reference, so docker.io keeps its prefix where dropping it would make
+// the first component a registry or the whole name an image ID.
+TEST(ReferenceTest, FamiliarFormReadsBackAsTheSameReference) {
+  for (const char* text :
+       {"docker.io/foo.io/x", "docker.io/localhost/x:1",
+        "docker.io/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "busybox",
+        "docker.io/library/alpine:3", "user/app", "ghcr.io/o/r:t"}) {
+    ASSERT_OK_AND_ASSIGN(Reference r, Reference::Parse(text));
+    ASSERT_OK_AND_ASSIGN(Reference back, Reference::Parse(r.Familiar()));
+    EXPECT_EQ(back, r) << text << " -> " << r.Familiar();
+  }
+  ASSERT_OK_AND_ASSIGN(Reference b, Reference::Parse("busybox"));
+  EXPECT_EQ(b.Familiar(), "busybox:latest");
+  ASSERT_OK_AND_ASSIGN(Reference d, Reference::Parse("docker.io/foo.io/x"));
+  EXPECT_EQ(d.Familiar(), "docker.io/foo.io/x:latest");
+}
+
 }  // namespace
 }  // namespace strata::oci

@@ -17,17 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto again = Reference::Parse(ref->ToString());
   FUZZ_CHECK(again.has_value());
   FUZZ_CHECK(*again == *ref);
-  // Known bug (reported, oci/reference.cc): a docker.io path whose first
-  // component looks like a registry ("docker.io/foo.io/x", "docker.io/
-  // localhost/x") gets the familiar form "foo.io/x", which parses as another
-  // registry; archives store that form as ref.name. Docker's familiarizeName
-  // has the same ambiguity. Remove this exemption when Familiar() keeps the
-  // "docker.io/" prefix for such paths (seed corpus/reference/familiar_domain).
-  std::string_view first = std::string_view(ref->path()).substr(0, ref->path().find('/'));
-  if (ref->domain() == strata::oci::kDefaultDomain && ref->path().find('/') != std::string::npos &&
-      (first.find_first_of(".:") != std::string_view::npos || first == "localhost")) {
-    return 0;
-  }
   auto familiar = Reference::Parse(ref->Familiar());
   FUZZ_CHECK(familiar.has_value());
   FUZZ_CHECK(*familiar == *ref);
