@@ -32,11 +32,17 @@ failed=()
 for t in "${targets[@]}"; do
   seeds=tools/fuzz/corpus/$t
   work=$build/corpus/$t
+  # A fresh working corpus each run, so the seed alone decides the inputs.
+  rm -rf "$work"
   mkdir -p "$work"
   log=$build/fuzz_$t.log
   # -timeout: one input taking longer than 10 s is a hang; -rss_limit_mb keeps
   # a runaway allocation a finding instead of an OOM kill.
+  # -seed: the same inputs in the same order on every run (CI stays
+  # reproducible: what a longer run with this seed passed, a shorter one
+  # passes); STRATA_FUZZ_SEED=0 lets libFuzzer pick one for exploring.
   if "$build/tools/fuzz/fuzz_$t" "$work" "$seeds" -max_total_time="$seconds" -timeout=10 \
+       -seed="${STRATA_FUZZ_SEED:-1}" \
        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" \
        >"$log" 2>&1; then
     echo "fuzz $t: ok ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs in ${seconds}s)"
