@@ -318,7 +318,7 @@ Status Build::PrepareMounts(const Instruction& ins, const RunCommand& run, RunSp
           if (!md) return Fail(ins, md.error());
           mode = *md;
         }
-        STRATA_RETURN_IF_ERROR(WriteFileAtomic(file, *content, mode));
+        STRATA_RETURN_IF_ERROR(WriteScratchFile(file, *content, mode));
         auto fd = OpenFile(file, O_RDONLY | O_NOFOLLOW);
         if (!fd) return Fail(ins, fd.error());
         if (auto owned = ChownFd(fd->get(), static_cast<uid_t>(m.uid.value_or(0)),

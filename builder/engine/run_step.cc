@@ -106,7 +106,7 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
       auto dir = oci::MakeSnapshotScratchDir(store_, ".heredoc-");
       if (!dir) return Fail(ins, dir.error());
       fs::path file = dir->path() / "script";
-      STRATA_RETURN_IF_ERROR(WriteFileAtomic(file, h.content, 0755));
+      STRATA_RETURN_IF_ERROR(WriteScratchFile(file, h.content, 0755));
       std::string dest = "/dev/pipes/" + std::string(fs::path(h.name).filename());
       spec.binds.push_back({file, dest, true});
       spec.args = {dest};

@@ -103,6 +103,25 @@ Status WriteFileAtomic(const fs::path& path, std::string_view data, mode_t mode)
   return file.Commit();
 }
 
+Status WriteScratchFile(const fs::path& path, std::string_view data, mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError(errno, fmt::format("create {}", path.string()));
+  UniqueFd owner(fd);
+  const char* p = data.data();
+  size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, fmt::format("write {}", path.string()));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  if (::fchmod(fd, mode) != 0) return ErrnoError(errno, fmt::format("chmod {}", path.string()));
+  return OkStatus();
+}
+
 Result<std::string> ReadFile(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError(errno, fmt::format("open {}", path.string()));

@@ -53,6 +53,13 @@ class AtomicFile {
 Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data,
                        mode_t mode = 0644);
 
+// Writes `data` to a new file `path` with `mode` exactly, not durably: for
+// files that live only as long as one step (a RUN's bundle, heredoc scripts,
+// secret files), where an fsync would only add latency to every RUN. Fails if
+// `path` exists (O_EXCL, never follows a symlink).
+Status WriteScratchFile(const std::filesystem::path& path, std::string_view data,
+                        mode_t mode = 0644);
+
 // Renames `from` to `to` (same file system) and fsyncs the target directory.
 // REQUIRES: `from` is fully written and fsynced.
 Status RenameDurable(const std::filesystem::path& from, const std::filesystem::path& to);
