@@ -77,6 +77,8 @@ struct BuildOptions {
   // of a local archive).
   uint64_t max_layer_bytes = oci::kDefaultMaxLayerBytes;
   std::map<std::string, std::string> labels;
+  // Annotations of the image manifest (`--annotation`, `-o annotation.K=V`).
+  std::map<std::string, std::string> manifest_annotations;
   std::optional<int64_t> source_date_epoch;
   // Where to find a FROM image that is not in the store; empty = error.
   ImageResolver resolver;
