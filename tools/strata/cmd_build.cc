@@ -547,7 +547,7 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   }
   if (flag_compression && layer_compression->compression &&
       *flag_compression != *layer_compression->compression) {
-    return Fail(Error(
+    return Usage(Error(
         ErrorCode::kInvalidArgument,
         fmt::format("--compression {} contradicts an --output's compression=", f.compression)));
   }
@@ -556,8 +556,8 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   o.compression.level = f.compression_level;
   if (layer_compression->level) {
     if (f.compression_level >= 0 && f.compression_level != *layer_compression->level) {
-      return Fail(Error(ErrorCode::kInvalidArgument,
-                        "--compression-level contradicts an --output's compression-level="));
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         "--compression-level contradicts an --output's compression-level="));
     }
     o.compression.level = *layer_compression->level;
   }
@@ -578,16 +578,16 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   for (const auto& out : *outputs) {
     if (!out.rewrite_timestamp) continue;
     if (*out.rewrite_timestamp && !have_epoch) {
-      return Fail(Error(ErrorCode::kInvalidArgument,
-                        fmt::format("--output {}: rewrite-timestamp=true needs SOURCE_DATE_EPOCH "
-                                    "(environment or --build-arg)",
-                                    out.raw)));
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         fmt::format("--output {}: rewrite-timestamp=true needs SOURCE_DATE_EPOCH "
+                                     "(environment or --build-arg)",
+                                     out.raw)));
     }
     if (!*out.rewrite_timestamp && have_epoch) {
-      return Fail(Error(ErrorCode::kUnimplemented,
-                        fmt::format("--output {}: rewrite-timestamp=false is not supported with "
-                                    "SOURCE_DATE_EPOCH (strata always clamps layer mtimes to it)",
-                                    out.raw)));
+      return Usage(Error(ErrorCode::kUnimplemented,
+                         fmt::format("--output {}: rewrite-timestamp=false is not supported with "
+                                     "SOURCE_DATE_EPOCH (strata always clamps layer mtimes to it)",
+                                     out.raw)));
     }
   }
   if (!f.platform.empty()) {
