@@ -215,6 +215,47 @@ TEST_F(BuildOutputIntegrationTest, RewriteTimestampClampsWithSourceDateEpoch) {
   EXPECT_THAT(list.output, HasSubstr("2001-09-09 01:46")) << list.output;
 }
 
+TEST_F(BuildOutputIntegrationTest, BarePullQuietAndProgressModesAsBuildx) {
+  // A bare --pull (docker's boolean) is --pull=always, also right before the
+  // context; --pull=true|false as docker.
+  for (const std::string& flags : {std::string("--pull"), std::string("--pull=always"),
+                                   std::string("--pull=true"), std::string("--pull=false")}) {
+    auto r = Strata("build -q " + flags + " " + Q(ctx_));
+    EXPECT_EQ(r.exit_code, 0) << flags << ": " << err_;
+  }
+  auto r = Strata("build -q -t p:1 " + Q(ctx_) + " --pull");
+  EXPECT_EQ(r.exit_code, 0) << err_;
+  r = Strata("build --pull=sometimes " + Q(ctx_));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(err_, HasSubstr("--pull sometimes: want always, missing or never"));
+  // --quiet and --progress=quiet: stdout is the image ID alone, stderr empty.
+  for (const std::string& flags : {std::string("--quiet"), std::string("--progress=quiet")}) {
+    r = Strata("build " + flags + " " + Q(ctx_));
+    ASSERT_EQ(r.exit_code, 0) << err_;
+    EXPECT_THAT(r.output, ::testing::MatchesRegex("sha256:[0-9a-f]{64}\n")) << flags;
+    EXPECT_EQ(err_, "") << flags;
+  }
+  // rawjson: strata's JSON event stream.
+  r = Strata("build --no-cache --progress=rawjson " + Q(ctx_));
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(err_, HasSubstr("{\"event\":\"step\""));
+  r = Strata("build --progress=fancy " + Q(ctx_));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(err_, HasSubstr("--progress fancy: want auto, plain, tty, json, rawjson or quiet"));
+}
+
+TEST_F(BuildOutputIntegrationTest, UnsupportedRunOptionsAreRefusedByName) {
+  for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--add-host db:10.0.0.1", "--add-host db:10.0.0.1"},
+           {"--ulimit nofile=1024:2048", "--ulimit nofile=1024:2048"},
+           {"--shm-size 128m", "--shm-size 128m"},
+           {"--no-cache-filter base", "--no-cache-filter base"}}) {
+    auto r = Strata("build -q " + flags + " " + Q(ctx_));
+    EXPECT_EQ(r.exit_code, 2) << flags;
+    EXPECT_THAT(err_, HasSubstr(message)) << flags;
+  }
+}
+
 // A Dockerfile whose target t1 takes a file from an intermediate stage
 // "builder" that is not part of its image; t2 builds on "builder".
 void WriteStagedContext(const fs::path& ctx) {

@@ -211,6 +211,9 @@ struct BuildFlags {
   std::vector<std::string> annotations;
   std::string metadata_file;
   std::vector<std::string> no_cache_filter;
+  std::vector<std::string> add_hosts;
+  std::vector<std::string> ulimits;
+  std::string shm_size;
   std::string context;
 };
 
@@ -336,7 +339,15 @@ int Usage(const Error& e) {
   return kExitUsage;
 }
 
-int RunBuild(Context& ctx, const BuildFlags& f) {
+int RunBuild(Context& ctx, const BuildFlags& given) {
+  BuildFlags f = given;
+  // --progress=quiet is -q: nothing on stdout but the image ID.
+  const bool quiet = ctx.global.quiet || f.progress == "quiet";
+  // docker's --pull is a boolean flag, strata's takes a policy: a bare
+  // --pull means always (CLI11 gives it default_str), --pull=true|false as
+  // docker.
+  if (f.pull == "true") f.pull = "always";
+  if (f.pull == "false") f.pull = "missing";
   auto args = ParseKeyValues(f.build_args, "--build-arg", true);
   if (!args) return Fail(args.error());
   auto labels = ParseKeyValues(f.labels, "--label", false);
@@ -358,6 +369,31 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     auto spec = ParseCacheSpec(v, CacheDirection::kTo);
     if (!spec) return Usage(spec.error());
     cache_to.push_back(std::move(*spec));
+  }
+  // RUN options buildx has that the runtime does not take from the CLI.
+  if (!f.add_hosts.empty()) {
+    return Usage(Error(ErrorCode::kUnimplemented,
+                       fmt::format("--add-host {}: extra /etc/hosts entries are not supported",
+                                   f.add_hosts.front())));
+  }
+  if (!f.ulimits.empty()) {
+    return Usage(Error(ErrorCode::kUnimplemented,
+                       fmt::format("--ulimit {}: not supported", f.ulimits.front())));
+  }
+  if (!f.shm_size.empty()) {
+    return Usage(
+        Error(ErrorCode::kUnimplemented,
+              fmt::format("--shm-size {}: not supported (RUN's /dev/shm is 64 MiB)", f.shm_size)));
+  }
+  if (f.progress != "auto" && f.progress != "plain" && f.progress != "tty" &&
+      f.progress != "json" && f.progress != "rawjson" && f.progress != "quiet") {
+    return Usage(Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--progress {}: want auto, plain, tty, json, rawjson or quiet", f.progress)));
+  }
+  if (f.pull != "missing" && f.pull != "always" && f.pull != "never") {
+    return Usage(Error(ErrorCode::kInvalidArgument,
+                       fmt::format("--pull {}: want always, missing or never", f.pull)));
   }
   if (!f.no_cache_filter.empty()) {
     return Usage(Error(ErrorCode::kUnimplemented,
@@ -604,10 +640,6 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   if (f.push && f.tags.empty()) {
     return Fail(Error(ErrorCode::kInvalidArgument, "build --push needs at least one -t REF"));
   }
-  if (f.pull != "missing" && f.pull != "always" && f.pull != "never") {
-    return Fail(Error(ErrorCode::kInvalidArgument,
-                      fmt::format("--pull {}: want always, missing or never", f.pull)));
-  }
   // From here on the build runs in its own pid and mount namespaces: its
   // containers and mounts die with it (builder/build_namespace.h). This
   // process has one thread and no store open yet, as that requires.
@@ -634,25 +666,28 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
 
   std::unique_ptr<builder::ProgressSink> progress;
   std::string mode = f.progress;
-  if (ctx.global.quiet) mode = "quiet";
+  // rawjson: strata's own JSON event stream (one object per line), not
+  // BuildKit's SolveStatus encoding.
+  if (quiet) mode = "quiet";
   if (mode == "auto") mode = ::isatty(STDERR_FILENO) ? "tty" : "plain";
   if (mode == "tty" && !::isatty(STDERR_FILENO)) mode = "plain";
   if (mode == "tty") {
     progress = std::make_unique<TtyProgress>();
   } else if (mode == "plain") {
     progress = std::make_unique<PlainProgress>();
-  } else if (mode == "json") {
+  } else if (mode == "json" || mode == "rawjson") {
     progress = std::make_unique<JsonProgress>();
   } else if (mode == "quiet") {
     progress = std::make_unique<QuietProgress>();
   } else {
-    return Fail(Error(ErrorCode::kInvalidArgument,
-                      fmt::format("--progress {}: want auto, plain, tty, json", f.progress)));
+    return Fail(Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--progress {}: want auto, plain, tty, json, rawjson or quiet", f.progress)));
   }
   // FROM images that are not in the store come from their registry.
   std::shared_ptr<registry::CredentialStore> creds;
   std::unique_ptr<registry::Client> client;
-  StderrProgress pull_progress(ctx.global.quiet || mode == "json");
+  StderrProgress pull_progress(quiet || mode == "json" || mode == "rawjson" || mode == "quiet");
   auto ensure_client = [&]() -> Status {
     if (client) return OkStatus();
     STRATA_ASSIGN_OR_RETURN(creds, MakeCredentialStore(ctx));
@@ -785,7 +820,7 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     po.progress = &pull_progress;
     auto pushed = client->Push(**store, r->manifest.digest.ToString(), t, po);
     if (!pushed) return Fail(pushed.error().Wrap(fmt::format("push {}", t.Familiar())));
-    if (!ctx.global.quiet) {
+    if (!quiet) {
       fmt::print(stderr, "Pushed {} {}\n", t.ToString(), pushed->descriptor.digest.ToString());
     }
   }
@@ -795,7 +830,7 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
       return Fail(s.error().Wrap("--metadata-file"));
     }
   }
-  if (!ctx.global.quiet) {
+  if (!quiet) {
     for (const auto& t : r->tags) fmt::print(stderr, "Tagged {}\n", t.Familiar());
     fmt::print(stderr, "Built in {:.2f}s ({} steps, {} cached)\n", secs, r->steps, r->cached_steps);
   }
@@ -807,52 +842,74 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
 }  // namespace
 
 Verb BuildVerb() {
-  return {"build", "Build an image from a Dockerfile", [](CLI::App& app) -> Action {
-            auto f = std::make_shared<BuildFlags>();
-            app.add_option("-t,--tag", f->tags, "Name and tag the image (repeatable)");
-            app.add_option("-f,--file", f->file,
-                           "Dockerfile (default CONTEXT/Dockerfile; - reads stdin)");
-            app.add_option("--build-arg", f->build_args, "Build-time variable KEY=VALUE");
-            app.add_option("--target", f->target, "Build up to this stage");
-            app.add_flag("--no-cache", f->no_cache, "Do not use the build cache");
-            app.add_option("--network", f->network,
-                           "RUN network: default (private, outbound through a user-space NAT), "
-                           "none, or host (needs --allow network.host)");
-            app.add_option("--allow", f->allow,
-                           "Grant an entitlement: network.host, security.insecure (repeatable)");
-            app.add_option("--compression", f->compression, "Layer compression: gzip or zstd");
-            app.add_option("--compression-level", f->compression_level, "Codec level");
-            app.add_option("--progress", f->progress, "auto, plain, tty, json");
-            app.add_option("--iidfile", f->iidfile, "Write the image ID (manifest digest) here");
-            app.add_flag("--push", f->push, "Push the image after building");
-            app.add_option("--label", f->labels, "Set an image label KEY=VALUE");
-            app.add_option("--runtime", f->runtime, "OCI runtime for RUN (runc, crun, or a path)");
-            app.add_flag("--print-plan", f->print_plan, "Print the parsed plan as JSON and exit");
-            app.add_flag("--check", f->check,
-                         "Run the build checks (BuildKit's linter) only; exit 1 on violations");
-            app.add_option("--pull", f->pull, "Pull policy: always, missing, never");
-            app.add_option("--platform", f->platform, "Target platform (host only for now)");
-            app.add_option("--cache-from", f->cache_from,
-                           "Import build-cache records: REF, or BuildKit's type=registry,ref=R / "
-                           "type=local,src=DIR (repeatable)");
-            app.add_option("--cache-to", f->cache_to,
-                           "Export this build's cache records: REF, or BuildKit's "
-                           "type=registry,ref=R[,mode=min|max] / type=local,dest=DIR "
-                           "(repeatable)");
-            app.add_option("-o,--output", f->outputs,
-                           "Output in BuildKit's syntax: type=local|tar|oci|docker|image|"
-                           "registry,... or DIR (repeatable)");
-            app.add_option("--annotation", f->annotations,
-                           "Manifest annotation KEY=VALUE (repeatable)");
-            app.add_option("--metadata-file", f->metadata_file,
-                           "Write BuildKit's build metadata (containerimage.digest, ...) as JSON");
-            app.add_option("--no-cache-filter", f->no_cache_filter,
-                           "Refused: per-stage cache control is not supported");
-            app.add_option("--secret", f->secrets,
-                           "Secret for RUN --mount=type=secret: id=ID,src=PATH");
-            app.add_option("CONTEXT", f->context, "Build context directory")->required();
-            return [f](Context& ctx) { return RunBuild(ctx, *f); };
-          }};
+  return {
+      "build", "Build an image from a Dockerfile", [](CLI::App& app) -> Action {
+        auto f = std::make_shared<BuildFlags>();
+        // Repeatable options take one value each time, as docker's do
+        // (`-t a CONTEXT --pull` must not read CONTEXT as a second tag).
+        app.add_option("-t,--tag", f->tags, "Name and tag the image (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("-f,--file", f->file,
+                       "Dockerfile (default CONTEXT/Dockerfile; - reads stdin)");
+        app.add_option("--build-arg", f->build_args, "Build-time variable KEY=VALUE")
+            ->allow_extra_args(false);
+        app.add_option("--target", f->target, "Build up to this stage");
+        app.add_flag("--no-cache", f->no_cache, "Do not use the build cache");
+        app.add_option("--network", f->network,
+                       "RUN network: default (private, outbound through a user-space NAT), "
+                       "none, or host (needs --allow network.host)");
+        app.add_option("--allow", f->allow,
+                       "Grant an entitlement: network.host, security.insecure (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--compression", f->compression, "Layer compression: gzip or zstd");
+        app.add_option("--compression-level", f->compression_level, "Codec level");
+        app.add_option("--progress", f->progress,
+                       "auto, plain, tty, json, rawjson (= json), quiet (= -q)");
+        app.add_option("--iidfile", f->iidfile, "Write the image ID (manifest digest) here");
+        app.add_flag("--push", f->push, "Push the image after building");
+        app.add_option("--label", f->labels, "Set an image label KEY=VALUE")
+            ->allow_extra_args(false);
+        app.add_option("--runtime", f->runtime, "OCI runtime for RUN (runc, crun, or a path)");
+        app.add_flag("--print-plan", f->print_plan, "Print the parsed plan as JSON and exit");
+        app.add_flag("--check", f->check,
+                     "Run the build checks (BuildKit's linter) only; exit 1 on violations");
+        app.add_option("--pull", f->pull,
+                       "Pull policy: always, missing, never; a bare --pull is always")
+            ->expected(0, 1)
+            ->default_str("always");
+        app.add_option("--platform", f->platform, "Target platform (host only for now)");
+        app.add_option("--cache-from", f->cache_from,
+                       "Import build-cache records: REF, or BuildKit's type=registry,ref=R / "
+                       "type=local,src=DIR (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--cache-to", f->cache_to,
+                       "Export this build's cache records: REF, or BuildKit's "
+                       "type=registry,ref=R[,mode=min|max] / type=local,dest=DIR "
+                       "(repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("-o,--output", f->outputs,
+                       "Output in BuildKit's syntax: type=local|tar|oci|docker|image|"
+                       "registry,... or DIR (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--annotation", f->annotations, "Manifest annotation KEY=VALUE (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--metadata-file", f->metadata_file,
+                       "Write BuildKit's build metadata (containerimage.digest, ...) as JSON");
+        app.add_option("--no-cache-filter", f->no_cache_filter,
+                       "Refused: per-stage cache control is not supported")
+            ->allow_extra_args(false);
+        app.add_option("--secret", f->secrets, "Secret for RUN --mount=type=secret: id=ID,src=PATH")
+            ->allow_extra_args(false);
+        app.add_option("--add-host", f->add_hosts, "Refused: extra /etc/hosts entries")
+            ->allow_extra_args(false);
+        app.add_option("--ulimit", f->ulimits, "Refused: RUN resource limits")
+            ->allow_extra_args(false);
+        app.add_option("--shm-size", f->shm_size, "Refused: RUN's /dev/shm size");
+        // Required: CLI11 then keeps the last argument for it, so a
+        // bare `--pull CONTEXT` is --pull=always, as with docker.
+        app.add_option("CONTEXT", f->context, "Build context directory")->required();
+        return [f](Context& ctx) { return RunBuild(ctx, *f); };
+      }};
 }
 
 }  // namespace strata::cli
