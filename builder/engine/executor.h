@@ -92,6 +92,14 @@ struct BuildOptions {
     std::optional<std::string> value;  // set for an environment secret
   };
   std::map<std::string, Secret> secrets;
+  // Every RUN's extra /etc/hosts entries (--add-host), resource limits
+  // (--ulimit: replace the runtime's defaults of their type; the CLI
+  // refuses values above its own hard limits) and /dev/shm size (--shm-size,
+  // 0 = 64 MiB). Part of each RUN's cache key when set, as in BuildKit's
+  // ExecOp.
+  std::vector<HostEntry> extra_hosts;
+  std::vector<Rlimit> ulimits;
+  uint64_t shm_size_bytes = 0;
   // ADD https://...; empty = ADD of a URL is an error.
   UrlFetcher fetcher;
 };

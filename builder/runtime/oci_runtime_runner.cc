@@ -442,6 +442,7 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   o.binds = spec.binds;
   o.tmpfs = spec.tmpfs;
   o.rlimits = std::move(rlimits);
+  o.shm_size_bytes = spec.shm_size_bytes;
   o.hosts_file = dir / "hosts";
   o.resolv_conf_file = dir / "resolv.conf";
   o.hostname_file = dir / "hostname";
@@ -456,7 +457,8 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   STRATA_ASSIGN_OR_RETURN(nlohmann::json config, GenerateRuntimeSpec(o));
 
   auto host_resolv = ReadFile(options_.host_resolv_conf);
-  STRATA_RETURN_IF_ERROR(WriteFileAtomic(o.hosts_file, GenerateHostsFile(o.hostname)));
+  STRATA_RETURN_IF_ERROR(
+      WriteFileAtomic(o.hosts_file, GenerateHostsFile(o.hostname, spec.extra_hosts)));
   STRATA_RETURN_IF_ERROR(WriteFileAtomic(
       o.resolv_conf_file, GenerateResolvConf(host_resolv ? *host_resolv : "", spec.network)));
   STRATA_RETURN_IF_ERROR(WriteFileAtomic(o.hostname_file, o.hostname + "\n"));

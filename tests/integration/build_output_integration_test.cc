@@ -223,7 +223,10 @@ TEST_F(BuildOutputIntegrationTest, BarePullQuietAndProgressModesAsBuildx) {
     auto r = Strata("build -q " + flags + " " + Q(ctx_));
     EXPECT_EQ(r.exit_code, 0) << flags << ": " << err_;
   }
-  auto r = Strata("build -q -t p:1 " + Q(ctx_) + " --pull");
+  // buildx's --load, --provenance=false, --sbom=false: what strata does.
+  auto r = Strata("build -q --load --provenance=false --sbom=false " + Q(ctx_));
+  EXPECT_EQ(r.exit_code, 0) << err_;
+  r = Strata("build -q -t p:1 " + Q(ctx_) + " --pull");
   EXPECT_EQ(r.exit_code, 0) << err_;
   r = Strata("build --pull=sometimes " + Q(ctx_));
   EXPECT_EQ(r.exit_code, 2);
@@ -239,17 +242,27 @@ TEST_F(BuildOutputIntegrationTest, BarePullQuietAndProgressModesAsBuildx) {
   r = Strata("build --no-cache --progress=rawjson " + Q(ctx_));
   ASSERT_EQ(r.exit_code, 0) << err_;
   EXPECT_THAT(err_, HasSubstr("{\"event\":\"step\""));
+  // A failed build ends the JSON stream with an error event.
+  testing::WriteTestFile(owner_ / "bad/Dockerfile", "FROM scratch\nCOPY missing.txt /\n");
+  r = Strata("build --progress=json " + Q(owner_ / "bad"));
+  EXPECT_EQ(r.exit_code, 1);
+  auto ev = err_.find("{\"event\":\"error\",\"text\":\"");
+  ASSERT_NE(ev, std::string::npos) << err_;
+  EXPECT_THAT(err_.substr(ev, err_.find('\n', ev) - ev), HasSubstr("missing.txt"));
+  EXPECT_THAT(err_.substr(ev), HasSubstr("\nstrata: "));
   r = Strata("build --progress=fancy " + Q(ctx_));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(err_, HasSubstr("--progress fancy: want auto, plain, tty, json, rawjson or quiet"));
 }
 
-TEST_F(BuildOutputIntegrationTest, UnsupportedRunOptionsAreRefusedByName) {
+TEST_F(BuildOutputIntegrationTest, UnsupportedOrBadRunOptionsAreRefusedByName) {
   for (const auto& [flags, message] : std::vector<std::pair<std::string, std::string>>{
-           {"--add-host db:10.0.0.1", "--add-host db:10.0.0.1"},
-           {"--ulimit nofile=1024:2048", "--ulimit nofile=1024:2048"},
-           {"--shm-size 128m", "--shm-size 128m"},
-           {"--no-cache-filter base", "--no-cache-filter base"}}) {
+           {"--add-host db", "--add-host db: want HOST:IP"},
+           {"--ulimit files=1", "--ulimit files=1: unknown limit \"files\""},
+           {"--shm-size 0", "--shm-size 0: want a positive size"},
+           {"--no-cache-filter base", "--no-cache-filter base"},
+           {"--provenance=mode=max", "--provenance=mode=max: attestations are not supported"},
+           {"--sbom=true", "--sbom=true: attestations are not supported"}}) {
     auto r = Strata("build -q " + flags + " " + Q(ctx_));
     EXPECT_EQ(r.exit_code, 2) << flags;
     EXPECT_THAT(err_, HasSubstr(message)) << flags;

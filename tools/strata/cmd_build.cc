@@ -32,6 +32,7 @@
 #include "tools/strata/build_output.h"
 #include "tools/strata/cache_spec.h"
 #include "tools/strata/registry_cli.h"
+#include "tools/strata/run_options.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -212,6 +213,9 @@ struct BuildFlags {
   std::string metadata_file;
   std::vector<std::string> no_cache_filter;
   std::vector<std::string> add_hosts;
+  bool load = false;
+  std::string provenance;
+  std::string sbom;
   std::vector<std::string> ulimits;
   std::string shm_size;
   std::string context;
@@ -370,20 +374,34 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     if (!spec) return Usage(spec.error());
     cache_to.push_back(std::move(*spec));
   }
-  // RUN options buildx has that the runtime does not take from the CLI.
-  if (!f.add_hosts.empty()) {
-    return Usage(Error(ErrorCode::kUnimplemented,
-                       fmt::format("--add-host {}: extra /etc/hosts entries are not supported",
-                                   f.add_hosts.front())));
+  // RUN options: every RUN's /etc/hosts entries, rlimits, /dev/shm size.
+  std::vector<builder::HostEntry> extra_hosts;
+  for (const auto& h : f.add_hosts) {
+    auto e = ParseAddHost(h);
+    if (!e) return Usage(e.error());
+    extra_hosts.push_back(std::move(*e));
   }
-  if (!f.ulimits.empty()) {
-    return Usage(Error(ErrorCode::kUnimplemented,
-                       fmt::format("--ulimit {}: not supported", f.ulimits.front())));
+  std::vector<builder::Rlimit> ulimits;
+  for (const auto& u : f.ulimits) {
+    auto r = ParseUlimit(u);
+    if (!r) return Usage(r.error());
+    // The runtime would clamp a limit above this process's hard limit
+    // (root cannot raise it here): refuse instead of giving less than asked.
+    auto clamped = builder::ClampRlimits({*r});
+    if (!clamped) return Fail(clamped.error().Wrap(fmt::format("--ulimit {}", u)));
+    if (clamped->front() != *r) {
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         fmt::format("--ulimit {}: above this process's hard limit ({}); a build "
+                                     "cannot raise it",
+                                     u, clamped->front().hard)));
+    }
+    ulimits.push_back(std::move(*r));
   }
+  uint64_t shm_size = 0;
   if (!f.shm_size.empty()) {
-    return Usage(
-        Error(ErrorCode::kUnimplemented,
-              fmt::format("--shm-size {}: not supported (RUN's /dev/shm is 64 MiB)", f.shm_size)));
+    auto n = ParseShmSize(f.shm_size);
+    if (!n) return Usage(n.error());
+    shm_size = *n;
   }
   if (f.progress != "auto" && f.progress != "plain" && f.progress != "tty" &&
       f.progress != "json" && f.progress != "rawjson" && f.progress != "quiet") {
@@ -394,6 +412,16 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   if (f.pull != "missing" && f.pull != "always" && f.pull != "never") {
     return Usage(Error(ErrorCode::kInvalidArgument,
                        fmt::format("--pull {}: want always, missing or never", f.pull)));
+  }
+  // Attestations: strata makes none, which is what =false asks for.
+  for (const auto& [flag, v] :
+       {std::pair<std::string_view, std::string>{"--provenance", f.provenance},
+        {"--sbom", f.sbom}}) {
+    if (!v.empty() && v != "false" && v != "0") {
+      return Usage(Error(
+          ErrorCode::kUnimplemented,
+          fmt::format("{}={}: attestations are not supported (only {}=false)", flag, v, flag)));
+    }
   }
   if (!f.no_cache_filter.empty()) {
     return Usage(Error(ErrorCode::kUnimplemented,
@@ -475,6 +503,9 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   o.dockerfile_text = std::move(*text);
   o.tags = all_tags;
   o.manifest_annotations = *annotations;
+  o.extra_hosts = extra_hosts;
+  o.ulimits = ulimits;
+  o.shm_size_bytes = shm_size;
   for (const auto& out : *outputs) {
     for (const auto& [k, v] : out.annotations) o.manifest_annotations[k] = v;
   }
@@ -780,7 +811,15 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
   progress.reset();  // a live tty display is erased/finished before we print
-  if (!r) return Fail(r.error());
+  if (!r) {
+    if (mode == "json" || mode == "rawjson") {
+      // The JSON stream ends with the failure as an event, for CI parsers;
+      // the usual "strata: …" line follows.
+      nlohmann::json ev = {{"event", "error"}, {"text", r.error().message()}};
+      fmt::print(stderr, "{}\n", ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    return Fail(r.error());
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!f.iidfile.empty()) {
     if (auto s = WriteFileAtomic(f.iidfile, r->manifest.digest.ToString()); !s) {
@@ -900,11 +939,17 @@ Verb BuildVerb() {
             ->allow_extra_args(false);
         app.add_option("--secret", f->secrets, "Secret for RUN --mount=type=secret: id=ID,src=PATH")
             ->allow_extra_args(false);
-        app.add_option("--add-host", f->add_hosts, "Refused: extra /etc/hosts entries")
+        app.add_flag("--load", f->load,
+                     "Keep the image in the local store (buildx's --load; strata always does)");
+        app.add_option("--provenance", f->provenance, "Only false: strata makes no attestations");
+        app.add_option("--sbom", f->sbom, "Only false: strata makes no attestations");
+        app.add_option("--add-host", f->add_hosts,
+                       "Add HOST:IP to every RUN's /etc/hosts (repeatable)")
             ->allow_extra_args(false);
-        app.add_option("--ulimit", f->ulimits, "Refused: RUN resource limits")
+        app.add_option("--ulimit", f->ulimits,
+                       "Every RUN's resource limit NAME=SOFT[:HARD] (repeatable)")
             ->allow_extra_args(false);
-        app.add_option("--shm-size", f->shm_size, "Refused: RUN's /dev/shm size");
+        app.add_option("--shm-size", f->shm_size, "Size of every RUN's /dev/shm (default 64m)");
         // Required: CLI11 then keeps the last argument for it, so a
         // bare `--pull CONTEXT` is --pull=always, as with docker.
         app.add_option("CONTEXT", f->context, "Build context directory")->required();
