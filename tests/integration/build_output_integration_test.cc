@@ -204,6 +204,26 @@ TEST_F(BuildOutputIntegrationTest, BadOutputAndCacheOptionsFailBeforeTheBuild) {
   EXPECT_THAT(err_, HasSubstr("--cache-to type=inline: type=inline is not supported"));
 }
 
+TEST_F(BuildOutputIntegrationTest, CompressionOptionSetsTheLayersMediaType) {
+  for (const auto& [value, media_type] : std::vector<std::pair<std::string, std::string>>{
+           {"zstd", "application/vnd.oci.image.layer.v1.tar+zstd"},
+           {"uncompressed", "application/vnd.oci.image.layer.v1.tar"},
+           {"gzip", "application/vnd.oci.image.layer.v1.tar+gzip"}}) {
+    fs::path out = owner_ / (value + ".tar");
+    auto r = Strata("build -q -o type=oci,dest=" + Q(out) + ",compression=" + value +
+                    ",compression-level=3 " + Q(ctx_));
+    ASSERT_EQ(r.exit_code, 0) << err_;
+    auto raw = RunCommand("skopeo inspect --raw oci-archive:" + Q(out));
+    auto m = json::parse(raw.output, nullptr, false);
+    ASSERT_TRUE(m.is_object()) << raw.output;
+    for (const auto& l : m["layers"]) EXPECT_EQ(l["mediaType"], media_type) << value;
+  }
+  // The layers are made once: outputs (or --compression) that disagree are refused.
+  auto r = Strata("build -q --compression gzip -o type=image,compression=zstd " + Q(ctx_));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(err_, HasSubstr("--compression gzip contradicts an --output's compression="));
+}
+
 TEST_F(BuildOutputIntegrationTest, RewriteTimestampClampsWithSourceDateEpoch) {
   auto r = Strata(
       "build -q --build-arg SOURCE_DATE_EPOCH=1000000000 "

@@ -466,6 +466,11 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
       }
     }
   }
+  if (to_stdout && ::isatty(STDOUT_FILENO)) {
+    return Usage(Error(ErrorCode::kInvalidArgument,
+                       "--output: refusing to write an archive to a terminal (redirect stdout "
+                       "or give dest=FILE)"));
+  }
   auto layer_compression = MergeOutputCompression(*outputs);
   if (!layer_compression) return Usage(layer_compression.error());
   fs::path context = f.context;
