@@ -317,7 +317,6 @@ TEST_F(BuildOutputIntegrationTest, LocalCacheModeMaxServesIntermediateStagesToAn
     ASSERT_EQ(r.exit_code, 0) << r.output << err_;
     auto at = err_.find("COPY a.txt /a.txt");
     ASSERT_NE(at, std::string::npos) << err_;
-    std::string step = err_.substr(1, err_.find(' ', at) - 1);
     bool hit = err_.find("CACHED", at) != std::string::npos &&
                err_.find("CACHED", at) < err_.find("COPY c.txt", at);
     if (mode == "max") {
