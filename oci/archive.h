@@ -80,6 +80,18 @@ Status SaveOciArchive(const Store& store, const std::vector<std::string>& refs,
 Status SaveDockerArchive(const Store& store, const std::vector<std::string>& refs,
                          const std::filesystem::path& out);
 
+// The same content as SaveOciArchive, as an OCI layout directory `dir`
+// (created if missing): oci-layout, index.json, blobs/sha256/<hex>, each
+// file written atomically. An existing layout is added to: blobs already
+// there are kept, index.json entries with the same ref.name (or, untagged,
+// the same digest) are replaced, others stay. `ref_name`, when not empty,
+// is the ref.name of every saved entry instead of the refs' own names (a
+// layout tag such as "latest", as BuildKit's local cache writes).
+// FailedPrecondition if `dir` is a non-empty directory without index.json;
+// errors as SaveOciArchive's otherwise.
+Status SaveOciLayout(const Store& store, const std::vector<std::string>& refs,
+                     const std::filesystem::path& dir, std::string_view ref_name = {});
+
 Status SaveArchive(const Store& store, const std::vector<std::string>& refs,
                    const std::filesystem::path& out, ArchiveFormat format);
 

@@ -116,40 +116,140 @@ Result<std::optional<Reference>> RefOfIndexEntry(const Descriptor& d) {
 
 }  // namespace
 
-Status SaveOciArchive(const Store& store, const std::vector<std::string>& refs,
-                      const fs::path& out) {
-  if (refs.empty()) return MakeError(ErrorCode::kInvalidArgument, "save: no image named");
+namespace {
+
+// What an OCI layout of `refs` holds: index.json's entries and every blob
+// they reach, in order. `ref_name`, when set, replaces each entry's
+// annotations with that ref.name alone (a layout tag such as "latest").
+struct OciSavePlan {
   Index index;
-  index.media_type = std::string(media_type::kImageIndex);
   std::vector<Digest> blobs;
+};
+
+Result<OciSavePlan> PlanOciSave(const Store& store, const std::vector<std::string>& refs,
+                                std::string_view ref_name) {
+  if (refs.empty()) return MakeError(ErrorCode::kInvalidArgument, "save: no image named");
+  OciSavePlan plan;
+  plan.index.media_type = std::string(media_type::kImageIndex);
   std::unordered_set<Digest> seen;
   for (const auto& name : refs) {
     STRATA_ASSIGN_OR_RETURN(auto target, ResolveForSave(store, name));
-    auto s = CollectBlobs(store, target.descriptor, blobs, seen);
+    auto s = CollectBlobs(store, target.descriptor, plan.blobs, seen);
     if (!s) return Unexpected(s.error().Wrap(fmt::format("save {}", name)));
     Descriptor entry = Descriptor::Of(target.descriptor.media_type, target.descriptor.digest,
                                       target.descriptor.size);
     entry.platform = target.descriptor.platform;
-    if (target.ref) {
+    if (!ref_name.empty()) {
+      entry.annotations[std::string(kAnnotationRefName)] = std::string(ref_name);
+    } else if (target.ref) {
       entry.annotations[std::string(kAnnotationRefName)] = RefNameAnnotation(*target.ref);
       entry.annotations[std::string(kAnnotationImageName)] = target.ref->ToString();
     }
-    index.manifests.push_back(std::move(entry));
+    plan.index.manifests.push_back(std::move(entry));
   }
+  return plan;
+}
+
+std::optional<std::string> RefNameOf(const Descriptor& d) {
+  auto it = d.annotations.find(std::string(kAnnotationRefName));
+  if (it == d.annotations.end()) return std::nullopt;
+  return it->second;
+}
+
+// Copies a stored blob to `path` (atomically; the reader verifies it).
+Status CopyBlobToFile(const Store& store, const Digest& d, const fs::path& path) {
+  STRATA_ASSIGN_OR_RETURN(auto reader, store.Open(d));
+  STRATA_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(path));
+  std::vector<char> buf(kChunk);
+  int64_t total = 0;
+  for (;;) {
+    STRATA_ASSIGN_OR_RETURN(size_t n, reader.Read(buf.data(), buf.size()));
+    if (n == 0) break;
+    total += static_cast<int64_t>(n);
+    STRATA_RETURN_IF_ERROR(out.Write(buf.data(), n));
+  }
+  if (total != reader.size()) {
+    return MakeError(ErrorCode::kDataLoss, "blob {} changed size while being saved", d);
+  }
+  return out.Commit();
+}
+
+}  // namespace
+
+Status SaveOciArchive(const Store& store, const std::vector<std::string>& refs,
+                      const fs::path& out) {
+  STRATA_ASSIGN_OR_RETURN(auto plan, PlanOciSave(store, refs, {}));
   STRATA_ASSIGN_OR_RETURN(auto output, AtomicFile::Create(out));
   STRATA_ASSIGN_OR_RETURN(auto tar, TarWriter::Open(output.fd(), out.string()));
   STRATA_RETURN_IF_ERROR(tar.AddFile("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
   STRATA_RETURN_IF_ERROR(tar.AddDir("blobs"));
   std::set<std::string> dirs;
-  for (const auto& d : blobs) {
+  for (const auto& d : plan.blobs) {
     std::string dir = fmt::format("blobs/{}", d.algorithm_name());
     if (dirs.insert(dir).second) STRATA_RETURN_IF_ERROR(tar.AddDir(dir));
     auto s = WriteBlob(store, tar, d, BlobName(d));
     if (!s) return Unexpected(s.error().Wrap(fmt::format("save {}", out.string())));
   }
-  STRATA_RETURN_IF_ERROR(tar.AddFile("index.json", DumpJson(index.ToJson()) + "\n"));
+  STRATA_RETURN_IF_ERROR(tar.AddFile("index.json", DumpJson(plan.index.ToJson()) + "\n"));
   STRATA_RETURN_IF_ERROR(tar.Close());
   return output.Commit();
+}
+
+Status SaveOciLayout(const Store& store, const std::vector<std::string>& refs, const fs::path& dir,
+                     std::string_view ref_name) {
+  STRATA_ASSIGN_OR_RETURN(auto plan, PlanOciSave(store, refs, ref_name));
+  auto wrap = [&](const Error& e) {
+    return Unexpected(e.Wrap(fmt::format("save {}", dir.string())));
+  };
+  // An existing layout keeps its blobs and the index entries this save does
+  // not replace; anything else in a non-empty directory is refused.
+  Index index;
+  index.media_type = std::string(media_type::kImageIndex);
+  std::error_code ec;
+  if (fs::exists(dir / "index.json", ec)) {
+    auto text = ReadFile(dir / "index.json");
+    if (!text) return wrap(text.error());
+    auto old = Index::Parse(*text);
+    if (!old) return wrap(old.error().Wrap("index.json"));
+    index = std::move(*old);
+  } else if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+    return MakeError(ErrorCode::kFailedPrecondition,
+                     "save {}: the directory is neither empty nor an OCI layout", dir.string());
+  }
+  if (auto s = MakeDirs(dir / "blobs" / "sha256"); !s) return wrap(s.error());
+  for (const auto& d : plan.blobs) {
+    fs::path path = dir / BlobName(d);
+    if (d.algorithm_name() != "sha256") {
+      if (auto s = MakeDirs(path.parent_path()); !s) return wrap(s.error());
+    }
+    // Content-addressed: a blob already there with its size is kept (the
+    // layout's readers verify digests); a wrong size is rewritten.
+    auto size = store.Size(d);
+    if (size && fs::is_regular_file(path, ec) &&
+        static_cast<int64_t>(fs::file_size(path, ec)) == *size) {
+      continue;
+    }
+    if (auto s = CopyBlobToFile(store, d, path); !s) return wrap(s.error());
+  }
+  std::vector<Descriptor> kept;
+  for (auto& e : index.manifests) {
+    bool replaced = false;
+    for (const auto& n : plan.index.manifests) {
+      auto a = RefNameOf(e);
+      auto b = RefNameOf(n);
+      if ((a && b && *a == *b) || (!b && e.digest == n.digest)) replaced = true;
+    }
+    if (!replaced) kept.push_back(std::move(e));
+  }
+  for (auto& n : plan.index.manifests) kept.push_back(std::move(n));
+  index.manifests = std::move(kept);
+  if (auto s = WriteFileAtomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})"); !s) {
+    return wrap(s.error());
+  }
+  if (auto s = WriteFileAtomic(dir / "index.json", DumpJson(index.ToJson()) + "\n"); !s) {
+    return wrap(s.error());
+  }
+  return OkStatus();
 }
 
 namespace archive_internal {

@@ -240,6 +240,7 @@ Result<BuildResult> Build::Run() {
   m.media_type = std::string(oci::media_type::kImageManifest);
   m.config = *cfg;
   m.layers = final.layers;
+  m.annotations = opts_.manifest_annotations;
   auto md = store_.Put(m.Serialize(), std::string(oci::media_type::kImageManifest));
   if (!md) return Unexpected(md.error());
   for (const auto& t : tags) STRATA_RETURN_IF_ERROR(store_.Tag(t, *md));

@@ -77,6 +77,8 @@ struct BuildOptions {
   // of a local archive).
   uint64_t max_layer_bytes = oci::kDefaultMaxLayerBytes;
   std::map<std::string, std::string> labels;
+  // Annotations of the image manifest (`--annotation`, `-o annotation.K=V`).
+  std::map<std::string, std::string> manifest_annotations;
   std::optional<int64_t> source_date_epoch;
   // Where to find a FROM image that is not in the store; empty = error.
   ImageResolver resolver;
@@ -90,6 +92,14 @@ struct BuildOptions {
     std::optional<std::string> value;  // set for an environment secret
   };
   std::map<std::string, Secret> secrets;
+  // Every RUN's extra /etc/hosts entries (--add-host), resource limits
+  // (--ulimit: replace the runtime's defaults of their type; the CLI
+  // refuses values above its own hard limits) and /dev/shm size (--shm-size,
+  // 0 = 64 MiB). Part of each RUN's cache key when set, as in BuildKit's
+  // ExecOp.
+  std::vector<HostEntry> extra_hosts;
+  std::vector<Rlimit> ulimits;
+  uint64_t shm_size_bytes = 0;
   // ADD https://...; empty = ADD of a URL is an error.
   UrlFetcher fetcher;
 };

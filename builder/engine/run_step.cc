@@ -163,6 +163,15 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   for (const auto& h : run.heredocs) key.Add(h.content);
   key.Add(NetworkModeName(spec.network));
   if (spec.security != SecurityMode::kSandbox) key.Add(SecurityModeName(spec.security));
+  spec.extra_hosts = opts_.extra_hosts;
+  spec.rlimits = opts_.ulimits;
+  spec.shm_size_bytes = opts_.shm_size_bytes;
+  // Only when set: the keys of builds without them stay as they were.
+  for (const auto& h : spec.extra_hosts) key.Add("add-host").Add(h.host).Add(h.ip);
+  for (const auto& r : spec.rlimits) {
+    key.Add("ulimit").Add(fmt::format("{}={}:{}", r.type, r.soft, r.hard));
+  }
+  if (spec.shm_size_bytes != 0) key.Add(fmt::format("shm-size={}", spec.shm_size_bytes));
   RunMounts held;
   STRATA_RETURN_IF_ERROR(PrepareMounts(ins, run, spec, key, held));
   oci::Digest k = key.Finish();

@@ -105,6 +105,10 @@ struct RunSpec {
   // Added to DefaultRlimits() (an entry here replaces the default of its
   // type); all clamped to the current hard limits before use.
   std::vector<Rlimit> rlimits;
+  // Extra /etc/hosts entries (--add-host).
+  std::vector<HostEntry> extra_hosts;
+  // /dev/shm size; 0 = 64 MiB (--shm-size).
+  uint64_t shm_size_bytes = 0;
   // When stop is requested the container is killed and Run returns Cancelled.
   std::stop_token cancel;
 };

@@ -442,6 +442,7 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   o.binds = spec.binds;
   o.tmpfs = spec.tmpfs;
   o.rlimits = std::move(rlimits);
+  o.shm_size_bytes = spec.shm_size_bytes;
   o.hosts_file = dir / "hosts";
   o.resolv_conf_file = dir / "resolv.conf";
   o.hostname_file = dir / "hostname";
@@ -458,7 +459,8 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   auto host_resolv = ReadFile(options_.host_resolv_conf);
   // The bundle lives as long as this RUN: no fsync (8 of them cost 50-90 ms
   // per step on a busy disk).
-  STRATA_RETURN_IF_ERROR(WriteScratchFile(o.hosts_file, GenerateHostsFile(o.hostname)));
+  STRATA_RETURN_IF_ERROR(
+      WriteScratchFile(o.hosts_file, GenerateHostsFile(o.hostname, spec.extra_hosts)));
   STRATA_RETURN_IF_ERROR(WriteScratchFile(
       o.resolv_conf_file, GenerateResolvConf(host_resolv ? *host_resolv : "", spec.network)));
   STRATA_RETURN_IF_ERROR(WriteScratchFile(o.hostname_file, o.hostname + "\n"));

@@ -243,8 +243,10 @@ Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
   mounts.push_back(
       Mount("/dev/pts", "devpts", "devpts",
             {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}));
-  mounts.push_back(
-      Mount("/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}));
+  mounts.push_back(Mount("/dev/shm", "tmpfs", "shm",
+                         {"nosuid", "noexec", "nodev", "mode=1777",
+                          o.shm_size_bytes == 0 ? std::string("size=65536k")
+                                                : fmt::format("size={}", o.shm_size_bytes)}));
   mounts.push_back(Mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}));
   mounts.push_back(Mount("/sys", "sysfs", "sysfs",
                          insecure ? std::vector<std::string>{"nosuid", "noexec", "nodev", "rw"}
@@ -332,10 +334,11 @@ Result<std::vector<Rlimit>> ClampRlimits(const std::vector<Rlimit>& limits) {
   return out;
 }
 
-std::string GenerateHostsFile(std::string_view hostname) {
+std::string GenerateHostsFile(std::string_view hostname, const std::vector<HostEntry>& extra) {
   std::string out = "127.0.0.1\tlocalhost";
   if (!hostname.empty() && hostname != "localhost") out += fmt::format(" {}", hostname);
   out += "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  for (const HostEntry& e : extra) out += fmt::format("{}\t{}\n", e.ip, e.host);
   return out;
 }
 

@@ -85,6 +85,14 @@ struct Rlimit {
   bool operator==(const Rlimit&) const = default;
 };
 
+// One extra /etc/hosts line (`--add-host HOST:IP`); `ip` is a valid IPv4 or
+// IPv6 address (the CLI checks it).
+struct HostEntry {
+  std::string host;
+  std::string ip;
+  bool operator==(const HostEntry&) const = default;
+};
+
 // Everything config.json depends on, already resolved (numeric user, files).
 struct RuntimeSpecOptions {
   std::vector<std::string> args;  // argv; args[0] resolved by the runtime via PATH in env
@@ -113,6 +121,8 @@ struct RuntimeSpecOptions {
   std::vector<BindMount> binds;
   std::vector<TmpfsMount> tmpfs;
   std::vector<Rlimit> rlimits;  // written as given: clamp first (ClampRlimits)
+  // Size of the /dev/shm tmpfs; 0 = docker's default, 64 MiB.
+  uint64_t shm_size_bytes = 0;
 };
 
 // Docker's default capabilities without CAP_NET_RAW (no raw or packet
@@ -153,8 +163,9 @@ Result<nlohmann::json> GenerateRuntimeSpec(const RuntimeSpecOptions& options);
 // InvalidArgument.
 Result<std::vector<Rlimit>> ClampRlimits(const std::vector<Rlimit>& limits);
 
-// /etc/hosts content for a build container: localhost entries and `hostname`.
-std::string GenerateHostsFile(std::string_view hostname);
+// /etc/hosts content for a build container: localhost entries and
+// `hostname`, then each of `extra` as "IP\tHOST" (docker's --add-host).
+std::string GenerateHostsFile(std::string_view hostname, const std::vector<HostEntry>& extra = {});
 
 // /etc/resolv.conf for the container from the host's content. With the host
 // network the host's file is used as is (loopback resolvers are reachable).

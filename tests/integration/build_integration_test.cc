@@ -850,6 +850,41 @@ TEST_F(BuildIntegrationTest, AddUrlDownloadsAndVerifiesChecksum) {
 
 // --cache-to exports the build cache to a registry; a fresh store with
 // --cache-from reuses every step (no RUN runs) and gets the same digest.
+// docker buildx's --add-host, --ulimit and --shm-size reach every RUN; the
+// result is read through -o type=local. A changed value is a cache miss.
+TEST_F(BuildIntegrationTest, AddHostUlimitAndShmSizeReachEveryRun) {
+  auto ctx = Context("runopts", {{"Dockerfile",
+                                  "FROM busybox\n"
+                                  "RUN grep db /etc/hosts > /hosts.txt; ulimit -n > /nofile.txt; "
+                                  "df -k /dev/shm | tail -1 > /shm.txt\n"}});
+  fs::path out = Dir() / "out";
+  Build(ctx,
+        "--add-host db:10.1.2.3 --add-host db6=fd00::7 --ulimit nofile=512:1024 "
+        "--shm-size 96m -o type=local,dest=" +
+            Q(out));
+  auto hosts = ReadFile(out / "hosts.txt");
+  ASSERT_OK(hosts);
+  EXPECT_EQ(*hosts, "10.1.2.3\tdb\nfd00::7\tdb6\n");
+  auto nofile = ReadFile(out / "nofile.txt");
+  ASSERT_OK(nofile);
+  EXPECT_EQ(*nofile, "512\n");
+  auto shm = ReadFile(out / "shm.txt");
+  ASSERT_OK(shm);
+  EXPECT_THAT(*shm, HasSubstr(" 98304 ")) << *shm;  // 96 MiB in KiB
+  // Other values: the RUN runs again (part of its cache key).
+  auto r = RunCommand(std::string(STRATA_BINARY) + " --root " + Q(root_) +
+                      " build --progress plain --add-host db:10.1.2.4 --ulimit nofile=512:1024 "
+                      "--shm-size 96m " +
+                      Q(ctx) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, Not(HasSubstr("CACHED"))) << r.output;
+  // Above this process's hard limit: refused, never silently lowered.
+  r = Strata("build --ulimit nofile=1:99999999999 " + Q(ctx) + " 2>&1");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output,
+              HasSubstr("--ulimit nofile=1:99999999999: above this process's hard limit"));
+}
+
 TEST_F(BuildIntegrationTest, CacheToAndFromARegistryShareTheCacheAcrossStores) {
   registry::testing::RegistryProcess reg({});
   ASSERT_TRUE(reg.ok()) << reg.error();

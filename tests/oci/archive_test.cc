@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -197,6 +198,49 @@ TEST_F(ArchiveTest, LoadsAnOciLayoutDirectory) {
   ASSERT_OK_AND_ASSIGN(auto img, dst_->LoadImage("hello:latest"));
   EXPECT_EQ(img.descriptor.digest, manifest_.digest);
   EXPECT_TRUE(dst_->Fsck().ok());
+}
+
+TEST_F(ArchiveTest, OciLayoutDirectoryRoundTripKeepsEveryDigest) {
+  ASSERT_OK(SaveOciLayout(*src_, {"hello:latest"}, Path("layout")));
+  EXPECT_TRUE(fs::is_regular_file(Path("layout") / "oci-layout"));
+  EXPECT_TRUE(fs::is_regular_file(Path("layout") / "blobs/sha256" / manifest_.digest.hex()));
+  ASSERT_OK_AND_ASSIGN(auto text, ReadFile(Path("layout") / "index.json"));
+  auto index = json::parse(text);
+  ASSERT_EQ(index["manifests"].size(), 1u);
+  EXPECT_EQ(index["manifests"][0]["annotations"][std::string(kAnnotationRefName)], "hello:latest");
+  ASSERT_OK_AND_ASSIGN(auto loaded, Load(*dst_, Path("layout")));
+  ASSERT_EQ(loaded.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto img, dst_->LoadImage("hello:latest"));
+  EXPECT_EQ(img.descriptor.digest, manifest_.digest);
+  EXPECT_TRUE(dst_->Fsck().ok());
+}
+
+TEST_F(ArchiveTest, OciLayoutDirectoryIsAddedToAndTagsAreReplaced) {
+  ASSERT_OK_AND_ASSIGN(auto other,
+                       testing::AddImage(*src_, "other:1", {testing::MakeTar({{"o", "other"}})}));
+  // A layout tag ("latest", as BuildKit's local cache writes) replaces the
+  // entry of the same tag; entries of other tags stay.
+  ASSERT_OK(SaveOciLayout(*src_, {"hello:latest"}, Path("layout"), "latest"));
+  ASSERT_OK(SaveOciLayout(*src_, {"hello:latest"}, Path("layout"), "v1"));
+  ASSERT_OK(SaveOciLayout(*src_, {"other:1"}, Path("layout"), "latest"));
+  ASSERT_OK_AND_ASSIGN(auto text, ReadFile(Path("layout") / "index.json"));
+  auto index = json::parse(text);
+  ASSERT_EQ(index["manifests"].size(), 2u);
+  std::map<std::string, std::string> by_tag;
+  for (const auto& m : index["manifests"]) {
+    by_tag[m["annotations"][std::string(kAnnotationRefName)]] = m["digest"];
+  }
+  EXPECT_EQ(by_tag["v1"], manifest_.digest.ToString());
+  EXPECT_EQ(by_tag["latest"], other.digest.ToString());
+  EXPECT_TRUE(fs::is_regular_file(Path("layout") / "blobs/sha256" / manifest_.digest.hex()));
+}
+
+TEST_F(ArchiveTest, OciLayoutRefusesANonEmptyDirectoryThatIsNoLayout) {
+  strata::testing::WriteTestFile(Path("busy") / "file", "x");
+  EXPECT_THAT(SaveOciLayout(*src_, {"hello:latest"}, Path("busy")),
+              strata::testing::StatusIs(ErrorCode::kFailedPrecondition,
+                                        HasSubstr("neither empty nor an OCI layout")));
+  EXPECT_FALSE(fs::exists(Path("busy") / "index.json"));
 }
 
 TEST_F(ArchiveTest, SavedByDigestLoadsUntaggedAndResolvable) {

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
 # Registry benchmark: push and pull a 5-layer ~300 MB image to a local CNCF
 # Distribution registry with strata, side by side with `skopeo copy` of the
-# same OCI layout in the same run, plus a re-push of the unchanged image.
+# same OCI layout and `buildah push/pull` (its own --root, overlay) in the same
+# run, plus a re-push of the unchanged image.
 #   tools/bench/registry_bench.sh [path/to/strata]   (default: build/strata)
 # Layers are random bytes (incompressible), so timings measure transfer, not gzip.
 set -euo pipefail
 STRATA=${1:-${STRATA:-build/strata}}
 LAYERS=${LAYERS:-5}
 LAYER_MB=${LAYER_MB:-60}
-command -v skopeo >/dev/null || { echo "registry_bench: skopeo missing" >&2; exit 1; }
-work=$(mktemp -d /tmp/strata-regbench.XXXXXX)
+for t in skopeo buildah; do
+  command -v "$t" >/dev/null || { echo "registry_bench: $t missing" >&2; exit 1; }
+done
+# Lower case only: buildah names an image pulled from oci:DIR after DIR.
+work=/tmp/strata-regbench.$$.$RANDOM
+mkdir -m 0700 "$work"
 reg_pid=
+bah() { buildah --root "$work/buildah/root" --runroot "$work/buildah/run" --storage-driver overlay "$@"; }
 cleanup() {
+  bah rmi -a -f >/dev/null 2>&1 || true
+  for m in $(awk -v p="$work/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    umount -l "$m" 2>/dev/null || true
+  done
   if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -58,6 +68,7 @@ total=$(du -sb "$layout/blobs" | cut -f1)
 
 root=$work/root
 "$STRATA" --root "$root" load -i "$layout" >/dev/null
+bah_id=$(bah pull -q "oci:$layout:bench")
 
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; e=$(date +%s.%N); echo "$e - $s" | bc; }
 sync
@@ -65,12 +76,18 @@ strata_push=$(t "$STRATA" --root "$root" -q push "sha256:$mdg" "$reg/strata/benc
 skopeo_push=$(t skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$reg/skopeo/bench:1")
 strata_repush=$(t "$STRATA" --root "$root" -q push "sha256:$mdg" "$reg/strata/bench:1")
 skopeo_repush=$(t skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$reg/skopeo/bench:1")
+buildah_push=$(t bah push -q --tls-verify=false "$bah_id" "docker://$reg/buildah/bench:1")
+buildah_repush=$(t bah push -q --tls-verify=false "$bah_id" "docker://$reg/buildah/bench:1")
+bah rmi -a -f >/dev/null
+buildah_pull=$(t bah pull -q --tls-verify=false "docker://$reg/buildah/bench:1")
 strata_pull=$(t "$STRATA" --root "$work/pullroot" -q pull "$reg/strata/bench:1")
 skopeo_pull=$(t skopeo copy -q --src-tls-verify=false "docker://$reg/skopeo/bench:1" "oci:$work/skopeo-pull:bench")
 
 mb=$(echo "scale=1; $total / 1048576" | bc)
 echo "image: $LAYERS layers, ${mb} MiB of blobs, registry docker-registry $(docker-registry --version | awk '{print $3}') on 127.0.0.1"
-printf '%-26s %10s %10s\n' "operation" "strata s" "skopeo s"
-printf '%-26s %10.2f %10.2f\n' "push (empty registry)" "$strata_push" "$skopeo_push"
-printf '%-26s %10.2f %10.2f\n' "re-push (all present)" "$strata_repush" "$skopeo_repush"
-printf '%-26s %10.2f %10.2f\n' "pull (empty store)" "$strata_pull" "$skopeo_pull"
+echo "| operation | strata s | skopeo s | ratio | buildah s | ratio |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+row() { printf '| %s | %.2f | %.2f | %.1fx | %.2f | %.1fx |\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)" "$4" "$(echo "$4 / $2" | bc -l)"; }
+row "push (empty registry)" "$strata_push" "$skopeo_push" "$buildah_push"
+row "re-push (all present)" "$strata_repush" "$skopeo_repush" "$buildah_repush"
+row "pull (empty store)" "$strata_pull" "$skopeo_pull" "$buildah_pull"

@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,17 +15,24 @@
 
 #include <nlohmann/json.hpp>
 
-#include "builder/runtime/build_namespace.h"
 #include "builder/engine/executor.h"
-#include "builder/runtime/oci_runtime_runner.h"
 #include "builder/frontend/plan.h"
+#include "builder/runtime/build_namespace.h"
+#include "builder/runtime/oci_runtime_runner.h"
 #include "builder/runtime/run_reaper.h"
+#include "oci/archive.h"
 #include "oci/json_util.h"
+#include "oci/layer_writer.h"
+#include "oci/unpack.h"
 #include "oci/util/file_util.h"
 #include "oci/util/unique_fd.h"
 #include "registry/transport.h"
 #include "tools/curl/curl_transport.h"
+#include "tools/strata/build_metadata.h"
+#include "tools/strata/build_output.h"
+#include "tools/strata/cache_spec.h"
 #include "tools/strata/registry_cli.h"
+#include "tools/strata/run_options.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -185,7 +194,7 @@ struct BuildFlags {
   bool no_cache = false;
   std::string network = "default";
   std::vector<std::string> allow;
-  std::string compression = "gzip";
+  std::string compression;  // empty: gzip unless an --output says otherwise
   int compression_level = -1;
   std::string progress = "auto";
   std::string iidfile;
@@ -198,9 +207,115 @@ struct BuildFlags {
   std::string platform;
   std::vector<std::string> secrets;
   std::vector<std::string> cache_from;
-  std::string cache_to;
+  std::vector<std::string> cache_to;
+  std::vector<std::string> outputs;
+  std::vector<std::string> annotations;
+  std::string metadata_file;
+  std::vector<std::string> no_cache_filter;
+  std::vector<std::string> add_hosts;
+  bool load = false;
+  std::string provenance;
+  std::string sbom;
+  std::vector<std::string> ulimits;
+  std::string shm_size;
   std::string context;
 };
+
+// Copies `path` to standard output (an archive written for `dest=-`).
+Status CopyFileToStdout(const fs::path& path) {
+  STRATA_ASSIGN_OR_RETURN(auto fd, OpenFile(path, O_RDONLY));
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, fmt::format("read {}", path.string()));
+    }
+    if (n == 0) return OkStatus();
+    STRATA_RETURN_IF_ERROR(WriteAll(STDOUT_FILENO, buf.data(), static_cast<size_t>(n)));
+  }
+}
+
+// Runs one local/tar/oci/docker output of a finished build. `names` are the
+// image's names for the archives (tags), or its digest when it has none.
+Status RunOutput(Context& ctx, oci::Store& store, const oci::Image& image, const OutputSpec& out,
+                 const std::vector<std::string>& names) {
+  auto wrap = [&](const Error& e) {
+    return Unexpected(e.Wrap(fmt::format("--output {}", out.raw)));
+  };
+  oci::UnpackOptions uo;
+  uo.preserve_owners = ::geteuid() == 0;
+  STRATA_ASSIGN_OR_RETURN(uo.max_layer_bytes, ctx.MaxLayerBytes());
+  switch (out.type) {
+    case OutputType::kLocal:
+      // BuildKit's local exporter: the result's filesystem in DIR (created
+      // if missing; it must be empty, nothing in it is overwritten).
+      if (auto s = oci::UnpackImage(store, image, out.dest, uo); !s) return wrap(s.error());
+      return OkStatus();
+    case OutputType::kTar: {
+      // The same filesystem as one tar: unpacked once (whiteouts applied,
+      // owners kept) into a scratch dir in the store, written by the layer
+      // writer's tar stage, uncompressed.
+      auto tmp = ScopedTempDir::Create(store.IngestDir(), "export-");
+      if (!tmp) return wrap(tmp.error());
+      fs::path rootfs = tmp->path() / "rootfs";
+      if (auto s = oci::UnpackImage(store, image, rootfs, uo); !s) return wrap(s.error());
+      if (out.ToStdout()) {
+        oci::FunctionSink sink(
+            [](const void* d, size_t n) { return WriteAll(STDOUT_FILENO, d, n); });
+        if (auto s = oci::WriteTar(rootfs, {}, &sink); !s) return wrap(s.error());
+        return OkStatus();
+      }
+      auto file = AtomicFile::Create(out.dest);
+      if (!file) return wrap(file.error());
+      oci::FunctionSink sink([&](const void* d, size_t n) { return file->Write(d, n); });
+      if (auto s = oci::WriteTar(rootfs, {}, &sink); !s) return wrap(s.error());
+      if (auto s = file->Commit(); !s) return wrap(s.error());
+      return OkStatus();
+    }
+    case OutputType::kOci:
+    case OutputType::kDocker: {
+      if (out.type == OutputType::kOci && !out.tar) {
+        if (auto s = oci::SaveOciLayout(store, names, out.dest); !s) return wrap(s.error());
+        return OkStatus();
+      }
+      auto format = out.type == OutputType::kOci ? oci::ArchiveFormat::kOciArchive
+                                                 : oci::ArchiveFormat::kDockerArchive;
+      if (!out.ToStdout()) {
+        if (auto s = oci::SaveArchive(store, names, out.dest, format); !s) return wrap(s.error());
+        return OkStatus();
+      }
+      auto tmp = ScopedTempDir::Create(store.IngestDir(), "export-");
+      if (!tmp) return wrap(tmp.error());
+      fs::path file = tmp->path() / "image.tar";
+      if (auto s = oci::SaveArchive(store, names, file, format); !s) return wrap(s.error());
+      if (auto s = CopyFileToStdout(file); !s) return wrap(s.error());
+      return OkStatus();
+    }
+    case OutputType::kImage:
+    case OutputType::kCacheOnly:
+      return OkStatus();
+  }
+  return OkStatus();
+}
+
+// --cache-to: the records of this build (all of them for mode=max; for
+// mode=min those whose layer is in the final image, and the layer-less
+// ones) as a cache image in the store.
+Result<oci::Descriptor> ExportCacheFor(oci::Store& store, const CacheSpec& spec,
+                                       const builder::BuildResult& r, const oci::Image& image) {
+  std::vector<std::pair<oci::Digest, builder::CacheRecord>> records;
+  for (const auto& [k, rec] : r.cache_records) {
+    if (spec.mode == CacheMode::kMin && !rec.empty_layer) {
+      bool in_image = false;
+      for (const auto& l : image.manifest.layers)
+        in_image = in_image || l.digest == rec.layer.digest;
+      if (!in_image) continue;
+    }
+    records.emplace_back(k, rec);
+  }
+  return builder::ExportCache(store, records);
+}
 
 Result<std::map<std::string, std::string>> ParseKeyValues(const std::vector<std::string>& in,
                                                           std::string_view flag,
@@ -222,11 +337,142 @@ Result<std::map<std::string, std::string>> ParseKeyValues(const std::vector<std:
   return out;
 }
 
-int RunBuild(Context& ctx, const BuildFlags& f) {
+// A bad flag value: the message, and the usage exit code.
+int Usage(const Error& e) {
+  Fail(e);
+  return kExitUsage;
+}
+
+int RunBuild(Context& ctx, const BuildFlags& given) {
+  BuildFlags f = given;
+  // --progress=quiet is -q: nothing on stdout but the image ID.
+  const bool quiet = ctx.global.quiet || f.progress == "quiet";
+  // docker's --pull is a boolean flag, strata's takes a policy: a bare
+  // --pull means always (CLI11 gives it default_str), --pull=true|false as
+  // docker.
+  if (f.pull == "true") f.pull = "always";
+  if (f.pull == "false") f.pull = "missing";
   auto args = ParseKeyValues(f.build_args, "--build-arg", true);
   if (!args) return Fail(args.error());
   auto labels = ParseKeyValues(f.labels, "--label", false);
   if (!labels) return Fail(labels.error());
+  // Everything BuildKit-style is parsed and checked here, before anything
+  // runs: a bad --output or --cache-to must not cost a whole build. These
+  // are usage errors (exit 2).
+  auto outputs = ParseOutputSpecs(f.outputs);
+  if (!outputs) return Usage(outputs.error());
+  auto annotations = ParseAnnotationFlags(f.annotations);
+  if (!annotations) return Usage(annotations.error());
+  std::vector<CacheSpec> cache_from, cache_to;
+  for (const auto& v : f.cache_from) {
+    auto spec = ParseCacheSpec(v, CacheDirection::kFrom);
+    if (!spec) return Usage(spec.error());
+    cache_from.push_back(std::move(*spec));
+  }
+  for (const auto& v : f.cache_to) {
+    auto spec = ParseCacheSpec(v, CacheDirection::kTo);
+    if (!spec) return Usage(spec.error());
+    cache_to.push_back(std::move(*spec));
+  }
+  // RUN options: every RUN's /etc/hosts entries, rlimits, /dev/shm size.
+  std::vector<builder::HostEntry> extra_hosts;
+  for (const auto& h : f.add_hosts) {
+    auto e = ParseAddHost(h);
+    if (!e) return Usage(e.error());
+    extra_hosts.push_back(std::move(*e));
+  }
+  std::vector<builder::Rlimit> ulimits;
+  for (const auto& u : f.ulimits) {
+    auto r = ParseUlimit(u);
+    if (!r) return Usage(r.error());
+    // The runtime would clamp a limit above this process's hard limit
+    // (root cannot raise it here): refuse instead of giving less than asked.
+    auto clamped = builder::ClampRlimits({*r});
+    if (!clamped) return Fail(clamped.error().Wrap(fmt::format("--ulimit {}", u)));
+    if (clamped->front() != *r) {
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         fmt::format("--ulimit {}: above this process's hard limit ({}); a build "
+                                     "cannot raise it",
+                                     u, clamped->front().hard)));
+    }
+    ulimits.push_back(std::move(*r));
+  }
+  uint64_t shm_size = 0;
+  if (!f.shm_size.empty()) {
+    auto n = ParseShmSize(f.shm_size);
+    if (!n) return Usage(n.error());
+    shm_size = *n;
+  }
+  if (f.progress != "auto" && f.progress != "plain" && f.progress != "tty" &&
+      f.progress != "json" && f.progress != "rawjson" && f.progress != "quiet") {
+    return Usage(Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--progress {}: want auto, plain, tty, json, rawjson or quiet", f.progress)));
+  }
+  if (f.pull != "missing" && f.pull != "always" && f.pull != "never") {
+    return Usage(Error(ErrorCode::kInvalidArgument,
+                       fmt::format("--pull {}: want always, missing or never", f.pull)));
+  }
+  // Attestations: strata makes none, which is what =false asks for.
+  for (const auto& [flag, v] :
+       {std::pair<std::string_view, std::string>{"--provenance", f.provenance},
+        {"--sbom", f.sbom}}) {
+    if (!v.empty() && v != "false" && v != "0") {
+      return Usage(Error(
+          ErrorCode::kUnimplemented,
+          fmt::format("{}={}: attestations are not supported (only {}=false)", flag, v, flag)));
+    }
+  }
+  if (!f.no_cache_filter.empty()) {
+    return Usage(Error(ErrorCode::kUnimplemented,
+                       fmt::format("--no-cache-filter {}: per-stage cache control is not "
+                                   "supported (use --no-cache)",
+                                   f.no_cache_filter.front())));
+  }
+  // The image's names: -t, and name= of image/registry/oci/docker outputs
+  // (which tag the image in the store too). Pushed: all of them with --push,
+  // an output's own with push=true / type=registry.
+  std::vector<std::string> all_tags = f.tags;
+  std::vector<oci::Reference> push_refs;
+  bool to_stdout = false;
+  for (const auto& out : *outputs) {
+    to_stdout = to_stdout || out.ToStdout();
+    for (const auto& n : out.names) {
+      auto ref = oci::Reference::Parse(n);
+      if (!ref) return Usage(ref.error().Wrap(fmt::format("--output {}: name", out.raw)));
+      if (std::find(all_tags.begin(), all_tags.end(), n) == all_tags.end()) all_tags.push_back(n);
+    }
+    if (out.push) {
+      const auto& names = out.names.empty() ? f.tags : out.names;
+      if (names.empty()) {
+        return Usage(Error(ErrorCode::kInvalidArgument,
+                           fmt::format("--output {}: pushing needs name= or -t REF", out.raw)));
+      }
+      for (const auto& n : names) {
+        auto ref = oci::Reference::Parse(n);
+        if (!ref) return Usage(ref.error().Wrap(fmt::format("--output {}", out.raw)));
+        if (std::find(push_refs.begin(), push_refs.end(), *ref) == push_refs.end()) {
+          push_refs.push_back(*ref);
+        }
+      }
+    }
+  }
+  if (f.push) {
+    for (const auto& n : f.tags) {
+      auto ref = oci::Reference::Parse(n);
+      if (!ref) return Usage(ref.error().Wrap(fmt::format("-t {}", n)));
+      if (std::find(push_refs.begin(), push_refs.end(), *ref) == push_refs.end()) {
+        push_refs.push_back(*ref);
+      }
+    }
+  }
+  if (to_stdout && ::isatty(STDOUT_FILENO)) {
+    return Usage(Error(ErrorCode::kInvalidArgument,
+                       "--output: refusing to write an archive to a terminal (redirect stdout "
+                       "or give dest=FILE)"));
+  }
+  auto layer_compression = MergeOutputCompression(*outputs);
+  if (!layer_compression) return Usage(layer_compression.error());
   fs::path context = f.context;
   fs::path dockerfile = f.file.empty() ? context / "Dockerfile" : fs::path(f.file);
   std::optional<std::string> stdin_text;
@@ -260,7 +506,14 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   o.context_dir = context;
   o.dockerfile = dockerfile;
   o.dockerfile_text = std::move(*text);
-  o.tags = f.tags;
+  o.tags = all_tags;
+  o.manifest_annotations = *annotations;
+  o.extra_hosts = extra_hosts;
+  o.ulimits = ulimits;
+  o.shm_size_bytes = shm_size;
+  for (const auto& out : *outputs) {
+    for (const auto& [k, v] : out.annotations) o.manifest_annotations[k] = v;
+  }
   o.build_args = *args;
   o.target = f.target;
   o.no_cache = f.no_cache;
@@ -355,13 +608,31 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     return Fail(Error(ErrorCode::kPermissionDenied,
                       fmt::format("--network host needs --allow {}", builder::kAllowNetworkHost)));
   }
+  std::optional<oci::Compression> flag_compression;
   if (f.compression == "zstd") {
-    o.compression.compression = oci::Compression::kZstd;
-  } else if (f.compression != "gzip") {
+    flag_compression = oci::Compression::kZstd;
+  } else if (f.compression == "gzip") {
+    flag_compression = oci::Compression::kGzip;
+  } else if (!f.compression.empty()) {
     return Fail(Error(ErrorCode::kInvalidArgument,
                       fmt::format("--compression {}: want gzip or zstd", f.compression)));
   }
+  if (flag_compression && layer_compression->compression &&
+      *flag_compression != *layer_compression->compression) {
+    return Usage(Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--compression {} contradicts an --output's compression=", f.compression)));
+  }
+  o.compression.compression =
+      flag_compression.value_or(layer_compression->compression.value_or(oci::Compression::kGzip));
   o.compression.level = f.compression_level;
+  if (layer_compression->level) {
+    if (f.compression_level >= 0 && f.compression_level != *layer_compression->level) {
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         "--compression-level contradicts an --output's compression-level="));
+    }
+    o.compression.level = *layer_compression->level;
+  }
   if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
     char* end = nullptr;
     long long v = std::strtoll(sde, &end, 10);
@@ -370,6 +641,26 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
                         fmt::format("SOURCE_DATE_EPOCH={} is not a unix time", sde)));
     }
     o.source_date_epoch = v;
+  }
+  // rewrite-timestamp=true: BuildKit clamps the mtimes in the layers the
+  // build makes to SOURCE_DATE_EPOCH. strata's layer writer always does that
+  // when SOURCE_DATE_EPOCH is set (environment or --build-arg), so true
+  // needs it and false cannot be had with it.
+  const bool have_epoch = o.source_date_epoch || args->contains("SOURCE_DATE_EPOCH");
+  for (const auto& out : *outputs) {
+    if (!out.rewrite_timestamp) continue;
+    if (*out.rewrite_timestamp && !have_epoch) {
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         fmt::format("--output {}: rewrite-timestamp=true needs SOURCE_DATE_EPOCH "
+                                     "(environment or --build-arg)",
+                                     out.raw)));
+    }
+    if (!*out.rewrite_timestamp && have_epoch) {
+      return Usage(Error(ErrorCode::kUnimplemented,
+                         fmt::format("--output {}: rewrite-timestamp=false is not supported with "
+                                     "SOURCE_DATE_EPOCH (strata always clamps layer mtimes to it)",
+                                     out.raw)));
+    }
   }
   if (!f.platform.empty()) {
     // Cross-platform builds (emulation) are not supported: refuse rather
@@ -384,10 +675,6 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
   }
   if (f.push && f.tags.empty()) {
     return Fail(Error(ErrorCode::kInvalidArgument, "build --push needs at least one -t REF"));
-  }
-  if (f.pull != "missing" && f.pull != "always" && f.pull != "never") {
-    return Fail(Error(ErrorCode::kInvalidArgument,
-                      fmt::format("--pull {}: want always, missing or never", f.pull)));
   }
   // From here on the build runs in its own pid and mount namespaces: its
   // containers and mounts die with it (builder/build_namespace.h). This
@@ -415,25 +702,28 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
 
   std::unique_ptr<builder::ProgressSink> progress;
   std::string mode = f.progress;
-  if (ctx.global.quiet) mode = "quiet";
+  // rawjson: strata's own JSON event stream (one object per line), not
+  // BuildKit's SolveStatus encoding.
+  if (quiet) mode = "quiet";
   if (mode == "auto") mode = ::isatty(STDERR_FILENO) ? "tty" : "plain";
   if (mode == "tty" && !::isatty(STDERR_FILENO)) mode = "plain";
   if (mode == "tty") {
     progress = std::make_unique<TtyProgress>();
   } else if (mode == "plain") {
     progress = std::make_unique<PlainProgress>();
-  } else if (mode == "json") {
+  } else if (mode == "json" || mode == "rawjson") {
     progress = std::make_unique<JsonProgress>();
   } else if (mode == "quiet") {
     progress = std::make_unique<QuietProgress>();
   } else {
-    return Fail(Error(ErrorCode::kInvalidArgument,
-                      fmt::format("--progress {}: want auto, plain, tty, json", f.progress)));
+    return Fail(Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--progress {}: want auto, plain, tty, json, rawjson or quiet", f.progress)));
   }
   // FROM images that are not in the store come from their registry.
   std::shared_ptr<registry::CredentialStore> creds;
   std::unique_ptr<registry::Client> client;
-  StderrProgress pull_progress(ctx.global.quiet || mode == "json");
+  StderrProgress pull_progress(quiet || mode == "json" || mode == "rawjson" || mode == "quiet");
   auto ensure_client = [&]() -> Status {
     if (client) return OkStatus();
     STRATA_ASSIGN_OR_RETURN(creds, MakeCredentialStore(ctx));
@@ -478,103 +768,198 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
     *last_modified = resp.GetHeader("Last-Modified");
     return OkStatus();
   };
-  // --cache-from: pull each cache image and import its records; a missing
-  // cache (the first CI run) is a warning, as with BuildKit.
-  for (const auto& ref_s : f.cache_from) {
-    auto ref = oci::Reference::Parse(ref_s);
-    if (!ref) return Fail(ref.error().Wrap("--cache-from"));
-    if (auto s = ensure_client(); !s) return Fail(s.error());
-    registry::PullOptions po;
-    po.progress = &pull_progress;
-    auto pulled = client->Pull(**store, *ref, po);
-    if (!pulled) {
-      progress->Warning(fmt::format("--cache-from {}: {}", ref_s, pulled.error().message()));
-      continue;
+  // --cache-from: import the records of each cache image (pulled, or read
+  // from an OCI layout directory); a missing cache (the first CI run) is a
+  // warning, as with BuildKit.
+  for (const auto& spec : cache_from) {
+    auto warn = [&](const Error& e) {
+      progress->Warning(fmt::format("--cache-from {}: {}", spec.raw, e.message()));
+    };
+    std::optional<oci::Descriptor> cache_desc;
+    if (spec.type == CacheType::kRegistry) {
+      if (auto s = ensure_client(); !s) return Fail(s.error());
+      registry::PullOptions po;
+      po.progress = &pull_progress;
+      auto pulled = client->Pull(**store, *spec.ref, po);
+      if (!pulled) {
+        warn(pulled.error());
+        continue;
+      }
+      cache_desc = pulled->manifest;
+    } else {
+      auto text = ReadFile(spec.dir / "index.json");
+      if (!text) {
+        warn(text.error());
+        continue;
+      }
+      auto index = oci::Index::Parse(*text);
+      if (!index) return Fail(index.error().Wrap(fmt::format("--cache-from {}", spec.raw)));
+      for (const auto& m : index->manifests) {
+        auto it = m.annotations.find(std::string(oci::kAnnotationRefName));
+        if (it != m.annotations.end() && it->second == spec.tag) cache_desc = m;
+      }
+      if (!cache_desc) {
+        warn(Error(ErrorCode::kNotFound,
+                   fmt::format("no cache tagged {} in {}", spec.tag, spec.dir.string())));
+        continue;
+      }
+      if (auto loaded = oci::Load(**store, spec.dir); !loaded) {
+        return Fail(loaded.error().Wrap(fmt::format("--cache-from {}", spec.raw)));
+      }
     }
-    auto img = (*store)->LoadImage(pulled->manifest);
-    if (!img) return Fail(img.error().Wrap(fmt::format("--cache-from {}", ref_s)));
+    auto img = (*store)->LoadImage(*cache_desc);
+    if (!img) return Fail(img.error().Wrap(fmt::format("--cache-from {}", spec.raw)));
     auto n = builder::ImportCache(**store, *img);
-    if (!n) return Fail(n.error().Wrap(fmt::format("--cache-from {}", ref_s)));
+    if (!n) return Fail(n.error().Wrap(fmt::format("--cache-from {}", spec.raw)));
   }
   builder::Executor exec(**store, runner, *progress);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
   progress.reset();  // a live tty display is erased/finished before we print
-  if (!r) return Fail(r.error());
+  if (!r) {
+    if (mode == "json" || mode == "rawjson") {
+      // The JSON stream ends with the failure as an event, for CI parsers;
+      // the usual "strata: …" line follows.
+      nlohmann::json ev = {{"event", "error"}, {"text", r.error().message()}};
+      fmt::print(stderr, "{}\n", ev.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    return Fail(r.error());
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!f.iidfile.empty()) {
     if (auto s = WriteFileAtomic(f.iidfile, r->manifest.digest.ToString()); !s) {
       return Fail(s.error());
     }
   }
-  if (!f.cache_to.empty()) {
-    auto ref = oci::Reference::Parse(f.cache_to);
-    if (!ref) return Fail(ref.error().Wrap("--cache-to"));
-    auto cache = builder::ExportCache(**store, r->cache_records);
-    if (!cache) return Fail(cache.error().Wrap("--cache-to"));
+  auto image = (*store)->LoadImage(r->manifest);
+  if (!image) return Fail(image.error());
+  for (const auto& out : *outputs) {
+    std::vector<std::string> names = out.names.empty() ? f.tags : out.names;
+    if (names.empty()) names.push_back(r->manifest.digest.ToString());
+    if (auto s = RunOutput(ctx, **store, *image, out, names); !s) return Fail(s.error());
+  }
+  for (const auto& spec : cache_to) {
+    auto exported = [&]() -> Status {
+      STRATA_ASSIGN_OR_RETURN(auto cache, ExportCacheFor(**store, spec, *r, *image));
+      if (spec.type == CacheType::kLocal) {
+        return oci::SaveOciLayout(**store, {cache.digest.ToString()}, spec.dir, spec.tag);
+      }
+      STRATA_RETURN_IF_ERROR(ensure_client());
+      registry::PushOptions po;
+      po.progress = &pull_progress;
+      STRATA_ASSIGN_OR_RETURN(auto pushed,
+                              client->Push(**store, cache.digest.ToString(), *spec.ref, po));
+      (void)pushed;
+      return OkStatus();
+    }();
+    if (!exported) {
+      Error e = exported.error().Wrap(fmt::format("--cache-to {}", spec.raw));
+      if (!spec.ignore_error) return Fail(e);
+      fmt::print(stderr, "WARNING: {}\n", e.message());
+    }
+  }
+  for (const auto& t : push_refs) {
     if (auto s = ensure_client(); !s) return Fail(s.error());
     registry::PushOptions po;
     po.progress = &pull_progress;
-    auto pushed = client->Push(**store, cache->digest.ToString(), *ref, po);
-    if (!pushed) return Fail(pushed.error().Wrap(fmt::format("--cache-to {}", f.cache_to)));
-  }
-  if (f.push) {
-    if (auto s = ensure_client(); !s) return Fail(s.error());
-    for (const auto& t : r->tags) {
-      registry::PushOptions po;
-      po.progress = &pull_progress;
-      auto pushed = client->Push(**store, r->manifest.digest.ToString(), t, po);
-      if (!pushed) return Fail(pushed.error().Wrap(fmt::format("push {}", t.Familiar())));
-      if (!ctx.global.quiet) {
-        fmt::print(stderr, "Pushed {} {}\n", t.ToString(), pushed->descriptor.digest.ToString());
-      }
+    auto pushed = client->Push(**store, r->manifest.digest.ToString(), t, po);
+    if (!pushed) return Fail(pushed.error().Wrap(fmt::format("push {}", t.Familiar())));
+    if (!quiet) {
+      fmt::print(stderr, "Pushed {} {}\n", t.ToString(), pushed->descriptor.digest.ToString());
     }
   }
-  if (!ctx.global.quiet) {
+  if (!f.metadata_file.empty()) {
+    auto md = BuildMetadataJson(r->manifest, r->config, r->tags);
+    if (auto s = WriteFileAtomic(f.metadata_file, md.dump(2) + "\n"); !s) {
+      return Fail(s.error().Wrap("--metadata-file"));
+    }
+  }
+  if (!quiet) {
     for (const auto& t : r->tags) fmt::print(stderr, "Tagged {}\n", t.Familiar());
     fmt::print(stderr, "Built in {:.2f}s ({} steps, {} cached)\n", secs, r->steps, r->cached_steps);
   }
-  fmt::print("{}\n", r->manifest.digest.ToString());
+  // With an output on stdout the ID goes to stderr: stdout is the archive.
+  fmt::print(to_stdout ? stderr : stdout, "{}\n", r->manifest.digest.ToString());
   return kExitOk;
 }
 
 }  // namespace
 
 Verb BuildVerb() {
-  return {"build", "Build an image from a Dockerfile", [](CLI::App& app) -> Action {
-            auto f = std::make_shared<BuildFlags>();
-            app.add_option("-t,--tag", f->tags, "Name and tag the image (repeatable)");
-            app.add_option("-f,--file", f->file,
-                           "Dockerfile (default CONTEXT/Dockerfile; - reads stdin)");
-            app.add_option("--build-arg", f->build_args, "Build-time variable KEY=VALUE");
-            app.add_option("--target", f->target, "Build up to this stage");
-            app.add_flag("--no-cache", f->no_cache, "Do not use the build cache");
-            app.add_option("--network", f->network,
-                           "RUN network: default (private, outbound through a user-space NAT), "
-                           "none, or host (needs --allow network.host)");
-            app.add_option("--allow", f->allow,
-                           "Grant an entitlement: network.host, security.insecure (repeatable)");
-            app.add_option("--compression", f->compression, "Layer compression: gzip or zstd");
-            app.add_option("--compression-level", f->compression_level, "Codec level");
-            app.add_option("--progress", f->progress, "auto, plain, tty, json");
-            app.add_option("--iidfile", f->iidfile, "Write the image ID (manifest digest) here");
-            app.add_flag("--push", f->push, "Push the image after building");
-            app.add_option("--label", f->labels, "Set an image label KEY=VALUE");
-            app.add_option("--runtime", f->runtime, "OCI runtime for RUN (runc, crun, or a path)");
-            app.add_flag("--print-plan", f->print_plan, "Print the parsed plan as JSON and exit");
-            app.add_flag("--check", f->check,
-                         "Run the build checks (BuildKit's linter) only; exit 1 on violations");
-            app.add_option("--pull", f->pull, "Pull policy: always, missing, never");
-            app.add_option("--platform", f->platform, "Target platform (host only for now)");
-            app.add_option("--cache-from", f->cache_from,
-                           "Import build-cache records from this registry image (repeatable)");
-            app.add_option("--cache-to", f->cache_to,
-                           "Export this build's cache records to this registry image");
-            app.add_option("--secret", f->secrets,
-                           "Secret for RUN --mount=type=secret: id=ID,src=PATH");
-            app.add_option("CONTEXT", f->context, "Build context directory")->required();
-            return [f](Context& ctx) { return RunBuild(ctx, *f); };
-          }};
+  return {
+      "build", "Build an image from a Dockerfile", [](CLI::App& app) -> Action {
+        auto f = std::make_shared<BuildFlags>();
+        // Repeatable options take one value each time, as docker's do
+        // (`-t a CONTEXT --pull` must not read CONTEXT as a second tag).
+        app.add_option("-t,--tag", f->tags, "Name and tag the image (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("-f,--file", f->file,
+                       "Dockerfile (default CONTEXT/Dockerfile; - reads stdin)");
+        app.add_option("--build-arg", f->build_args, "Build-time variable KEY=VALUE")
+            ->allow_extra_args(false);
+        app.add_option("--target", f->target, "Build up to this stage");
+        app.add_flag("--no-cache", f->no_cache, "Do not use the build cache");
+        app.add_option("--network", f->network,
+                       "RUN network: default (private, outbound through a user-space NAT), "
+                       "none, or host (needs --allow network.host)");
+        app.add_option("--allow", f->allow,
+                       "Grant an entitlement: network.host, security.insecure (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--compression", f->compression, "Layer compression: gzip or zstd");
+        app.add_option("--compression-level", f->compression_level, "Codec level");
+        app.add_option("--progress", f->progress,
+                       "auto, plain, tty, json, rawjson (= json), quiet (= -q)");
+        app.add_option("--iidfile", f->iidfile, "Write the image ID (manifest digest) here");
+        app.add_flag("--push", f->push, "Push the image after building");
+        app.add_option("--label", f->labels, "Set an image label KEY=VALUE")
+            ->allow_extra_args(false);
+        app.add_option("--runtime", f->runtime, "OCI runtime for RUN (runc, crun, or a path)");
+        app.add_flag("--print-plan", f->print_plan, "Print the parsed plan as JSON and exit");
+        app.add_flag("--check", f->check,
+                     "Run the build checks (BuildKit's linter) only; exit 1 on violations");
+        app.add_option("--pull", f->pull,
+                       "Pull policy: always, missing, never; a bare --pull is always")
+            ->expected(0, 1)
+            ->default_str("always");
+        app.add_option("--platform", f->platform, "Target platform (host only for now)");
+        app.add_option("--cache-from", f->cache_from,
+                       "Import build-cache records: REF, or BuildKit's type=registry,ref=R / "
+                       "type=local,src=DIR (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--cache-to", f->cache_to,
+                       "Export this build's cache records: REF, or BuildKit's "
+                       "type=registry,ref=R[,mode=min|max] / type=local,dest=DIR "
+                       "(repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("-o,--output", f->outputs,
+                       "Output in BuildKit's syntax: type=local|tar|oci|docker|image|"
+                       "registry,... or DIR (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--annotation", f->annotations, "Manifest annotation KEY=VALUE (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--metadata-file", f->metadata_file,
+                       "Write BuildKit's build metadata (containerimage.digest, ...) as JSON");
+        app.add_option("--no-cache-filter", f->no_cache_filter,
+                       "Refused: per-stage cache control is not supported")
+            ->allow_extra_args(false);
+        app.add_option("--secret", f->secrets, "Secret for RUN --mount=type=secret: id=ID,src=PATH")
+            ->allow_extra_args(false);
+        app.add_flag("--load", f->load,
+                     "Keep the image in the local store (buildx's --load; strata always does)");
+        app.add_option("--provenance", f->provenance, "Only false: strata makes no attestations");
+        app.add_option("--sbom", f->sbom, "Only false: strata makes no attestations");
+        app.add_option("--add-host", f->add_hosts,
+                       "Add HOST:IP to every RUN's /etc/hosts (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--ulimit", f->ulimits,
+                       "Every RUN's resource limit NAME=SOFT[:HARD] (repeatable)")
+            ->allow_extra_args(false);
+        app.add_option("--shm-size", f->shm_size, "Size of every RUN's /dev/shm (default 64m)");
+        // Required: CLI11 then keeps the last argument for it, so a
+        // bare `--pull CONTEXT` is --pull=always, as with docker.
+        app.add_option("CONTEXT", f->context, "Build context directory")->required();
+        return [f](Context& ctx) { return RunBuild(ctx, *f); };
+      }};
 }
 
 }  // namespace strata::cli

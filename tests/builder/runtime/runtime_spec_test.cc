@@ -309,6 +309,25 @@ TEST(RuntimeSpecTest, HostsFileHasLocalhostAndHostname) {
   EXPECT_NE(hosts.find("::1\tlocalhost"), std::string::npos);
 }
 
+TEST(RuntimeSpecTest, HostsFileAppendsExtraHostsAsDocker) {
+  std::string hosts = GenerateHostsFile("builder", {{"db", "10.0.0.5"}, {"v6", "fd00::1"}});
+  EXPECT_NE(hosts.find("127.0.0.1\tlocalhost builder\n"), std::string::npos);
+  EXPECT_TRUE(hosts.ends_with("10.0.0.5\tdb\nfd00::1\tv6\n")) << hosts;
+}
+
+TEST(RuntimeSpecTest, ShmSizeDefaultsTo64MiBAndCanBeSet) {
+  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(BaseOptions()));
+  const json* shm = FindMount(spec, "/dev/shm");
+  ASSERT_NE(shm, nullptr);
+  EXPECT_THAT(shm->at("options").dump(), ::testing::HasSubstr("\"size=65536k\""));
+  auto o = BaseOptions();
+  o.shm_size_bytes = 128ull << 20;
+  ASSERT_OK_AND_ASSIGN(json big, GenerateRuntimeSpec(o));
+  shm = FindMount(big, "/dev/shm");
+  ASSERT_NE(shm, nullptr);
+  EXPECT_THAT(shm->at("options").dump(), ::testing::HasSubstr("\"size=134217728\""));
+}
+
 TEST(RuntimeSpecTest, ResolvConfHostNetworkKeepsHostFile) {
   std::string host = "search example.com\nnameserver 127.0.0.53\noptions edns0\n";
   EXPECT_EQ(GenerateResolvConf(host, NetworkMode::kHost), host);
