@@ -274,11 +274,10 @@ RegistryResult<PullResult> Puller::Pull(oci::Store& store, const oci::Reference&
   }
   result.manifest = image.descriptor;
   result.manifest.platform = platform;
-  // An image whose layers were left at the registry is not tagged: a tag
-  // would offer every verb an image it cannot unpack.
-  if (opts.layers) {
-    STRATA_RETURN_IF_ERROR(store.Tag(ref, result.manifest));
-  }
+  // Tagged even without its layers: the next build finds it offline (a
+  // cached rebuild never asks the registry), and whatever reads its layers
+  // fetches them from the recorded source first (or names it in its error).
+  STRATA_RETURN_IF_ERROR(store.Tag(ref, result.manifest));
   return result;
 }
 

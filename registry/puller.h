@@ -42,9 +42,9 @@ struct PullOptions {
   oci::Platform platform = oci::Platform::Host();
   // false: fetch the manifest (and index) and the config only, for a build
   // that never reads the image's file system (lazy base layers). The layers
-  // stay at the registry, recorded as their source (oci/blob_sources.h), and
-  // the reference is NOT tagged; PullResult::manifest names the stored
-  // manifest (Store::LoadImageMetadata reads it).
+  // stay at the registry, recorded as their source (oci/blob_sources.h); the
+  // reference is tagged all the same (Store::LoadImageMetadata reads it; a
+  // later full pull, or FetchRecordedBlob, fetches the layers).
   bool layers = true;
   int jobs = 3;         // parallel blob downloads
   int max_resumes = 5;  // per blob, after a broken download

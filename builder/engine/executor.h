@@ -91,9 +91,9 @@ struct BuildOptions {
   // in the store, of a stage that never reads its base's file system
   // (builder/frontend/base_use.h; ONBUILD triggers in its config count as
   // reading), is resolved through `metadata_resolver`, which stores its
-  // manifest and config only (and returns the manifest's descriptor, not
-  // tagged); the built image then references layers the store does not
-  // have. Whatever later needs such a layer (a stage that does read it, a
+  // manifest and config only (and returns the manifest's descriptor; the
+  // reference is tagged, so a rebuild finds it offline); the built image then
+  // references layers the store does not have. Whatever later needs such a layer (a stage that does read it, a
   // view of the chain) fetches it through `blob_fetcher` first.
   ImageResolver metadata_resolver;
   BlobFetcher blob_fetcher;

@@ -33,8 +33,9 @@ Status Build::FetchLazyLayers(const std::vector<oci::Descriptor>& layers, std::s
     if (store_.Has(l.digest)) continue;
     if (!opts_.blob_fetcher) {
       return MakeError(ErrorCode::kFailedPrecondition,
-                       "{}: layer {} is not in the store and this build cannot fetch it", what,
-                       l.digest);
+                       "{}: layer {} is not in the store (a lazy base layer) and this build may "
+                       "not fetch it (--pull=never)",
+                       what, l.digest);
     }
     if (auto s = opts_.blob_fetcher(l); !s) {
       return Unexpected(s.error().Wrap(fmt::format("{}: fetch layer {}", what, l.digest)));

@@ -51,7 +51,7 @@ TEST_F(PullerTest, RecordsWhereEveryBlobCameFrom) {
   }
 }
 
-TEST_F(PullerTest, WithoutLayersFetchesConfigOnlyRecordsLayersAndDoesNotTag) {
+TEST_F(PullerTest, WithoutLayersFetchesConfigOnlyAndRecordsWhereTheLayersAre) {
   auto img = ServeImage("app", "1", std::string(3000, 'l'));
   PullOptions opts;
   opts.layers = false;
@@ -61,7 +61,9 @@ TEST_F(PullerTest, WithoutLayersFetchesConfigOnlyRecordsLayersAndDoesNotTag) {
   EXPECT_EQ(pulled.bytes_fetched, img.config.size);
   EXPECT_EQ(CountRequests("GET", "/blobs/" + img.layer.digest.ToString()), 0);
   EXPECT_FALSE(store_->Has(img.layer.digest));
-  EXPECT_FALSE(store_->Resolve(Dest()).has_value());  // not tagged
+  ASSERT_OK_AND_ASSIGN(auto tagged, store_->Resolve(Dest()));
+  EXPECT_EQ(tagged.digest, img.manifest.digest);
+  EXPECT_EQ(store_->LoadImage(tagged).error().code(), ErrorCode::kFailedPrecondition);
   ASSERT_OK_AND_ASSIGN(auto meta, store_->LoadImageMetadata(pulled.manifest));
   EXPECT_EQ(meta.manifest.layers.size(), 1u);
   ASSERT_OK_AND_ASSIGN(auto sources, oci::ReadBlobSources(*store_, img.layer.digest));

@@ -467,14 +467,15 @@ int RunBuild(Context& ctx, const BuildFlags& f) {
         return pulled.manifest;
       };
     }
+    // A layer left at its registry by a lazy pull or build, needed now
+    // (with --pull=never nothing is fetched: the build names the layer).
+    o.blob_fetcher = [&](const oci::Descriptor& blob) -> Status {
+      STRATA_RETURN_IF_ERROR(ensure_client());
+      registry::PullOptions po;
+      po.progress = &pull_progress;
+      return client->FetchRecordedBlob(*store_ptr, blob, po);
+    };
   }
-  // A layer left at its registry by an earlier lazy build, needed now.
-  o.blob_fetcher = [&](const oci::Descriptor& blob) -> Status {
-    STRATA_RETURN_IF_ERROR(ensure_client());
-    registry::PullOptions po;
-    po.progress = &pull_progress;
-    return client->FetchRecordedBlob(*store_ptr, blob, po);
-  };
   // ADD <url>: plain HTTP(S) GET through the registry transport stack
   // (redirects followed; TLS settings and insecure hosts as for registries).
   std::shared_ptr<registry::Transport> http;
