@@ -118,7 +118,7 @@ TEST_F(LazyBaseTest, TheSameImageBuiltWholeAndLazilyHasOneDigest) {
 TEST_F(LazyBaseTest, StepsThatReadTheBaseFetchItWhole) {
   for (const std::string df :
        {"FROM example.com/base:1\nWORKDIR /w\n", "FROM example.com/base:1\nCOPY app /app\n",
-        "FROM example.com/base:1\nCOPY --link --chown=app app /app\n"}) {
+        "FROM example.com/base:1\nCOPY --link --chown=root app /app\n"}) {
     SCOPED_TRACE(df);
     h_.Context("app", "app bytes");
     asked_.clear();
