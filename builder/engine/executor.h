@@ -93,8 +93,9 @@ struct BuildOptions {
   // reading), is resolved through `metadata_resolver`, which stores its
   // manifest and config only (and returns the manifest's descriptor; the
   // reference is tagged, so a rebuild finds it offline); the built image then
-  // references layers the store does not have. Whatever later needs such a layer (a stage that does read it, a
-  // view of the chain) fetches it through `blob_fetcher` first.
+  // references layers the store does not have. Whatever later needs such a
+  // layer (a stage that does read it, a view of the chain) fetches it
+  // through `blob_fetcher` first.
   ImageResolver metadata_resolver;
   BlobFetcher blob_fetcher;
   // --secret: what RUN --mount=type=secret can use (never part of a layer, a
