@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "oci/blob_sources.h"
 #include "oci/image_walk.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
@@ -29,7 +30,8 @@ std::string EntryName(const Descriptor& m) {
 
 void MarkReachable(const BlobStore& blobs, const Descriptor& root, GcMarks& marks,
                    const std::function<void(std::string)>& problem,
-                   const std::function<void(std::string)>& unreadable) {
+                   const std::function<void(std::string)>& unreadable,
+                   const std::function<bool(const Digest&)>& lazy) {
   ImageWalker walker;
   walker.visit = [&](const Descriptor& d, WalkNode node, const Descriptor* parent) -> Result<bool> {
     if (node != WalkNode::kConfig && node != WalkNode::kLayer) {
@@ -39,6 +41,7 @@ void MarkReachable(const BlobStore& blobs, const Descriptor& root, GcMarks& mark
     marks.live.insert(d.digest);
     if (node == WalkNode::kConfig) marks.configs.insert(d.digest);
     auto info = blobs.Stat(d.digest);
+    if (!info && node == WalkNode::kLayer && lazy && lazy(d.digest)) return false;
     if (!info) {
       problem(fmt::format("manifest {}: references missing blob {}", parent->digest.ToString(),
                           d.digest.ToString()));
@@ -102,7 +105,15 @@ FsckReport Store::Fsck() const {
     }
     MarkReachable(
         blobs(), m, marks, [&](std::string p) { problem(fmt::format("{}: {}", name, p)); },
-        [](std::string) {});
+        [](std::string) {},
+        [&](const Digest& d) {
+          // Left at its registry by a build that never read it (lazy base
+          // layer): fetched on demand from the recorded source.
+          auto sources = ReadBlobSources(*this, d);
+          if (!sources || sources->empty()) return false;
+          ++report.lazy_layers;
+          return true;
+        });
   }
   SnapshotCheck snaps = CheckSnapshots(*this);
   for (auto& p : snaps.problems) problem(std::move(p));
@@ -197,6 +208,9 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
   // Snapshots are a cache of unpacked layers: keep the complete ones whose
   // chain a tagged image still uses, drop the rest (a cache-only layer is
   // unpacked again if a build needs it), and every leftover temp/trash dir.
+  // A blob's source record goes with it (a lazy blob, absent but reached,
+  // keeps its record: it says where to fetch the blob).
+  STRATA_ASSIGN_OR_RETURN(report.sources_removed, SweepBlobSources(*this, marks.live));
   STRATA_ASSIGN_OR_RETURN(auto sweep, SweepSnapshots(*this, &live_chains));
   report.snapshots_removed = sweep.removed;
   report.snapshot_leftovers_removed = sweep.leftovers;

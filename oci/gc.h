@@ -31,8 +31,11 @@ struct GcMarks {
 // `problem`; a manifest or index that cannot be read or parsed (so what it
 // reaches is unknown) through both `problem` and `unreadable`. Entries of an
 // index that are not in the store are skipped (partial multi-platform pulls).
+// A missing layer for which `lazy` (if set) returns true — a lazy base layer
+// whose source is recorded, oci/blob_sources.h — is marked but no problem.
 void MarkReachable(const BlobStore& blobs, const Descriptor& root, GcMarks& marks,
                    const std::function<void(std::string)>& problem,
-                   const std::function<void(std::string)>& unreadable);
+                   const std::function<void(std::string)>& unreadable,
+                   const std::function<bool(const Digest&)>& lazy = nullptr);
 
 }  // namespace strata::oci

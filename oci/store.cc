@@ -14,6 +14,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "oci/blob_sources.h"
 #include "oci/json_util.h"
 #include "oci/media_types.h"
 #include "oci/snapshots.h"
@@ -289,6 +290,26 @@ Status Store::AddUntagged(const Descriptor& desc) {
 // ---------------------------------------------------------------- images
 
 Result<Image> Store::LoadImage(const Descriptor& desc_in, const Platform& platform) const {
+  STRATA_ASSIGN_OR_RETURN(Image img, LoadImageMetadata(desc_in, platform));
+  for (const auto& l : img.manifest.layers) {
+    if (Has(l.digest)) continue;
+    auto sources = ReadBlobSources(*this, l.digest);
+    if (sources && !sources->empty()) {
+      const BlobLocation& src = sources->front();
+      return MakeError(ErrorCode::kFailedPrecondition,
+                       "image {}: layer {} is not in the store: it was left at its source, "
+                       "{}/{} (a lazy base layer); fetch it with `strata pull {}/{}@<that "
+                       "image's digest>` or push the image, which mounts or fetches it",
+                       img.descriptor.digest.ToString(), l.digest.ToString(), src.registry,
+                       src.repository, src.registry, src.repository);
+    }
+    return MakeError(ErrorCode::kNotFound, "image {}: layer {} missing from the store",
+                     img.descriptor.digest.ToString(), l.digest.ToString());
+  }
+  return img;
+}
+
+Result<Image> Store::LoadImageMetadata(const Descriptor& desc_in, const Platform& platform) const {
   Descriptor desc = desc_in;
   std::optional<Descriptor> index_desc;
   STRATA_ASSIGN_OR_RETURN(std::string bytes, ReadBlob(desc.digest));
@@ -327,12 +348,6 @@ Result<Image> Store::LoadImage(const Descriptor& desc_in, const Platform& platfo
   if (!c) return Unexpected(c.error().Wrap(img.manifest.config.digest.ToString()));
   img.config = std::move(*c);
   STRATA_RETURN_IF_ERROR(CheckLayersMatchDiffIds(img));
-  for (const auto& l : img.manifest.layers) {
-    if (!Has(l.digest)) {
-      return MakeError(ErrorCode::kNotFound, "image {}: layer {} missing from the store",
-                       desc.digest.ToString(), l.digest.ToString());
-    }
-  }
   return img;
 }
 

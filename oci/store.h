@@ -47,6 +47,14 @@
 //                              Store creates the empty dir and never reads
 //                              it: the builder hands the blobs its records
 //                              keep alive to Prune as roots.
+//   ROOT/sources/<alg>/<hex>   where blob <alg>:<hex> is known to exist on
+//                              registries (registry, repository), for
+//                              cross-repository mounts on push; a hint, kept
+//                              for at most the 8 most recent repositories.
+//   ROOT/sources/.lock         flock around each record's read-modify-write.
+//                              oci/blob_sources (format there); the registry
+//                              client records and reads them; Prune drops
+//                              the records of blobs it does not keep.
 //   ROOT/cache-mounts/<id>/    RUN --mount=type=cache dirs (builder executor).
 //   ROOT/runtime/<id>/         OCI runtime state of RUN containers,
 //   ROOT/bundles/run-*/        their bundle dirs (builder OciRuntimeRunner),
@@ -101,6 +109,9 @@ struct FsckReport {
   // Temp/trash/scratch dirs under snapshots/ (of a running or a killed
   // process; prune removes those of dead ones). Not problems.
   std::vector<std::string> leftovers;
+  // Layers tagged images reference that are absent with a recorded source
+  // (lazy base layers, oci/blob_sources.h). Not problems.
+  int64_t lazy_layers = 0;
   bool ok() const { return problems.empty(); }
 };
 
@@ -117,6 +128,7 @@ struct PruneReport {
   int64_t ingest_removed = 0;
   int64_t snapshots_removed = 0;           // unused or incomplete
   int64_t snapshot_leftovers_removed = 0;  // temp/trash dirs of dead processes
+  int64_t sources_removed = 0;             // blob source records of dropped blobs
 };
 struct RepairReport {
   int64_t snapshots_removed = 0;  // incomplete ones
@@ -138,6 +150,8 @@ class Store {
   std::filesystem::path SnapshotsDir() const { return root_ / "snapshots"; }
   // Owned by builder/build_cache (see above).
   std::filesystem::path CacheDir() const { return root_ / "cache"; }
+  // Owned by oci/blob_sources (see above).
+  std::filesystem::path SourcesDir() const { return root_ / "sources"; }
 
   // --- blobs (delegated to the LocalBlobStore) ---
   LocalBlobStore& blobs() { return *blobs_; }
@@ -176,16 +190,24 @@ class Store {
 
   // --- images ---
   // Reads a manifest (or picks the entry for `platform` from an index) and its
-  // config; verifies both blobs and that every layer blob is present.
+  // config; verifies both blobs and that every layer blob is present. A layer
+  // that is absent but has a recorded source (a lazy base layer, see
+  // oci/blob_sources.h) is FailedPrecondition naming the layer and where it
+  // is; one without is NotFound.
   Result<Image> LoadImage(const Descriptor& desc,
                           const Platform& platform = Platform::Host()) const;
+  // The same without requiring the layer blobs (inspect, history, a build
+  // that never reads the image's file system): manifest and config only.
+  Result<Image> LoadImageMetadata(const Descriptor& desc,
+                                  const Platform& platform = Platform::Host()) const;
   Result<Image> LoadImage(std::string_view ref) const;
 
   // --- maintenance ---
   // Verifies every blob, every tagged image, and every snapshot's proof of
   // completeness (oci/snapshots.h).
   FsckReport Fsck() const;
-  // Marks from index.json (and opts.extra_roots), sweeps every other blob, ingest leftovers, unused
+  // Marks from index.json (and opts.extra_roots), sweeps every other blob (and its
+  // blob-source record, oci/blob_sources.h), ingest leftovers, unused
   // or incomplete snapshots and leftover snapshot temp/trash dirs. Unavailable if another strata
   // process is using the store. DataLoss naming the image (ref and digest), with nothing deleted,
   // if a tagged image's manifest, index or config cannot be read.

@@ -22,6 +22,13 @@ Result<Resolved> Client::Resolve(const oci::Reference& ref) {
   return ToResult(puller_.Resolve(ref));
 }
 
+Status Client::FetchRecordedBlob(oci::Store& store, const oci::Descriptor& d,
+                                 const PullOptions& opts) {
+  auto r = registry::FetchRecordedBlob(sessions_, store, d, opts);
+  if (!r) return Unexpected(r.error().error());
+  return OkStatus();
+}
+
 Status Client::CheckLogin(std::string_view registry, const AuthConfig& auth) {
   const std::string domain(registry);
   const std::string what = fmt::format("login to {}", domain);

@@ -52,6 +52,10 @@ class Client {
   // Fetches the manifest or index `ref` names (no platform selection).
   Result<Resolved> Resolve(const oci::Reference& ref);
 
+  // Fetches blob `d`, absent from `store` (a lazy base layer), from its
+  // recorded source (see FetchRecordedBlob in puller.h).
+  Status FetchRecordedBlob(oci::Store& store, const oci::Descriptor& d, const PullOptions& opts);
+
   // Checks `auth` against `registry` (a reference domain): OK if the registry
   // accepts it (or needs no auth). Unauthenticated if rejected.
   Status CheckLogin(std::string_view registry, const AuthConfig& auth);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "oci/blob_sources.h"
 #include "oci/media_types.h"
 
 namespace strata::registry {
@@ -102,16 +103,25 @@ RegistryResult<Resolved> Puller::Resolve(const oci::Reference& ref) {
 RegistryResult<void> Puller::FetchBlob(const Session& s, oci::Store& store,
                                        const oci::Descriptor& d, const PullOptions& opts,
                                        PullResult& result) {
+  STRATA_ASSIGN_OR_RETURN(bool fetched, FetchBlobToStore(s, store, d, opts));
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  if (fetched) {
+    ++result.blobs_fetched;
+    result.bytes_fetched += d.size;
+  } else {
+    ++result.blobs_skipped;
+  }
+  return {};
+}
+
+RegistryResult<bool> FetchBlobToStore(const Session& s, oci::Store& store, const oci::Descriptor& d,
+                                      const PullOptions& opts) {
   const std::string what = fmt::format("fetch blob {} from {}", d.digest, s.Where());
   auto have = HaveIntactLocalCopy(store, d, opts.progress);
   if (!have) return Unexpected(have.error().Wrap(what));
   if (*have) {
-    {
-      std::lock_guard<std::mutex> lock(stats_mu_);
-      ++result.blobs_skipped;
-    }
     Emit(opts.progress, ProgressEvent::Kind::kBlobSkipped, d.digest, d.size);
-    return {};
+    return false;
   }
   Emit(opts.progress, ProgressEvent::Kind::kBlobStarted, d.digest, d.size);
   std::optional<oci::BlobWriter> writer;
@@ -172,13 +182,39 @@ RegistryResult<void> Puller::FetchBlob(const Session& s, oci::Store& store,
   }
   auto committed = writer->Commit(d.media_type, d.digest, d.size);
   if (!committed) return std::unexpected(committed.error().Wrap(what));
-  {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    ++result.blobs_fetched;
-    result.bytes_fetched += d.size;
-  }
   Emit(opts.progress, ProgressEvent::Kind::kBlobDone, d.digest, d.size, d.size);
-  return {};
+  return true;
+}
+
+RegistryResult<bool> FetchRecordedBlob(SessionFactory& sessions, oci::Store& store,
+                                       const oci::Descriptor& d, const PullOptions& opts) {
+  if (store.Has(d.digest)) return false;
+  auto sources = oci::ReadBlobSources(store, d.digest);
+  if (!sources) return Unexpected(sources.error().Wrap(fmt::format("fetch blob {}", d.digest)));
+  if (sources->empty())
+    return MakeError(ErrorCode::kNotFound,
+                     "blob {} is not in the store and no registry is recorded as its source",
+                     d.digest);
+  std::optional<RegistryError> last;
+  std::string tried;
+  for (const auto& src : *sources) {
+    tried += (tried.empty() ? "" : ", ") + src.registry + "/" + src.repository;
+    auto s = sessions.Open(src.registry, src.repository, {RepositoryScope(src.repository, "pull")},
+                           std::nullopt);
+    if (!s) {
+      last = s.error();
+      continue;
+    }
+    auto fetched = FetchBlobToStore(**s, store, d, opts);
+    if (fetched) return fetched;
+    last = fetched.error();
+    // A blob whose bytes do not match its digest is not tried elsewhere
+    // silently: that is a broken source, and the error says which.
+    if (last->code() == ErrorCode::kFailedPrecondition) break;
+  }
+  return std::unexpected(last->Wrap(
+      fmt::format("blob {} is not in the store; fetching it from its recorded source ({}) failed",
+                  d.digest, tried)));
 }
 
 RegistryResult<PullResult> Puller::Pull(oci::Store& store, const oci::Reference& ref,
@@ -213,9 +249,15 @@ RegistryResult<PullResult> Puller::Pull(oci::Store& store, const oci::Reference&
   if (!manifest) return std::unexpected(manifest.error().Wrap(what));
 
   const std::vector<oci::Descriptor> blobs = BlobsOf(*manifest);
-  STRATA_RETURN_IF_ERROR(RunParallel(opts.jobs, blobs.size(), [&](size_t i) {
-    return FetchBlob(*s, store, blobs[i], opts, result);
+  // Without layers: the config only (a lazy base, see PullOptions::layers).
+  const std::vector<oci::Descriptor> fetch =
+      opts.layers ? blobs : std::vector<oci::Descriptor>{manifest->config};
+  STRATA_RETURN_IF_ERROR(RunParallel(opts.jobs, fetch.size(), [&](size_t i) {
+    return FetchBlob(*s, store, fetch[i], opts, result);
   }));
+  // Where these blobs live, for a later push's cross-repository mounts: a
+  // hint, so a record that cannot be written does not fail the pull.
+  for (const auto& b : blobs) (void)oci::RecordBlobSource(store, b.digest, {s->domain, s->repo});
 
   // Store::Put skips a digest it has; make sure what it has is intact.
   std::vector<oci::Descriptor> documents = {image.descriptor};
@@ -232,6 +274,9 @@ RegistryResult<PullResult> Puller::Pull(oci::Store& store, const oci::Reference&
   }
   result.manifest = image.descriptor;
   result.manifest.platform = platform;
+  // Tagged even without its layers: the next build finds it offline (a
+  // cached rebuild never asks the registry), and whatever reads its layers
+  // fetches them from the recorded source first (or names it in its error).
   STRATA_RETURN_IF_ERROR(store.Tag(ref, result.manifest));
   return result;
 }

@@ -13,6 +13,11 @@
 // digest asked for (or the registry's Docker-Content-Digest) is refused and
 // nothing is stored.
 //
+// Every blob of the pulled manifest (fetched or already present) is recorded
+// in the store as present in the source repository (oci/blob_sources.h), so
+// that a later push to the same registry can mount it; best effort (a record
+// that cannot be written does not fail the pull).
+//
 // Errors are RegistryErrors (HTTP status and protocol codes kept) naming the
 // registry, repository and digest.
 //
@@ -35,6 +40,12 @@ namespace strata::registry {
 
 struct PullOptions {
   oci::Platform platform = oci::Platform::Host();
+  // false: fetch the manifest (and index) and the config only, for a build
+  // that never reads the image's file system (lazy base layers). The layers
+  // stay at the registry, recorded as their source (oci/blob_sources.h); the
+  // reference is tagged all the same (Store::LoadImageMetadata reads it; a
+  // later full pull, or FetchRecordedBlob, fetches the layers).
+  bool layers = true;
   int jobs = 3;         // parallel blob downloads
   int max_resumes = 5;  // per blob, after a broken download
   ProgressSink* progress = nullptr;
@@ -81,6 +92,20 @@ class Puller {
   SessionFactory& sessions_;
   std::mutex stats_mu_;  // guards the counters of results filled by workers
 };
+
+// Fetches blob `d` (verified against digest and size, resumed like a pull)
+// from the repository `s` into `store`: true if fetched, false if the store
+// already had it intact.
+RegistryResult<bool> FetchBlobToStore(const Session& s, oci::Store& store, const oci::Descriptor& d,
+                                      const PullOptions& opts);
+
+// Fetches blob `d` into `store` from the repositories recorded as its source
+// (oci/blob_sources.h), most recent first, on any registry: how a lazy base
+// layer is fetched on demand. False if the store already has it. NotFound
+// naming the digest if no source is recorded; else the last failure, naming
+// the digest and every source tried.
+RegistryResult<bool> FetchRecordedBlob(SessionFactory& sessions, oci::Store& store,
+                                       const oci::Descriptor& d, const PullOptions& opts);
 
 // Index of the manifest in `index` for `platform` (containerd matching);
 // NotFound listing the platforms offered.

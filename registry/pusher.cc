@@ -5,10 +5,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unordered_map>
 
+#include "oci/blob_sources.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
 #include "oci/util/file_util.h"
+#include "registry/puller.h"
 
 namespace strata::registry {
 
@@ -248,35 +251,77 @@ RegistryResult<void> Pusher::UploadMonolithic(const Session& s, oci::Store& stor
 }
 
 RegistryResult<void> Pusher::PushBlob(const Session& s, oci::Store& store, const oci::Descriptor& d,
+                                      const std::vector<std::string>& mount_from,
                                       const PushOptions& opts, PushResult& result) {
   const std::string what = fmt::format("push blob {} to {}", d.digest, s.Where());
+  // The blob is in the destination repository now: remember it there (a hint
+  // for later pushes; a failure to write it costs only a future mount).
+  auto record = [&] { (void)oci::RecordBlobSource(store, d.digest, {s.domain, s.repo}); };
   STRATA_ASSIGN_OR_RETURN(bool present, HasBlob(s, d, what));
   if (present) {
-    std::lock_guard<std::mutex> lock(stats_mu_);
-    ++result.blobs_skipped;
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++result.blobs_skipped;
+    }
     Emit(opts.progress, ProgressEvent::Kind::kBlobSkipped, d.digest, d.size);
+    record();
     return {};
   }
-  if (!store.Has(d.digest))
-    return MakeError(ErrorCode::kNotFound, "{}: blob is not in the local store", what);
-
+  // A blob the store does not have (a lazy base layer) can still be
+  // mounted; if no mount works it is fetched from its recorded source first.
+  const bool local = store.Has(d.digest);
   std::string location;
-  for (const auto& from : opts.mount_from) {
-    if (from == s.repo) continue;
+  std::vector<std::string> sources;
+  for (const auto& from : mount_from)
+    if (from != s.repo) sources.push_back(from);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const std::string& from = sources[i];
     auto r = StartUpload(s, d, from, what);
     if (r && r->empty()) {
-      std::lock_guard<std::mutex> lock(stats_mu_);
-      ++result.blobs_mounted;
+      {
+        std::lock_guard<std::mutex> lock(stats_mu_);
+        ++result.blobs_mounted;
+      }
       Emit(opts.progress, ProgressEvent::Kind::kBlobMounted, d.digest, d.size, 0, from);
+      record();
       return {};
     }
-    if (r) {  // 202: not mounted, but an upload session to use
+    if (r && i + 1 < sources.size()) {
+      // 202: not mounted (the source does not have it: a stale record); as
+      // docker does, drop the session and try the next source.
+      Request cancel;
+      cancel.method = "DELETE";
+      cancel.url = *r;
+      (void)s.transport->RoundTrip(cancel);
+      continue;
+    }
+    if (r) {  // 202 from the last source: not mounted, but a session to use
       location = *r;
       break;
     }
     // Mounting is an optimization: a refusal tries the next source; anything
     // else (the registry is struggling) goes straight to a plain upload.
     if (!MountRefused(r.error())) break;
+  }
+  if (!local) {
+    // Fetched into the store, then uploaded (not streamed through): the
+    // bytes are verified before any of them is sent.
+    PullOptions po;
+    po.max_resumes = opts.max_resumes;
+    po.progress = opts.progress;
+    auto fetched = FetchRecordedBlob(sessions_, store, d, po);
+    if (!fetched) {
+      if (!location.empty()) {
+        Request cancel;
+        cancel.method = "DELETE";
+        cancel.url = location;
+        (void)s.transport->RoundTrip(cancel);
+      }
+      return std::unexpected(fetched.error().Wrap(what));
+    }
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++result.blobs_fetched;
+    result.bytes_fetched += d.size;
   }
 
   Emit(opts.progress, ProgressEvent::Kind::kBlobStarted, d.digest, d.size);
@@ -316,6 +361,7 @@ RegistryResult<void> Pusher::PushBlob(const Session& s, oci::Store& store, const
     result.bytes_uploaded += d.size;
   }
   Emit(opts.progress, ProgressEvent::Kind::kBlobDone, d.digest, d.size, d.size);
+  record();
   return {};
 }
 
@@ -357,31 +403,6 @@ RegistryResult<PushResult> Pusher::Push(oci::Store& store, std::string_view sour
   const std::string what = fmt::format("push {} to {}", source, dest.ToString());
   auto desc = store.Resolve(source);
   if (!desc) return std::unexpected(desc.error().Wrap(what));
-  std::vector<std::string> scopes = {RepositoryScope(dest.path(), "pull,push")};
-  for (const auto& from : opts.mount_from)
-    if (from != dest.path()) scopes.push_back(RepositoryScope(from, "pull"));
-  STRATA_ASSIGN_OR_RETURN(auto s, sessions_.Open(dest.domain(), dest.path(), scopes, std::nullopt));
-
-  PushResult result;
-  result.ref = dest;
-  const std::string reference = !dest.tag().empty() ? dest.tag() : dest.digest()->ToString();
-
-  auto push_image = [&](const oci::Descriptor& m,
-                        const std::string& ref_or_digest) -> RegistryResult<oci::Digest> {
-    STRATA_ASSIGN_OR_RETURN(std::string bytes, store.ReadBlob(m.digest));
-    auto manifest = oci::Manifest::Parse(bytes);
-    if (!manifest) return std::unexpected(manifest.error().Wrap(what));
-    const std::vector<oci::Descriptor> blobs = BlobsOf(*manifest);
-    STRATA_RETURN_IF_ERROR(RunParallel(opts.jobs, blobs.size(), [&](size_t i) {
-      return PushBlob(*s, store, blobs[i], opts, result);
-    }));
-    std::string media_type = m.media_type;
-    if (media_type.empty()) {
-      STRATA_ASSIGN_OR_RETURN(media_type, oci::DetectManifestMediaType(bytes));
-    }
-    return PutManifest(*s, ref_or_digest, media_type, bytes, opts);
-  };
-
   std::string media_type = desc->media_type;
   std::string top_bytes;
   if (media_type.empty() || mt::IsIndex(media_type)) {
@@ -390,9 +411,36 @@ RegistryResult<PushResult> Pusher::Push(oci::Store& store, std::string_view sour
       STRATA_ASSIGN_OR_RETURN(media_type, oci::DetectManifestMediaType(top_bytes));
     }
   }
+  const std::string reference = !dest.tag().empty() ? dest.tag() : dest.digest()->ToString();
+
+  // The manifests to push (an index's children, then the index; or one
+  // manifest under `reference`), read before the session opens: the blobs'
+  // recorded sources decide the token's scopes.
+  struct ImageToPush {
+    oci::Descriptor descriptor;
+    std::string reference;  // tag or digest it is PUT as
+    std::string bytes;
+    std::vector<oci::Descriptor> blobs;
+  };
+  std::vector<ImageToPush> images;
+  auto add_image = [&](const oci::Descriptor& m,
+                       std::string ref_or_digest) -> RegistryResult<void> {
+    ImageToPush img{m, std::move(ref_or_digest), "", {}};
+    STRATA_ASSIGN_OR_RETURN(img.bytes, store.ReadBlob(m.digest));
+    auto manifest = oci::Manifest::Parse(img.bytes);
+    if (!manifest) return std::unexpected(manifest.error().Wrap(what));
+    img.blobs = BlobsOf(*manifest);
+    if (img.descriptor.media_type.empty()) {
+      STRATA_ASSIGN_OR_RETURN(img.descriptor.media_type, oci::DetectManifestMediaType(img.bytes));
+    }
+    images.push_back(std::move(img));
+    return {};
+  };
+  std::optional<oci::Index> index;
   if (mt::IsIndex(media_type)) {
-    auto index = oci::Index::Parse(top_bytes);
-    if (!index) return std::unexpected(index.error().Wrap(what));
+    auto parsed = oci::Index::Parse(top_bytes);
+    if (!parsed) return std::unexpected(parsed.error().Wrap(what));
+    index = std::move(*parsed);
     for (const auto& m : index->manifests) {
       if (!store.Has(m.digest))
         return MakeError(ErrorCode::kNotFound,
@@ -400,19 +448,71 @@ RegistryResult<PushResult> Pusher::Push(oci::Store& store, std::string_view sour
       if (!mt::IsManifest(m.media_type))
         return MakeError(ErrorCode::kUnimplemented, "{}: nested index {} is not supported", what,
                          m.digest);
-      STRATA_RETURN_IF_ERROR(push_image(m, m.digest.ToString()));
+      STRATA_RETURN_IF_ERROR(add_image(m, m.digest.ToString()));
     }
+  } else {
+    oci::Descriptor m = *desc;
+    m.media_type = media_type;
+    STRATA_RETURN_IF_ERROR(add_image(m, reference));
+  }
+
+  // Mount sources per blob: the caller's, then the recorded repositories on
+  // this registry. Each repository tried needs pull in the token's scope.
+  std::vector<std::string> scopes = {RepositoryScope(dest.path(), "pull,push")};
+  std::vector<std::string> scoped;  // repositories given a pull scope
+  auto add_scope = [&](const std::string& repo, bool bounded) {
+    if (repo == dest.path() || std::find(scoped.begin(), scoped.end(), repo) != scoped.end())
+      return true;
+    if (bounded &&
+        static_cast<int>(scoped.size()) >=
+            std::max<int>(opts.max_mount_scopes, static_cast<int>(opts.mount_from.size())))
+      return false;
+    scoped.push_back(repo);
+    scopes.push_back(RepositoryScope(repo, "pull"));
+    return true;
+  };
+  for (const auto& from : opts.mount_from) add_scope(from, false);
+  std::unordered_map<oci::Digest, std::vector<std::string>> mounts;
+  for (const auto& img : images) {
+    for (const auto& b : img.blobs) {
+      if (mounts.count(b.digest)) continue;
+      std::vector<std::string>& from = mounts[b.digest];
+      from = opts.mount_from;
+      if (!opts.mount_recorded) continue;
+      auto recorded = oci::ReadBlobSources(store, b.digest);
+      if (!recorded) continue;  // a hint: without it the blob is uploaded
+      int taken = 0;
+      for (const auto& src : *recorded) {
+        if (taken >= opts.max_recorded_mounts) break;
+        if (src.registry != dest.domain() || src.repository == dest.path()) continue;
+        if (std::find(from.begin(), from.end(), src.repository) != from.end()) continue;
+        if (!add_scope(src.repository, true)) continue;
+        from.push_back(src.repository);
+        ++taken;
+      }
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(auto s, sessions_.Open(dest.domain(), dest.path(), scopes, std::nullopt));
+
+  PushResult result;
+  result.ref = dest;
+  for (const auto& img : images) {
+    STRATA_RETURN_IF_ERROR(RunParallel(opts.jobs, img.blobs.size(), [&](size_t i) {
+      return PushBlob(*s, store, img.blobs[i], mounts.at(img.blobs[i].digest), opts, result);
+    }));
+    STRATA_ASSIGN_OR_RETURN(
+        oci::Digest d, PutManifest(*s, img.reference, img.descriptor.media_type, img.bytes, opts));
+    if (!index) {
+      result.descriptor = img.descriptor;
+      result.descriptor.digest = d;
+    }
+  }
+  if (index) {
     STRATA_ASSIGN_OR_RETURN(oci::Digest d, PutManifest(*s, reference, media_type, top_bytes, opts));
     result.descriptor = *desc;
     result.descriptor.media_type = media_type;
     result.descriptor.digest = d;
-    return result;
   }
-  oci::Descriptor m = *desc;
-  m.media_type = media_type;
-  STRATA_ASSIGN_OR_RETURN(oci::Digest d, push_image(m, reference));
-  result.descriptor = m;
-  result.descriptor.digest = d;
   return result;
 }
 

@@ -2,9 +2,9 @@
 //
 // For each blob: HEAD; else a cross-repository mount (POST ?mount=&from=:
 // 201 mounted; 202 the registry declined and opened an upload session, which
-// is used; a refusal — DENIED, UNAUTHORIZED, BLOB_UNKNOWN, NAME_UNKNOWN, any
-// 4xx — tries the next source repository, then a plain upload); else an
-// upload (POST, then a monolithic PUT ?digest= for small blobs, or PATCH
+// is cancelled (DELETE) when another source is left to try, else used; a refusal — DENIED,
+// UNAUTHORIZED, BLOB_UNKNOWN, NAME_UNKNOWN, any 4xx — tries the next source repository, then a
+// plain upload); else an upload (POST, then a monolithic PUT ?digest= for small blobs, or PATCH
 // chunks with Content-Range following each Location, relative or absolute,
 // resuming from the registry's Range after a failed chunk, and a final PUT
 // ?digest=). Uploads run in parallel (bounded); then the manifest's exact
@@ -23,6 +23,11 @@
 // help: connection errors and 5xx, BLOB_UPLOAD_UNKNOWN / BLOB_UPLOAD_INVALID
 // (the session is gone), DIGEST_INVALID / SIZE_INVALID (bytes damaged on the
 // way), 416 and a 404 without a protocol code.
+//
+// Every blob that ends up on the registry (skipped because present, mounted,
+// uploaded) is recorded in the store as present in the destination
+// repository (oci/blob_sources.h), best effort: a record that cannot be
+// written does not fail the push.
 //
 // Thread-safety: a Pusher may run several pushes at once.
 #pragma once
@@ -46,6 +51,15 @@ struct PushOptions {
   int jobs = 3;  // parallel blob uploads
   // Repositories on the destination registry to try mounting blobs from.
   std::vector<std::string> mount_from;
+  // Also try, for each blob, the repositories recorded for it in the store
+  // (oci/blob_sources.h) on the destination's registry (same domain), most
+  // recent first, at most max_recorded_mounts per blob, after mount_from.
+  // Their pull scope is asked for with the push token (as docker does), at
+  // most max_mount_scopes repositories in all; a mount from a repository
+  // beyond that is refused by the registry and the blob is uploaded.
+  bool mount_recorded = true;
+  int max_recorded_mounts = 3;
+  int max_mount_scopes = 8;
   int64_t monolithic_max = 32 << 20;  // larger blobs go up in chunks
   int64_t chunk_size = 64 << 20;
   int max_resumes = 5;  // per blob, after a failed chunk or upload
@@ -59,6 +73,11 @@ struct PushResult {
   int blobs_skipped = 0;
   int blobs_mounted = 0;
   int64_t bytes_uploaded = 0;
+  // Blobs that were not in the store (lazy base layers) and could not be
+  // mounted: fetched from their recorded source (oci/blob_sources.h) into
+  // the store first, then uploaded.
+  int blobs_fetched = 0;
+  int64_t bytes_fetched = 0;
 };
 
 struct SendHash;  // pusher.cc: hashes a local blob while it is sent
@@ -72,13 +91,19 @@ class Pusher {
   // or digest string as Store::Resolve accepts) to `dest`. The returned
   // descriptor's digest is the one the registry stored (equal to the local
   // one: the bytes are pushed unchanged). DataLoss if a local blob is corrupt
-  // (nothing of it is finalized on the registry).
+  // (nothing of it is finalized on the registry). A layer blob the store does
+  // not have (a lazy base layer) is mounted from a recorded repository on the
+  // destination's registry, else fetched from its recorded source on any
+  // registry (FetchRecordedBlob) and uploaded; NotFound naming the blob if no
+  // source is recorded.
   RegistryResult<PushResult> Push(oci::Store& store, std::string_view source,
                                   const oci::Reference& dest, const PushOptions& opts);
 
  private:
+  // `mount_from`: the repositories to try mounting `d` from, in order.
   RegistryResult<void> PushBlob(const Session& s, oci::Store& store, const oci::Descriptor& d,
-                                const PushOptions& opts, PushResult& result);
+                                const std::vector<std::string>& mount_from, const PushOptions& opts,
+                                PushResult& result);
   // POST an upload session (with `from`: a mount). 201 (mounted) gives "".
   RegistryResult<std::string> StartUpload(const Session& s, const oci::Descriptor& d,
                                           const std::string& from, const std::string& what);

@@ -11,6 +11,7 @@
 #include "builder/engine/build.h"
 #include "builder/engine/config_edit.h"
 #include "builder/engine/staging.h"
+#include "builder/frontend/base_use.h"
 #include "builder/frontend/build_args.h"
 #include "oci/json_util.h"
 #include "oci/media_types.h"
@@ -51,6 +52,8 @@ Result<std::vector<fs::path>> Build::Lowers(const StageState& st) {
   so.preserve_owners = ::geteuid() == 0;
   so.max_uncompressed_bytes = opts_.max_layer_bytes;
   std::vector<fs::path> out;
+  // A lazy base layer is fetched before anything unpacks it.
+  STRATA_RETURN_IF_ERROR(FetchLazyLayers(st.layers, "base layer"));
   for (size_t i = st.layers.size(); i-- > 0;) {
     oci::Digest chain = oci::ChainId(std::span(st.config.diff_ids).first(i + 1));
     STRATA_ASSIGN_OR_RETURN(
@@ -162,7 +165,8 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
     case StageBase::Kind::kImage: {
       auto ref = oci::Reference::Parse(stage.base.image);
       if (!ref) return Fail(stage.from, ref.error());
-      auto base = ResolveImage(stage.base.image, fmt::format("FROM {}", ref->Familiar()));
+      auto base = ResolveImage(stage.base.image, fmt::format("FROM {}", ref->Familiar()),
+                               StageReadsBaseFilesystem(plan_, stage.index));
       if (!base) return Fail(stage.from, base.error());
       st = std::move(base->state);
       key.Add(base->cache_key);

@@ -123,7 +123,13 @@ class Build {
   // source_resolver.cc
   // `what` ("FROM alpine", "COPY --from=x") prefixes errors.
   Result<ResolvedSource> ResolveSource(const std::string& from, std::string_view what);
-  Result<ResolvedSource> ResolveImage(const std::string& image, std::string_view what);
+  // `reads_fs`: whether the caller reads the image's file system; if not,
+  // its layers may stay lazy (see BuildOptions::metadata_resolver).
+  Result<ResolvedSource> ResolveImage(const std::string& image, std::string_view what,
+                                      bool reads_fs = true);
+  // Fetches every layer of `layers` the store lacks (lazy) through
+  // opts_.blob_fetcher; FailedPrecondition naming the first if there is none.
+  Status FetchLazyLayers(const std::vector<oci::Descriptor>& layers, std::string_view what);
 
   // The steps that make layers.
   Status DoRun(const Instruction& ins, const RunCommand& run, const PlanInstruction& pi,

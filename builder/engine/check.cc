@@ -51,7 +51,7 @@ std::optional<std::vector<std::string>> LocalImageEnv(const oci::Store& store,
   if (!ref) return std::nullopt;
   auto desc = store.Resolve(*ref);
   if (!desc) return std::nullopt;
-  auto img = store.LoadImage(*desc, oci::Platform::Host());
+  auto img = store.LoadImageMetadata(*desc, oci::Platform::Host());  // ENV only
   if (!img) return std::nullopt;
   return img->config.config.env;
 }

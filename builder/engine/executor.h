@@ -46,6 +46,11 @@ namespace strata::builder {
 using ImageResolver =
     std::function<Result<oci::Descriptor>(const oci::Reference& ref, const oci::Platform&)>;
 
+// Fetches a blob that is not in the store (a lazy base layer) from the
+// registry recorded as its source (oci/blob_sources.h), verified, into the
+// store. Injected like ImageResolver (builder/ never speaks HTTP).
+using BlobFetcher = std::function<Status(const oci::Descriptor& blob)>;
+
 // Downloads `url` into `dest` (a new file) for ADD; sets `last_modified` to
 // the Last-Modified header's value ("" if none). Injected by the caller so
 // builder/ never speaks HTTP itself.
@@ -84,6 +89,17 @@ struct BuildOptions {
   ImageResolver resolver;
   // "always" resolves every FROM image through `resolver` first.
   bool pull_always = false;
+  // Lazy base layers, used only when both are set: a FROM image that is not
+  // in the store, of a stage that never reads its base's file system
+  // (builder/frontend/base_use.h; ONBUILD triggers in its config count as
+  // reading), is resolved through `metadata_resolver`, which stores its
+  // manifest and config only (and returns the manifest's descriptor; the
+  // reference is tagged, so a rebuild finds it offline); the built image then
+  // references layers the store does not have. Whatever later needs such a
+  // layer (a stage that does read it, a view of the chain) fetches it
+  // through `blob_fetcher` first.
+  ImageResolver metadata_resolver;
+  BlobFetcher blob_fetcher;
   // --secret: what RUN --mount=type=secret can use (never part of a layer, a
   // cache key or the history), by id: a file (src=PATH) or a value taken
   // from the CLI's environment (env=VAR), kept in memory.
@@ -117,11 +133,11 @@ struct BuildResult {
 // The ENV of `image` when it is in the store (for the UndefinedVar check,
 // which never pulls); nullopt otherwise.
 std::optional<std::vector<std::string>> LocalImageEnv(const oci::Store& store,
-                                                       const std::string& image);
+                                                      const std::string& image);
 
 // `build --check`: BuildKit's build checks only, nothing built.
 struct CheckReport {
-  std::string text;   // as `docker build --check` prints it
+  std::string text;  // as `docker build --check` prints it
   size_t warnings = 0;
   std::string error;  // "lint violation found for rules: ..." with check=error=true
 };

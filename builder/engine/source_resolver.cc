@@ -2,7 +2,9 @@
 // A name of an earlier stage is that stage's result; anything else is an
 // image reference, taken from the store unless --pull=always, else pulled
 // through the injected resolver for the build's target platform, and its
-// layer blobs checked before snapshots stand in for them.
+// layer blobs checked before snapshots stand in for them. A FROM whose stage
+// never reads the base's file system may leave its layers at the registry
+// (lazy base layers, BuildOptions::metadata_resolver).
 #include <fmt/format.h>
 
 #include "builder/engine/build.h"
@@ -26,7 +28,24 @@ Result<ResolvedSource> Build::ResolveSource(const std::string& from, std::string
   return ResolveImage(from, what);
 }
 
-Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string_view what) {
+Status Build::FetchLazyLayers(const std::vector<oci::Descriptor>& layers, std::string_view what) {
+  for (const auto& l : layers) {
+    if (store_.Has(l.digest)) continue;
+    if (!opts_.blob_fetcher) {
+      return MakeError(ErrorCode::kFailedPrecondition,
+                       "{}: layer {} is not in the store (a lazy base layer) and this build may "
+                       "not fetch it (--pull=never)",
+                       what, l.digest);
+    }
+    if (auto s = opts_.blob_fetcher(l); !s) {
+      return Unexpected(s.error().Wrap(fmt::format("{}: fetch layer {}", what, l.digest)));
+    }
+  }
+  return OkStatus();
+}
+
+Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string_view what,
+                                           bool reads_fs) {
   auto ref = oci::Reference::Parse(image);
   if (!ref) return Unexpected(ref.error().Wrap(what));
   const std::string name = what.empty() ? ref->Familiar() : std::string(what);
@@ -34,6 +53,9 @@ Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string
   want.os = plan_.target_platform.os;
   want.architecture = plan_.target_platform.arch;
   want.variant = plan_.target_platform.variant;
+  // Lazy base layers need both halves: the metadata-only pull and a way to
+  // fetch a layer later. Without them every layer is fetched now.
+  const bool lazy_ok = !reads_fs && opts_.metadata_resolver && opts_.blob_fetcher;
   Result<oci::Descriptor> desc = MakeError(ErrorCode::kNotFound, "");
   if (!opts_.pull_always) {
     desc = store_.Resolve(*ref);
@@ -49,16 +71,23 @@ Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string
     if (!opts_.resolver) {
       return MakeError(ErrorCode::kNotFound, "{}: image not found in the store", name);
     }
-    desc = opts_.resolver(*ref, want);
+    desc = lazy_ok ? opts_.metadata_resolver(*ref, want) : opts_.resolver(*ref, want);
     if (!desc) return Unexpected(desc.error().Wrap(name));
   }
-  auto img = store_.LoadImage(*desc, want);
+  auto img = store_.LoadImageMetadata(*desc, want);
   if (!img) return Unexpected(img.error().Wrap(name));
+  // ONBUILD triggers run in this stage, and may read the base: fetch.
+  const bool lazy = lazy_ok && img->config.config.on_build.empty();
+  if (!lazy) {
+    STRATA_RETURN_IF_ERROR(FetchLazyLayers(img->manifest.layers, name));
+  }
   // Snapshots stand in for the image's layer blobs, which a build then never
   // reads: check that they are intact (size always; content hashed unless
-  // memoized next to the snapshot, see oci/snapshots.h).
+  // memoized next to the snapshot, see oci/snapshots.h). A lazy layer is
+  // verified when it is fetched.
   auto chains = oci::ChainIds(img->config.diff_ids);
   for (size_t i = 0; i < img->manifest.layers.size() && i < chains.size(); ++i) {
+    if (lazy && !store_.Has(img->manifest.layers[i].digest)) continue;
     if (auto s = oci::VerifyLayerBlob(store_, img->manifest.layers[i], chains[i]); !s) {
       return Unexpected(
           s.error().Wrap(fmt::format("{}: image {} layer {}", name, img->descriptor.digest, i)));

@@ -939,6 +939,71 @@ TEST_F(BuildIntegrationTest, BuildPullsBaseAndPushesResultToARealRegistry) {
   ExpectFsckClean();
 }
 
+// The base was pulled from the destination registry: --push mounts its
+// layers from the repository they came from and uploads only the new ones.
+TEST_F(BuildIntegrationTest, BuildPushMountsBaseLayersFromWhereTheyWerePulled) {
+  registry::testing::RegistryProcess reg({});
+  ASSERT_TRUE(reg.ok()) << reg.error();
+  std::string host = reg.host();
+  auto push = Strata("--tls-verify=false push busybox:latest " + host + "/lib/busybox:1 2>&1");
+  ASSERT_EQ(push.exit_code, 0) << push.output;
+  EXPECT_THAT(push.output, HasSubstr("Blobs: 2 uploaded"));
+  auto ctx = Context(
+      "mnt-push", {{"Dockerfile", "FROM " + host + "/lib/busybox:1\nCOPY f /f\n"}, {"f", "app"}});
+  root_ = Dir() / "fresh-store";  // pulls the base, recording where its blobs are
+  auto r = Strata("--tls-verify=false build --progress plain --push -t " + host + "/team/app:1 " +
+                  Q(ctx) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("mounted from lib/busybox"));
+  EXPECT_THAT(r.output, HasSubstr("Blobs: 2 uploaded"));  // the COPY layer and the config
+  EXPECT_THAT(r.output, HasSubstr("1 mounted"));          // busybox's one layer
+  // A push of the same image to a third repository mounts everything.
+  auto again =
+      Strata("--tls-verify=false push " + host + "/team/app:1 " + host + "/team/copy:1 2>&1");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_THAT(again.output, HasSubstr("Blobs: 0 uploaded (0B), 3 mounted, 0 already present"));
+  auto sk = RunCommand("skopeo inspect --tls-verify=false docker://" + host + "/team/copy:1");
+  EXPECT_EQ(sk.exit_code, 0) << sk.output;
+  ExpectFsckClean();
+}
+
+// A build that never reads its base's file system (COPY --link, metadata)
+// fetches only the base's manifest and config; push mounts the base layer;
+// the verbs that read layers (unpack) fetch it from its recorded source.
+TEST_F(BuildIntegrationTest, LazyBaseIsNeverDownloadedUnlessRead) {
+  registry::testing::RegistryProcess reg({});
+  ASSERT_TRUE(reg.ok()) << reg.error();
+  std::string host = reg.host();
+  ASSERT_EQ(
+      Strata("--tls-verify=false push busybox:latest " + host + "/lib/busybox:1 2>&1").exit_code,
+      0);
+  auto ctx = Context(
+      "lazy", {{"Dockerfile", "FROM " + host + "/lib/busybox:1\nCOPY --link f /f\nENV A=1\n"},
+               {"f", "app"}});
+  root_ = Dir() / "lazy-store";
+  auto r = Strata("--tls-verify=false build --progress plain --push -t " + host + "/team/lazy:1 " +
+                  Q(ctx) + " 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("mounted from lib/busybox"));
+  auto j = Inspect(host + "/team/lazy:1");
+  ASSERT_EQ(j["manifest"]["layers"].size(), 2u);
+  const std::string base_layer = j["manifest"]["layers"][0]["digest"].get<std::string>();
+  EXPECT_FALSE(fs::exists(root_ / "blobs" / "sha256" / base_layer.substr(7)));
+  EXPECT_EQ(Strata("history " + host + "/team/lazy:1").exit_code, 0);
+  EXPECT_EQ(Strata("images").exit_code, 0);
+  ExpectFsckClean();  // an absent layer with a recorded source is no problem
+  // A real client pulls the pushed image whole.
+  auto sk = RunCommand("skopeo inspect --tls-verify=false docker://" + host + "/team/lazy:1");
+  EXPECT_EQ(sk.exit_code, 0) << sk.output;
+  // unpack reads the layers: the base layer is fetched, verified, on demand.
+  auto u = Dir() / "lazy-unpacked";
+  auto un = Strata("--tls-verify=false unpack " + host + "/team/lazy:1 " + Q(u) + " 2>&1");
+  ASSERT_EQ(un.exit_code, 0) << un.output;
+  EXPECT_TRUE(fs::exists(u / "bin" / "busybox"));
+  EXPECT_TRUE(fs::exists(u / "f"));
+  EXPECT_TRUE(fs::exists(root_ / "blobs" / "sha256" / base_layer.substr(7)));
+}
+
 // BuildKit's build checks: printed by a build, fatal with check=error=true
 // before any step runs, and alone with --check (exit 1 on violations).
 TEST_F(BuildIntegrationTest, BuildChecksWarnFailAndCheckOnly) {

@@ -154,7 +154,7 @@ Result<Response> FakeRegistry::HandleLocked(const Request& req) {
   STRATA_ASSIGN_OR_RETURN(Url url, Url::Parse(req.url));
   if (url.authority == "auth.example") return Token(req);
   if (url.authority == "cdn.example") return Cdn(req);
-  const bool on_registry = url.authority == kRegistryHost;
+  const bool on_registry = url.authority == kRegistryHost || other_hosts.count(url.authority) > 0;
   if (!on_registry && (upload_host.empty() || url.authority != upload_host))
     return MakeError(ErrorCode::kUnavailable, "could not resolve host {}", url.authority);
   std::string path = url.path_and_query;

@@ -56,6 +56,10 @@ class FakeRegistry {
   int fail_blob_puts = 0;      // finishing PUT not applied, connection reset
   int lose_manifest_puts = 0;  // manifest PUT applied, response lost
   std::function<std::optional<Result<Response>>(const Request&)> hook;
+  // More registry hosts, served from the same repositories as reg.example
+  // (a second registry for cross-registry tests: same contents, another
+  // domain, so no mount between them).
+  std::set<std::string> other_hosts;
 
   // --- state ---
   Repo& repo(const std::string& name);

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "oci/blob_sources.h"
 #include "tests/registry/client_fixture.h"
 
 namespace strata::registry {
@@ -39,6 +40,48 @@ TEST_F(PullerTest, PullsAnImageVerifiesEveryBlobAndTagsIt) {
   for (auto t : {mt::kImageManifest, mt::kImageIndex, mt::kDockerManifest, mt::kDockerManifestList})
     EXPECT_NE(accept.find(t), std::string::npos) << accept;
   EXPECT_EQ(CountRequests("GET", "/v2/app/blobs/"), 2);
+}
+
+TEST_F(PullerTest, RecordsWhereEveryBlobCameFrom) {
+  auto img = ServeImage("lib/app", "1", std::string(3000, 'r'));
+  ASSERT_OK(client_->Pull(*store_, Ref("reg.example/lib/app:1"), {}));
+  for (const auto& d : {img.layer.digest, img.config.digest}) {
+    ASSERT_OK_AND_ASSIGN(auto sources, oci::ReadBlobSources(*store_, d));
+    EXPECT_EQ(sources, (std::vector<oci::BlobLocation>{{"reg.example", "lib/app"}}));
+  }
+}
+
+TEST_F(PullerTest, WithoutLayersFetchesConfigOnlyAndRecordsWhereTheLayersAre) {
+  auto img = ServeImage("app", "1", std::string(3000, 'l'));
+  PullOptions opts;
+  opts.layers = false;
+  ASSERT_OK_AND_ASSIGN(auto pulled, client_->Pull(*store_, Dest(), opts));
+  EXPECT_EQ(pulled.manifest.digest, img.manifest.digest);
+  EXPECT_EQ(pulled.blobs_fetched, 1);
+  EXPECT_EQ(pulled.bytes_fetched, img.config.size);
+  EXPECT_EQ(CountRequests("GET", "/blobs/" + img.layer.digest.ToString()), 0);
+  EXPECT_FALSE(store_->Has(img.layer.digest));
+  ASSERT_OK_AND_ASSIGN(auto tagged, store_->Resolve(Dest()));
+  EXPECT_EQ(tagged.digest, img.manifest.digest);
+  EXPECT_EQ(store_->LoadImage(tagged).error().code(), ErrorCode::kFailedPrecondition);
+  ASSERT_OK_AND_ASSIGN(auto meta, store_->LoadImageMetadata(pulled.manifest));
+  EXPECT_EQ(meta.manifest.layers.size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto sources, oci::ReadBlobSources(*store_, img.layer.digest));
+  EXPECT_EQ(sources, (std::vector<oci::BlobLocation>{{"reg.example", "app"}}));
+  // The layer, fetched on demand from its recorded source, verified.
+  ASSERT_OK(client_->FetchRecordedBlob(*store_, img.layer, {}));
+  EXPECT_OK(store_->VerifyBlob(img.layer.digest));
+  ASSERT_OK(store_->LoadImage(pulled.manifest));
+}
+
+TEST_F(PullerTest, FetchingABlobWithNoRecordedSourceIsNotFoundNamingIt) {
+  oci::Descriptor d;
+  d.digest = oci::Digest::Of("nowhere");
+  d.size = 7;
+  auto r = client_->FetchRecordedBlob(*store_, d, {});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kNotFound);
+  EXPECT_NE(r.error().message().find(d.digest.ToString()), std::string::npos);
 }
 
 TEST_F(PullerTest, BlobsAlreadyInTheStoreAreNotFetchedAgain) {

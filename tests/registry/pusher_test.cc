@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "oci/blob_sources.h"
 #include "tests/registry/client_fixture.h"
 
 namespace strata::registry {
@@ -132,6 +133,162 @@ TEST_F(PusherTest, MountSourcesAreAskedForInTheTokenScope) {
   const std::string& url = registry_.token_requests[0];
   EXPECT_NE(url.find("scope=" + UrlEncode("repository:app:pull,push")), std::string::npos) << url;
   EXPECT_NE(url.find("scope=" + UrlEncode("repository:base:pull")), std::string::npos) << url;
+}
+
+// --- mounts from the blob sources recorded in the store (oci/blob_sources.h) ---
+
+TEST_F(PusherTest, PulledBlobsAreMountedFromTheirSourceRepository) {
+  auto base = ServeImage("base", "1", std::string(3000, 'b'));
+  ASSERT_OK(client_->Pull(*store_, Ref("reg.example/base:1"), {}));
+  ASSERT_OK_AND_ASSIGN(auto sources, oci::ReadBlobSources(*store_, base.layer.digest));
+  EXPECT_EQ(sources, (std::vector<oci::BlobLocation>{{"reg.example", "base"}}));
+  const int posts_before = registry_.posts;
+  ASSERT_OK_AND_ASSIGN(auto pushed, client_->Push(*store_, "reg.example/base:1", Dest(), OneJob()));
+  EXPECT_EQ(pushed.blobs_mounted, 2);  // layer and config
+  EXPECT_EQ(pushed.blobs_uploaded, 0);
+  EXPECT_EQ(pushed.bytes_uploaded, 0);
+  EXPECT_EQ(CountRequests("POST", "from=base"), 2);
+  EXPECT_EQ(registry_.posts - posts_before, 2);
+  EXPECT_EQ(Blobs().at(base.layer.digest.ToString()), std::string(3000, 'b'));
+  // The destination is recorded too, most recent first.
+  ASSERT_OK_AND_ASSIGN(sources, oci::ReadBlobSources(*store_, base.layer.digest));
+  EXPECT_EQ(sources,
+            (std::vector<oci::BlobLocation>{{"reg.example", "app"}, {"reg.example", "base"}}));
+}
+
+TEST_F(PusherTest, PushedBlobsAreMountedByTheNextPushToAnotherRepository) {
+  auto img = MakeImage(*store_, std::string(3000, 'p'));
+  ASSERT_OK_AND_ASSIGN(auto first, client_->Push(*store_, "app:1", Dest(), OneJob()));
+  EXPECT_EQ(first.blobs_uploaded, 2);
+  ASSERT_OK_AND_ASSIGN(auto second,
+                       client_->Push(*store_, "app:1", Ref("reg.example/other:1"), OneJob()));
+  EXPECT_EQ(second.blobs_mounted, 2);
+  EXPECT_EQ(second.blobs_uploaded, 0);
+  EXPECT_EQ(CountRequests("POST", "/v2/other/blobs/uploads/?mount="), 2);
+  EXPECT_EQ(Blobs("other").at(img.layer.digest.ToString()), std::string(3000, 'p'));
+}
+
+TEST_F(PusherTest, RecordsOnAnotherRegistryAreNeverMountSources) {
+  auto img = MakeImage(*store_, std::string(3000, 'o'));
+  Blobs("base")[img.layer.digest.ToString()] = std::string(3000, 'o');
+  ASSERT_OK(oci::RecordBlobSource(*store_, img.layer.digest, {"other.example", "base"}));
+  ASSERT_OK_AND_ASSIGN(auto pushed, client_->Push(*store_, "app:1", Dest(), OneJob()));
+  EXPECT_EQ(pushed.blobs_mounted, 0);
+  EXPECT_EQ(pushed.blobs_uploaded, 2);
+  EXPECT_EQ(CountRequests("POST", "mount="), 0);
+}
+
+TEST_F(PusherTest, RecordedMountsCanBeTurnedOff) {
+  auto img = MakeImage(*store_, std::string(3000, 'n'));
+  Blobs("base")[img.layer.digest.ToString()] = std::string(3000, 'n');
+  ASSERT_OK(oci::RecordBlobSource(*store_, img.layer.digest, {"reg.example", "base"}));
+  PushOptions opts = OneJob();
+  opts.mount_recorded = false;
+  ASSERT_OK_AND_ASSIGN(auto pushed, client_->Push(*store_, "app:1", Dest(), opts));
+  EXPECT_EQ(pushed.blobs_mounted, 0);
+  EXPECT_EQ(CountRequests("POST", "mount="), 0);
+}
+
+TEST_F(PusherTest, AStaleRecordFallsBackToTheNextSourceThenToAnUpload) {
+  auto img = MakeImage(*store_, std::string(3000, 's'));
+  // "gone" (the most recent record) no longer has the blob: the registry
+  // declines with a 202 session, which is cancelled to try "live".
+  Blobs("live")[img.layer.digest.ToString()] = std::string(3000, 's');
+  ASSERT_OK(oci::RecordBlobSource(*store_, img.layer.digest, {"reg.example", "live"}));
+  ASSERT_OK(oci::RecordBlobSource(*store_, img.layer.digest, {"reg.example", "gone"}));
+  ASSERT_OK_AND_ASSIGN(auto pushed, client_->Push(*store_, "app:1", Dest(), OneJob()));
+  EXPECT_EQ(pushed.blobs_mounted, 1);
+  EXPECT_EQ(pushed.blobs_uploaded, 1);  // the config: never recorded anywhere
+  EXPECT_EQ(CountRequests("POST", "from=gone"), 1);
+  EXPECT_EQ(CountRequests("POST", "from=live"), 1);
+  EXPECT_EQ(CountRequests("DELETE", "/blobs/uploads/"), 1);
+  EXPECT_EQ(Blobs().at(img.layer.digest.ToString()), std::string(3000, 's'));
+
+  // Every source refuses: the blob is uploaded.
+  registry_.mount = FakeRegistry::Mount::kDeny;
+  ASSERT_OK_AND_ASSIGN(auto again,
+                       client_->Push(*store_, "app:1", Ref("reg.example/third:1"), OneJob()));
+  EXPECT_EQ(again.blobs_mounted, 0);
+  EXPECT_EQ(again.blobs_uploaded, 2);
+  EXPECT_EQ(Blobs("third").at(img.layer.digest.ToString()), std::string(3000, 's'));
+}
+
+TEST_F(PusherTest, RecordedSourcesAreBoundedPerBlobAndAskedForInTheTokenScope) {
+  registry_.auth = FakeRegistry::Auth::kBearer;
+  auto img = MakeImage(*store_, "layer");
+  for (int i = 0; i < 5; ++i)
+    ASSERT_OK(oci::RecordBlobSource(*store_, img.layer.digest,
+                                    {"reg.example", "src" + std::to_string(i)}));
+  registry_.mount = FakeRegistry::Mount::kDeny;
+  PushOptions opts = OneJob();
+  opts.max_recorded_mounts = 2;
+  ASSERT_OK(client_->Push(*store_, "app:1", Dest(), opts));
+  // Most recent first, two of them.
+  auto mounts = Sent("POST", "mount=" + UrlEncode(img.layer.digest.ToString()));
+  ASSERT_EQ(mounts.size(), 2u);
+  EXPECT_NE(mounts[0].url.find("from=src4"), std::string::npos) << mounts[0].url;
+  EXPECT_NE(mounts[1].url.find("from=src3"), std::string::npos) << mounts[1].url;
+  ASSERT_FALSE(registry_.token_requests.empty());
+  const std::string& url = registry_.token_requests[0];
+  EXPECT_NE(url.find("scope=" + UrlEncode("repository:app:pull,push")), std::string::npos) << url;
+  EXPECT_NE(url.find("scope=" + UrlEncode("repository:src4:pull")), std::string::npos) << url;
+  EXPECT_NE(url.find("scope=" + UrlEncode("repository:src3:pull")), std::string::npos) << url;
+  EXPECT_EQ(url.find("src2"), std::string::npos) << url;
+}
+
+// --- lazy base layers: blobs the store does not have ---
+
+TEST_F(PusherTest, AnAbsentBlobIsMountedFromItsRecordedRepository) {
+  auto img = MakeImage(*store_, std::string(3000, 'z'));
+  Blobs("base")[img.layer.digest.ToString()] = std::string(3000, 'z');
+  ASSERT_OK(store_->blobs().Delete(img.layer.digest));
+  ASSERT_OK(oci::RecordBlobSource(*store_, img.layer.digest, {"reg.example", "base"}));
+  ASSERT_OK_AND_ASSIGN(auto pushed, client_->Push(*store_, "app:1", Dest(), OneJob()));
+  EXPECT_EQ(pushed.blobs_mounted, 1);
+  EXPECT_EQ(pushed.blobs_fetched, 0);
+  EXPECT_FALSE(store_->Has(img.layer.digest));  // never downloaded
+  EXPECT_EQ(Blobs().at(img.layer.digest.ToString()), std::string(3000, 'z'));
+}
+
+TEST_F(PusherTest, AnAbsentBlobOnAnotherRegistryIsFetchedVerifiedThenUploaded) {
+  auto img = MakeImage(*store_, std::string(3000, 'y'));
+  // The source: another registry.
+  registry_.other_hosts = {"source.example"};
+  Blobs("lib/base")[img.layer.digest.ToString()] = std::string(3000, 'y');
+  ASSERT_OK(store_->blobs().Delete(img.layer.digest));
+  ASSERT_OK(oci::RecordBlobSource(*store_, img.layer.digest, {"source.example", "lib/base"}));
+  ASSERT_OK_AND_ASSIGN(auto pushed, client_->Push(*store_, "app:1", Dest(), OneJob()));
+  EXPECT_EQ(pushed.blobs_mounted, 0);
+  EXPECT_EQ(pushed.blobs_fetched, 1);
+  EXPECT_EQ(pushed.bytes_fetched, 3000);
+  EXPECT_EQ(pushed.blobs_uploaded, 2);
+  EXPECT_EQ(CountRequests("GET", "https://source.example/v2/lib/base/blobs/"), 1);
+  EXPECT_TRUE(store_->Has(img.layer.digest));
+  EXPECT_EQ(Blobs().at(img.layer.digest.ToString()), std::string(3000, 'y'));
+}
+
+TEST_F(PusherTest, AnAbsentBlobWhoseSourceServesOtherBytesIsNeverUploaded) {
+  auto img = MakeImage(*store_, std::string(3000, 'w'));
+  Blobs("lib/base")[img.layer.digest.ToString()] = std::string(3000, 'w');
+  registry_.other_hosts = {"source.example"};
+  registry_.corrupt_blobs[img.layer.digest.ToString()] = std::string(3000, 'W');
+  ASSERT_OK(store_->blobs().Delete(img.layer.digest));
+  ASSERT_OK(oci::RecordBlobSource(*store_, img.layer.digest, {"source.example", "lib/base"}));
+  auto pushed = client_->Push(*store_, "app:1", Dest(), OneJob());
+  ASSERT_FALSE(pushed.has_value());
+  EXPECT_THAT(pushed.error().message(), ::testing::HasSubstr(img.layer.digest.ToString()));
+  EXPECT_THAT(pushed.error().message(), ::testing::HasSubstr("source.example/lib/base"));
+  EXPECT_EQ(Blobs().count(img.layer.digest.ToString()), 0u);
+  EXPECT_FALSE(store_->Has(img.layer.digest));
+}
+
+TEST_F(PusherTest, AnAbsentBlobWithNoRecordedSourceIsNotFoundNamingIt) {
+  auto img = MakeImage(*store_, std::string(3000, 'v'));
+  ASSERT_OK(store_->blobs().Delete(img.layer.digest));
+  auto pushed = client_->Push(*store_, "app:1", Dest(), OneJob());
+  ASSERT_FALSE(pushed.has_value());
+  EXPECT_EQ(pushed.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(pushed.error().message(), ::testing::HasSubstr(img.layer.digest.ToString()));
 }
 
 TEST_F(PusherTest, ChunkedUploadSendsContentRangesAndFollowsRelativeLocations) {

@@ -466,6 +466,71 @@ class FaultIntegrationTest : public RegistryIntegrationTest {
   }
 };
 
+TEST_F(FaultIntegrationTest, PushMountsPulledBaseLayersAndUploadsOnlyTheAppLayer) {
+  // Every request goes through a counting proxy: the registry's domain is
+  // the proxy's, for the pull (which records where the blobs are) as for
+  // the push (which mounts from there).
+  FaultProxy proxy(registry_->port(), [](const ProxyRequest&) { return ProxyAction::Forward(); });
+  const std::string host = "127.0.0.1:" + std::to_string(proxy.port());
+  auto dir = MakeTempDir();
+  auto seed_store = OpenStore(dir.path() / "seed");
+  auto base = Seed(*seed_store, "base", {300000, 200000});
+
+  auto store = OpenStore(dir.path() / "s");
+  auto client = PlainClient();
+  ASSERT_OK(client->Pull(*store, Ref(host + "/base:1"), {}));
+  // An app image on top of the base: its layers plus one of its own.
+  const std::string app_layer = "app layer bytes " + std::string(5000, 'x');
+  ASSERT_OK_AND_ASSIGN(oci::Descriptor layer,
+                       store->Put(app_layer, std::string(mt::kLayerTarGzip)));
+  ASSERT_OK_AND_ASSIGN(std::string base_config, store->ReadBlob(base.config.digest));
+  auto config = nlohmann::json::parse(base_config);
+  config["rootfs"]["diff_ids"].push_back(oci::Digest::Of("app diff").ToString());
+  ASSERT_OK_AND_ASSIGN(oci::Descriptor cfg,
+                       store->Put(config.dump(), std::string(mt::kImageConfig)));
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : base.layers)
+    layers.push_back(
+        {{"mediaType", l.media_type}, {"digest", l.digest.ToString()}, {"size", l.size}});
+  layers.push_back({{"mediaType", mt::kLayerTarGzip},
+                    {"digest", layer.digest.ToString()},
+                    {"size", layer.size}});
+  nlohmann::json manifest = {
+      {"schemaVersion", 2},
+      {"mediaType", mt::kImageManifest},
+      {"config",
+       {{"mediaType", mt::kImageConfig}, {"digest", cfg.digest.ToString()}, {"size", cfg.size}}},
+      {"layers", layers}};
+  ASSERT_OK_AND_ASSIGN(oci::Descriptor m,
+                       store->Put(manifest.dump(), std::string(mt::kImageManifest)));
+  ASSERT_OK(store->Tag(Ref("app:1"), m));
+
+  const size_t before = proxy.requests().size();
+  ASSERT_OK_AND_ASSIGN(auto pushed, client->Push(*store, "app:1", Ref(host + "/app:1"), {}));
+  EXPECT_EQ(pushed.blobs_mounted, 2);   // the base layers
+  EXPECT_EQ(pushed.blobs_uploaded, 2);  // the app layer and the new config
+  EXPECT_EQ(pushed.bytes_uploaded, layer.size + cfg.size);
+  // What crossed the wire: the bodies of the push's PUT and PATCH requests.
+  int64_t sent = 0;
+  int mounts = 0;
+  auto requests = proxy.requests();
+  for (size_t i = before; i < requests.size(); ++i) {
+    const auto& r = requests[i];
+    if (r.method == "POST" && r.target.find("from=base") != std::string::npos) ++mounts;
+    if ((r.method == "PUT" || r.method == "PATCH") && r.target.find("/blobs/") != std::string::npos)
+      sent += std::stoll(r.Header("Content-Length").empty() ? "0" : r.Header("Content-Length"));
+  }
+  EXPECT_EQ(mounts, 2);
+  EXPECT_EQ(sent, layer.size + cfg.size);
+  EXPECT_LT(sent, 10000);  // the base is 500 kB
+  // The registry serves the whole image (skopeo verifies every blob).
+  auto out = MakeTempDir();
+  auto r =
+      RunCommand(fmt::format("skopeo copy --src-tls-verify=false docker://{}/app:1 oci:{}:x 2>&1",
+                             Host(), (out.path() / "layout").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
 TEST_F(FaultIntegrationTest, ResumesABlobDownloadAfterAConnectionReset) {
   auto dir = MakeTempDir();
   auto seed = OpenStore(dir.path() / "seed");

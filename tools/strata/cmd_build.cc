@@ -199,6 +199,7 @@ struct BuildFlags {
   std::string progress = "auto";
   std::string iidfile;
   bool push = false;
+  bool lazy_base = true;
   std::vector<std::string> labels;
   std::string runtime;
   bool print_plan = false;
@@ -742,6 +743,28 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
       STRATA_ASSIGN_OR_RETURN(auto pulled, client->Pull(*store_ptr, ref, po));
       return pulled.manifest;
     };
+    // Lazy base layers: a stage that never reads its base's file system
+    // gets the base's manifest and config only (builder/frontend/base_use.h).
+    if (f.lazy_base) {
+      o.metadata_resolver = [&](const oci::Reference& ref,
+                                const oci::Platform& platform) -> Result<oci::Descriptor> {
+        STRATA_RETURN_IF_ERROR(ensure_client());
+        registry::PullOptions po;
+        po.platform = platform;
+        po.progress = &pull_progress;
+        po.layers = false;
+        STRATA_ASSIGN_OR_RETURN(auto pulled, client->Pull(*store_ptr, ref, po));
+        return pulled.manifest;
+      };
+    }
+    // A layer left at its registry by a lazy pull or build, needed now
+    // (with --pull=never nothing is fetched: the build names the layer).
+    o.blob_fetcher = [&](const oci::Descriptor& blob) -> Status {
+      STRATA_RETURN_IF_ERROR(ensure_client());
+      registry::PullOptions po;
+      po.progress = &pull_progress;
+      return client->FetchRecordedBlob(*store_ptr, blob, po);
+    };
   }
   // ADD <url>: plain HTTP(S) GET through the registry transport stack
   // (redirects followed; TLS settings and insecure hosts as for registries).
@@ -864,6 +887,7 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     po.progress = &pull_progress;
     auto pushed = client->Push(**store, r->manifest.digest.ToString(), t, po);
     if (!pushed) return Fail(pushed.error().Wrap(fmt::format("push {}", t.Familiar())));
+    PrintPushSummary(*pushed, quiet);
     if (!quiet) {
       fmt::print(stderr, "Pushed {} {}\n", t.ToString(), pushed->descriptor.digest.ToString());
     }
@@ -911,6 +935,10 @@ Verb BuildVerb() {
                        "auto, plain, tty, json, rawjson (= json), quiet (= -q)");
         app.add_option("--iidfile", f->iidfile, "Write the image ID (manifest digest) here");
         app.add_flag("--push", f->push, "Push the image after building");
+        app.add_option("--lazy-base", f->lazy_base,
+                       "true (default): a base whose file system no step reads (no RUN, "
+                       "WORKDIR or COPY without --link) is not downloaded, only its manifest "
+                       "and config; push mounts or fetches its layers, unpack/save fetch them");
         app.add_option("--label", f->labels, "Set an image label KEY=VALUE")
             ->allow_extra_args(false);
         app.add_option("--runtime", f->runtime, "OCI runtime for RUN (runc, crun, or a path)");

@@ -28,6 +28,7 @@
 #include "oci/compress.h"
 #include "oci/layer_reader.h"
 #include "oci/whiteout.h"
+#include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -414,6 +415,7 @@ Verb DiffVerb() {
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
               auto load = [&](const std::string& ref) -> Result<oci::Image> {
+                STRATA_RETURN_IF_ERROR(FetchLazyLayers(ctx, **store, ref));
                 auto img = (*store)->LoadImage(ref);
                 if (!img) return std::unexpected(img.error().Wrap(fmt::format("diff {}", ref)));
                 if (img->manifest.layers.size() != img->config.diff_ids.size()) {

@@ -28,7 +28,9 @@ Verb HistoryVerb() {
             return [f](Context& ctx) -> int {
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
-              auto img = (*store)->LoadImage(f->ref);
+              auto desc = (*store)->Resolve(f->ref);
+              if (!desc) return Fail(desc.error());
+              auto img = (*store)->LoadImageMetadata(*desc);  // lazy layers may be absent
               if (!img) return Fail(img.error());
               const auto& hist = img->config.history;
               // Pair non-empty history entries with layers, in order.

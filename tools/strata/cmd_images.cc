@@ -25,7 +25,7 @@ nlohmann::json Row(const oci::Store& store, const oci::TaggedImage& t, bool no_t
   std::string tag = t.ref.tag().empty() ? "<none>" : t.ref.tag();
   std::string created, created_at, size = "?";
   int64_t bytes = -1;
-  auto img = store.LoadImage(t.descriptor);
+  auto img = store.LoadImageMetadata(t.descriptor);  // lazy layers may be absent
   if (img) {
     created = HumanAge(img->config.created);
     created_at = DockerTime(img->config.created);

@@ -126,7 +126,7 @@ Verb InspectVerb() {
                   rc = Fail(desc.error());
                   continue;
                 }
-                auto img = (*store)->LoadImage(*desc);
+                auto img = (*store)->LoadImageMetadata(*desc);
                 if (!img) {
                   rc = Fail(img.error().Wrap(ref));
                   continue;

@@ -1,5 +1,7 @@
 // strata push REF [DEST]: upload the image REF names in the store to DEST
-// (default: REF itself); prints the digest the registry stored.
+// (default: REF itself); prints the digest the registry stored. Blobs the
+// destination registry has in another repository (recorded when they were
+// pulled or pushed, oci/blob_sources.h) are mounted, not uploaded.
 #include <fmt/format.h>
 
 #include "tools/strata/registry_cli.h"
@@ -26,6 +28,7 @@ Verb PushVerb() {
               auto client = MakeClient(ctx, *creds);
               auto pushed = client->Push(**store, *src, *dest, opts);
               if (!pushed) return Fail(pushed.error());
+              PrintPushSummary(*pushed, ctx.global.quiet);
               fmt::print("{}\n", pushed->descriptor.digest.ToString());
               return kExitOk;
             };

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "oci/archive.h"
+#include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -23,6 +24,9 @@ Verb SaveVerb() {
               if (!fmt_kind) return Fail(fmt_kind.error());
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
+              for (const auto& ref : *refs) {
+                if (auto s = FetchLazyLayers(ctx, **store, ref); !s) return Fail(s.error());
+              }
               if (auto s = oci::SaveArchive(**store, *refs, *output, *fmt_kind); !s) {
                 return Fail(s.error());
               }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "oci/unpack.h"
+#include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -18,6 +19,7 @@ Verb UnpackVerb() {
             return [ref, dir](Context& ctx) -> int {
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
+              if (auto s = FetchLazyLayers(ctx, **store, *ref); !s) return Fail(s.error());
               auto img = (*store)->LoadImage(*ref);
               if (!img) return Fail(img.error());
               oci::UnpackOptions o;

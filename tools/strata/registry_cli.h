@@ -33,6 +33,17 @@ inline std::unique_ptr<registry::Client> MakeClient(
   return registry::MakeCurlClient(std::move(creds), std::move(opts));
 }
 
+// What a push did with the image's blobs, on stderr (stdout keeps only the
+// digest): "Blobs: 1 uploaded (2.1 MB), 2 mounted, 0 already present".
+inline void PrintPushSummary(const registry::PushResult& r, bool quiet) {
+  if (quiet) return;
+  fmt::print(stderr, "Blobs: {} uploaded ({}), {} mounted, {} already present\n", r.blobs_uploaded,
+             HumanSize(r.bytes_uploaded), r.blobs_mounted, r.blobs_skipped);
+  if (r.blobs_fetched > 0)
+    fmt::print(stderr, "Fetched {} lazy base layers ({}) from their source registry first\n",
+               r.blobs_fetched, HumanSize(r.bytes_fetched));
+}
+
 // "Copying blob sha256:abc123… done" lines on stderr, as podman prints them.
 class StderrProgress : public registry::ProgressSink {
  public:
@@ -72,5 +83,30 @@ class StderrProgress : public registry::ProgressSink {
   bool quiet_;
   std::mutex mu_;
 };
+
+// Fetches the lazy layers of the image `ref` names (absent from the store,
+// left at their registry by a build that never read them, oci/blob_sources.h)
+// from their recorded source, before a verb that reads the layers (unpack,
+// save, diff). OK when there are none, or when `ref` does not resolve (the
+// verb itself reports that). Errors name the layer and the sources tried.
+inline Status FetchLazyLayers(const Context& ctx, oci::Store& store, std::string_view ref) {
+  auto desc = store.Resolve(ref);
+  if (!desc) return OkStatus();
+  auto img = store.LoadImageMetadata(*desc);
+  if (!img) return OkStatus();
+  std::unique_ptr<registry::Client> client;
+  StderrProgress progress(ctx.global.quiet);
+  for (const auto& l : img->manifest.layers) {
+    if (store.Has(l.digest)) continue;
+    if (!client) {
+      STRATA_ASSIGN_OR_RETURN(auto creds, MakeCredentialStore(ctx));
+      client = MakeClient(ctx, creds);
+    }
+    registry::PullOptions po;
+    po.progress = &progress;
+    STRATA_RETURN_IF_ERROR(client->FetchRecordedBlob(store, l, po));
+  }
+  return OkStatus();
+}
 
 }  // namespace strata::cli
