@@ -13,10 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "builder/runtime/build_namespace.h"
 #include "builder/engine/executor.h"
-#include "builder/runtime/oci_runtime_runner.h"
 #include "builder/frontend/plan.h"
+#include "builder/runtime/build_namespace.h"
+#include "builder/runtime/oci_runtime_runner.h"
 #include "builder/runtime/run_reaper.h"
 #include "oci/json_util.h"
 #include "oci/util/file_util.h"
@@ -555,7 +555,9 @@ Verb BuildVerb() {
             app.add_option("--allow", f->allow,
                            "Grant an entitlement: network.host, security.insecure (repeatable)");
             app.add_option("--compression", f->compression, "Layer compression: gzip or zstd");
-            app.add_option("--compression-level", f->compression_level, "Codec level");
+            app.add_option("--compression-level", f->compression_level,
+                           "Codec level: gzip 0-9 (default 1; libdeflate 0-8, 9 = libdeflate 12), "
+                           "zstd 1-19 (default 3)");
             app.add_option("--progress", f->progress, "auto, plain, tty, json");
             app.add_option("--iidfile", f->iidfile, "Write the image ID (manifest digest) here");
             app.add_flag("--push", f->push, "Push the image after building");
