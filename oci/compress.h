@@ -15,8 +15,11 @@
 // before can be copied from an earlier blob (GzipMemberCache, the chunk cache
 // of oci/chunk_cache.h) and the blob is byte-identical to a fresh one; and
 // libdeflate compresses whole buffers only, 2-3x faster than zlib at the
-// same level. The cost is that each member starts with an empty window
-// (about 0.5% on source-like data at 256 KiB-1 MiB chunks).
+// same level. The cost is that each member starts with an empty window; on
+// the 230 MB tree of docs/PERFORMANCE.md the layer is still 1% (level 6) to
+// 5% (level 1) smaller than zlib's single stream. libdeflate's output is
+// deterministic for a given version (ebiggers/libdeflate#400) but may change
+// with an upgrade, as zlib's could: the version is in GzipMemberParams.
 //
 // Chunks: by default every kGzipFixedChunk bytes; a layer's tar writer may
 // instead tell a LayerCompressor where tar entries start, and members then

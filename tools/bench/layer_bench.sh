@@ -14,7 +14,8 @@
 # stored. "incremental" commits tree, then times tree2 into the same store
 # (chunk cache warm). BASE_BUILD_DIR: another build's layer_commit_bench
 # (e.g. the parent commit, zlib gzip) in the same run. Uses every core;
-# results on a shared machine are noisy: compare ratios within one run.
+# results on a shared machine are noisy: compare ratios within one run, and
+# CPU seconds rather than wall time. SETS="tree" runs one data set.
 set -euo pipefail
 build=${1:-build}
 bench=$build/tools/bench/layer_commit_bench
@@ -41,20 +42,25 @@ if [ ! -d "$data/tree2" ]; then
   echo "/* changed */" >> "$f"
 fi
 
-# measure NAME OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints a row.
+# measure NAME OUTFILE CMD...: runs CMD under /usr/bin/time -v; prints a row
+# (wall seconds, MB/s, output bytes, CPU seconds user+sys, peak RSS). For an
+# incremental row the seconds are the bench's own timing of the second commit
+# and CPU and RSS cover both commits.
 measure() {
   local name=$1 outfile=$2; shift 2
   /usr/bin/time -v -o "$out/time" "$@" > "$out/stdout"
-  local secs rss size
+  local secs rss size cpu
   secs=$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$out/time")
+  case $name in *incremental*) secs=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' "$out/stdout") ;; esac
+  cpu=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$out/time")
   rss=$(awk -F': ' '/Maximum resident set size/ {print int($2/1024)}' "$out/time")
   if [ -n "$outfile" ]; then size=$(stat -c %s "$outfile"); else size=$(sed -n 's/.*blob_bytes=\([0-9]*\).*/\1/p' "$out/stdout"); fi
-  printf '%-26s %8.2f s %9.1f MB/s %12d bytes %6d MiB RSS %s\n' "$name" "$secs" \
-    "$(echo "$tar_bytes / 1000000 / $secs" | bc -l)" "$size" "$rss" \
+  printf '%-26s %8.2f s %9.1f MB/s %12d bytes %7.2f s CPU %6d MiB RSS %s\n' "$name" "$secs" \
+    "$(echo "$tar_bytes / 1000000 / $secs" | bc -l)" "$size" "$cpu" "$rss" \
     "$(grep -o 'reused=.*' "$out/stdout" || true)"
 }
 
-for set in random tree; do
+for set in ${SETS:-random tree}; do
   dir=$data/$set
   tar_bytes=$(tar -cf - -C "$dir" . | wc -c)
   echo "== $set: $(find "$dir" -type f | wc -l) files, $tar_bytes tar bytes, $(nproc) cores"
