@@ -231,6 +231,27 @@ TEST(LayerWriterTest, CommitTarStreamKeepsTheBytes) {
   EXPECT_EQ(ReadLayerTar(*store, info.descriptor), tar);
 }
 
+// A tar from outside is cut every kGzipFixedChunk bytes; committing it again
+// copies every member and gives the same blob.
+TEST(LayerWriterTest, CommitTarStreamGzipReusesFixedChunks) {
+  auto src = MakeTempDir();
+  std::string text;
+  for (int i = 0; text.size() < 3 * kGzipFixedChunk; ++i) text += fmt::format("row {}\n", i);
+  WriteTestFile(src.path() / "rows.txt", text);
+  std::string tar = Tar(src.path());
+  auto dir = MakeTempDir();
+  ASSERT_OK_AND_ASSIGN(auto store, Store::Open(dir.path() / "store"));
+  testing::StringSource in1(tar);
+  ASSERT_OK_AND_ASSIGN(LayerInfo first, CommitTarStream(*store, &in1, {}));
+  EXPECT_EQ(first.chunks.compressed, 4);  // 3 MiB of text plus the tar's headers
+  EXPECT_EQ(ReadLayerTar(*store, first.descriptor), tar);
+  testing::StringSource in2(tar);
+  ASSERT_OK_AND_ASSIGN(LayerInfo again, CommitTarStream(*store, &in2, {.threads = 1}));
+  EXPECT_EQ(again.descriptor.digest, first.descriptor.digest);
+  EXPECT_EQ(again.chunks.reused, 4);
+  EXPECT_EQ(again.chunks.compressed, 0);
+}
+
 // The walker tells a listener where each header and its data start: the
 // offsets point at real ustar headers, and the tar bytes are the same as
 // without a listener.
