@@ -43,6 +43,10 @@ using LibdeflateDecompressor =
 // (libdeflate_gzip_compress would set XFL by level; we write our own.)
 constexpr uint8_t kGzipHeader[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255};
 constexpr size_t kGzipOverhead = sizeof(kGzipHeader) + 8;
+// With tar entries, a member also ends after this many bytes: memory stays
+// bounded if a stream's boundaries never come. WriteTar's never reach it
+// (its chunks are at most ~2 MiB plus one PAX header).
+constexpr uint64_t kMaxTarChunk = 16 * 1024 * 1024;
 // Bounds the input bytes in flight besides the per-worker count, so that
 // many cores never mean unbounded memory.
 constexpr size_t kMaxInflightBytes = 32 * 1024 * 1024;
@@ -200,8 +204,9 @@ class GzipCompressor : public LayerCompressor {
 
   // The next offset > pos_ where the current member ends.
   uint64_t NextCut() {
-    if (tar_entries_) return chunker_.NextCutAfter(pos_);
-    return pos_ - cur_.size() + kGzipFixedChunk;
+    const uint64_t start = pos_ - cur_.size();
+    if (tar_entries_) return std::min(chunker_.NextCutAfter(pos_), start + kMaxTarChunk);
+    return start + kGzipFixedChunk;
   }
 
   Status Submit() {

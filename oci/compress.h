@@ -114,8 +114,9 @@ struct ChunkStats {
 };
 
 struct LayerCompressOptions {
-  // Cut gzip members only where the TarEntryListener calls decide
-  // (TarChunker); false: every kGzipFixedChunk bytes.
+  // Cut gzip members where the TarEntryListener calls decide (TarChunker),
+  // and after 16 MiB without a cut (a guard WriteTar never reaches);
+  // false: every kGzipFixedChunk bytes.
   bool tar_entries = false;
   // Reuse members from here (not owned; must outlive the compressor). Used
   // only when its params() match the level's GzipMemberParams.

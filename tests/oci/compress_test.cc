@@ -380,6 +380,15 @@ TEST(LayerCompressorTest, CacheWithOtherParamsIsNotAsked) {
   EXPECT_EQ(c->stats().reused, 0);
 }
 
+// Without boundaries a tar-entries stream still ends a member every 16 MiB.
+TEST(LayerCompressorTest, MembersAreBoundedWithoutBoundaries) {
+  std::string data = MixedData(16 * 1024 * 1024 + 5000, 9);
+  LayerOutput out = CompressLayer(data, {}, nullptr);
+  int members = 0;
+  EXPECT_EQ(ZlibGunzip(out.gz, &members), data);
+  EXPECT_EQ(members, 2);
+}
+
 TEST(LayerCompressorTest, BoundaryAfterItsBytesIsInternal) {
   StringSink sink;
   ASSERT_OK_AND_ASSIGN(auto c, NewLayerCompressor({.compression = Compression::kGzip},
