@@ -181,7 +181,7 @@ class GzipCompressor : public LayerCompressor {
     if (closed_) return OkStatus();
     closed_ = true;
     // The last chunk; an empty stream is one member of an empty chunk.
-    if (!cur_.empty() || members_emitted_ == 0) STRATA_RETURN_IF_ERROR(Submit());
+    if (!cur_.empty() || submitted_ == 0) STRATA_RETURN_IF_ERROR(Submit());
     while (!inflight_.empty()) STRATA_RETURN_IF_ERROR(EmitOldest());
     StopWorkers();
     return out_->Close();
@@ -213,6 +213,7 @@ class GzipCompressor : public LayerCompressor {
     auto job = std::make_shared<GzipJob>();
     job->in = std::move(cur_);
     cur_ = {};
+    ++submitted_;
     inflight_bytes_ += job->in.size();
     if (threads_ == 1) {
       job->failed = !MakeMember(&inline_state_, job.get());
@@ -340,7 +341,6 @@ class GzipCompressor : public LayerCompressor {
                           .size = job->in.size()});
     }
     out_bytes_ += job->out.size();
-    ++members_emitted_;
     return out_->Write(job->out.data(), job->out.size());
   }
 
@@ -386,7 +386,7 @@ class GzipCompressor : public LayerCompressor {
   std::vector<uint8_t> cur_;
   uint64_t pos_ = 0;        // input bytes received
   uint64_t out_bytes_ = 0;  // output bytes emitted
-  int64_t members_emitted_ = 0;
+  int64_t submitted_ = 0;   // chunks handed to Submit
   size_t inflight_bytes_ = 0;
   std::deque<std::shared_ptr<GzipJob>> inflight_;
   GzipWorkerState inline_state_;
