@@ -1,5 +1,6 @@
 #include "oci/compress.h"
 
+#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -14,7 +15,6 @@
 namespace strata::oci {
 namespace {
 
-constexpr size_t kDictSize = 32 * 1024;  // deflate's window
 constexpr size_t kReadChunk = 128 * 1024;
 // zstd job size, pinned so that the frame layout never depends on defaults
 // that a libzstd upgrade or a level change might move.
@@ -27,36 +27,34 @@ int ResolveThreads(int threads) {
 }
 
 // ---------------------------------------------------------------------------
-// gzip, block-parallel.
+// gzip: independent members, deflated by libdeflate on worker threads.
 
-struct DeflateStreamDeleter {
-  void operator()(z_stream* zs) const {
-    deflateEnd(zs);
-    delete zs;
-  }
+struct LibdeflateCompressorDeleter {
+  void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
 };
-using DeflateStream = std::unique_ptr<z_stream, DeflateStreamDeleter>;
-
-Result<DeflateStream> NewRawDeflate(int level) {
-  auto* zs = new z_stream{};
-  if (deflateInit2(zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-    delete zs;
-    return MakeError(ErrorCode::kInternal, "deflateInit2 failed");
-  }
-  return DeflateStream(zs);
-}
-
-struct GzipJob {
-  std::vector<uint8_t> in;
-  std::vector<uint8_t> dict;  // the previous block's tail, empty for the first
-  bool last = false;
-  std::vector<uint8_t> out;
-  uLong crc = 0;
-  bool done = false;
-  bool failed = false;
+struct LibdeflateDecompressorDeleter {
+  void operator()(libdeflate_decompressor* d) const { libdeflate_free_decompressor(d); }
 };
+using LibdeflateCompressor = std::unique_ptr<libdeflate_compressor, LibdeflateCompressorDeleter>;
+using LibdeflateDecompressor =
+    std::unique_ptr<libdeflate_decompressor, LibdeflateDecompressorDeleter>;
 
-// True when the block's byte histogram is flat, as for random or already
+// ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255: nothing machine-specific.
+// (libdeflate_gzip_compress would set XFL by level; we write our own.)
+constexpr uint8_t kGzipHeader[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255};
+constexpr size_t kGzipOverhead = sizeof(kGzipHeader) + 8;
+// With tar entries, a member also ends after this many bytes: memory stays
+// bounded if a stream's boundaries never come. WriteTar's never reach it
+// (its chunks are at most ~2 MiB plus one PAX header).
+constexpr uint64_t kMaxTarChunk = 16 * 1024 * 1024;
+// Bounds the input bytes in flight besides the per-worker count, so that
+// many cores never mean unbounded memory.
+constexpr size_t kMaxInflightBytes = 32 * 1024 * 1024;
+
+// strata level 0..9 -> libdeflate level (compress.h).
+int LibdeflateLevel(int level) { return level == 9 ? 12 : level; }
+
+// True when the chunk's byte histogram is flat, as for random or already
 // compressed data, where deflate only burns CPU. Integer arithmetic only:
 // the decision, and so the output bytes, must not depend on the machine.
 bool LooksIncompressible(const std::vector<uint8_t>& in) {
@@ -81,100 +79,113 @@ bool LooksIncompressible(const std::vector<uint8_t>& in) {
   const uint64_t n = in.size();
   // Uniform bytes give sum_sq ~ n^2/256 + n; text is many times above. The
   // 1/8 slack lets random file data through with the tar headers and padding
-  // (runs of zeros) that land in the same block.
+  // (runs of zeros) that land in the same chunk.
   return sum_sq * 256 * 8 <= n * n * 9;
 }
 
-// Writes `job->in` as deflate stored blocks (RFC 1951 3.2.4). Blocks start
-// byte-aligned (the previous block ended with a sync flush or a stored
-// block), so each header is one byte; the last one sets BFINAL for the last job.
-void StoreBlock(GzipJob* job) {
-  job->out.clear();
-  const size_t n = job->in.size();
+void PutLe32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t GetLe32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | static_cast<uint32_t>(p[1]) << 8 |
+         static_cast<uint32_t>(p[2]) << 16 | static_cast<uint32_t>(p[3]) << 24;
+}
+
+// Bytes of `n` bytes written as stored blocks (RFC 1951 3.2.4): 5 bytes of
+// header per block of at most 65535 bytes, at least one block.
+size_t StoredSize(size_t n) { return n + 5 * std::max<size_t>(1, (n + 65534) / 65535); }
+
+// Appends `in` as stored blocks, the last one with BFINAL set.
+void AppendStored(const std::vector<uint8_t>& in, std::vector<uint8_t>* out) {
+  const size_t n = in.size();
   size_t off = 0;
   do {
     size_t len = std::min<size_t>(65535, n - off);
-    bool final_chunk = job->last && off + len == n;
-    job->out.push_back(final_chunk ? 1 : 0);
-    job->out.push_back(static_cast<uint8_t>(len & 0xff));
-    job->out.push_back(static_cast<uint8_t>(len >> 8));
-    job->out.push_back(static_cast<uint8_t>(~len & 0xff));
-    job->out.push_back(static_cast<uint8_t>((~len >> 8) & 0xff));
-    job->out.insert(job->out.end(), job->in.begin() + static_cast<std::ptrdiff_t>(off),
-                    job->in.begin() + static_cast<std::ptrdiff_t>(off + len));
+    bool final_block = off + len == n;
+    out->push_back(final_block ? 1 : 0);
+    out->push_back(static_cast<uint8_t>(len & 0xff));
+    out->push_back(static_cast<uint8_t>(len >> 8));
+    out->push_back(static_cast<uint8_t>(~len & 0xff));
+    out->push_back(static_cast<uint8_t>((~len >> 8) & 0xff));
+    out->insert(out->end(), in.begin() + static_cast<std::ptrdiff_t>(off),
+                in.begin() + static_cast<std::ptrdiff_t>(off + len));
     off += len;
   } while (off < n);
 }
 
-// Compresses one block: raw deflate primed with the dictionary, ending on a
-// byte boundary (sync flush) so that blocks concatenate into one stream.
-// Incompressible blocks are stored instead (see LooksIncompressible).
-bool DeflateBlock(z_stream* zs, GzipJob* job) {
-  job->crc = crc32(0L, job->in.data(), static_cast<uInt>(job->in.size()));
-  if (LooksIncompressible(job->in)) {
-    StoreBlock(job);
-    return true;
-  }
-  if (deflateReset(zs) != Z_OK) return false;
-  if (!job->dict.empty() &&
-      deflateSetDictionary(zs, job->dict.data(), static_cast<uInt>(job->dict.size())) != Z_OK) {
-    return false;
-  }
-  job->out.resize(deflateBound(zs, static_cast<uLong>(job->in.size())) + 64);
-  zs->next_in = job->in.data();
-  zs->avail_in = static_cast<uInt>(job->in.size());
-  const int flush = job->last ? Z_FINISH : Z_SYNC_FLUSH;
-  size_t produced = 0;
-  for (;;) {
-    zs->next_out = job->out.data() + produced;
-    zs->avail_out = static_cast<uInt>(job->out.size() - produced);
-    int rc = deflate(zs, flush);
-    produced = job->out.size() - zs->avail_out;
-    if (rc == Z_STREAM_END) break;
-    if (rc != Z_OK && rc != Z_BUF_ERROR) return false;
-    if (!job->last && zs->avail_in == 0 && zs->avail_out != 0) break;
-    job->out.resize(job->out.size() * 2);
-  }
-  job->out.resize(produced);
-  return true;
-}
+struct GzipJob {
+  std::vector<uint8_t> in;
+  std::vector<uint8_t> out;  // the whole member
+  enum class Kind { kStored, kCompressed, kReused } kind = Kind::kStored;
+  Digest chunk;  // set when hashed
+  bool done = false;
+  bool failed = false;
+};
 
-class GzipCompressor : public ByteSink {
+// What a worker owns: its libdeflate state.
+struct GzipWorkerState {
+  LibdeflateCompressor compressor;
+  LibdeflateDecompressor decompressor;  // made on first use
+  std::vector<uint8_t> scratch;         // inflate target when verifying
+};
+
+class GzipCompressor : public LayerCompressor {
  public:
-  GzipCompressor(int level, int threads, ByteSink* out)
-      : level_(level), threads_(threads), out_(out) {
-    cur_.reserve(kGzipBlockSize);
-  }
+  GzipCompressor(int level, int threads, const LayerCompressOptions& lopts, ByteSink* out)
+      : level_(level),
+        threads_(threads),
+        tar_entries_(lopts.tar_entries),
+        cache_(lopts.cache != nullptr && lopts.cache->params() == GzipMemberParams(level)
+                   ? lopts.cache
+                   : nullptr),
+        record_(lopts.record_members),
+        out_(out) {}
 
   ~GzipCompressor() override { StopWorkers(); }
 
   Status Init() {
+    std::vector<GzipWorkerState> states;
+    for (int i = 0; i < threads_; ++i) {
+      GzipWorkerState st;
+      if (level_ > 0) {
+        st.compressor.reset(libdeflate_alloc_compressor(LibdeflateLevel(level_)));
+        if (!st.compressor) return MakeError(ErrorCode::kInternal, "libdeflate: out of memory");
+      }
+      states.push_back(std::move(st));
+    }
     if (threads_ == 1) {
-      STRATA_ASSIGN_OR_RETURN(inline_zs_, NewRawDeflate(level_));
+      inline_state_ = std::move(states.front());
       return OkStatus();
     }
-    // Create every stream up front so that a failure is reported here.
-    std::vector<DeflateStream> streams;
-    for (int i = 0; i < threads_; ++i) {
-      STRATA_ASSIGN_OR_RETURN(auto zs, NewRawDeflate(level_));
-      streams.push_back(std::move(zs));
-    }
-    for (auto& zs : streams) {
-      workers_.emplace_back([this, z = std::move(zs)]() mutable { WorkerLoop(z.get()); });
+    for (auto& st : states) {
+      workers_.emplace_back([this, w = std::move(st)]() mutable { WorkerLoop(&w); });
     }
     return OkStatus();
   }
 
+  Status OnEntryHeader(uint64_t offset, std::string_view path, int64_t data_size) override {
+    if (!tar_entries_) return OkStatus();
+    if (offset < pos_) return LateBoundary(offset);
+    return chunker_.OnEntryHeader(offset, path, data_size);
+  }
+  Status OnEntryData(uint64_t offset) override {
+    if (!tar_entries_) return OkStatus();
+    if (offset < pos_) return LateBoundary(offset);
+    return chunker_.OnEntryData(offset);
+  }
+
   Status Write(const void* data, size_t size) override {
     if (closed_) return MakeError(ErrorCode::kFailedPrecondition, "gzip: write after close");
-    if (!header_written_) STRATA_RETURN_IF_ERROR(WriteHeader());
     const auto* p = static_cast<const uint8_t*>(data);
     while (size > 0) {
-      size_t n = std::min(size, kGzipBlockSize - cur_.size());
+      if (CutHere()) STRATA_RETURN_IF_ERROR(Submit());
+      const uint64_t next = NextCut();
+      size_t n = static_cast<size_t>(std::min<uint64_t>(size, next - pos_));
       cur_.insert(cur_.end(), p, p + n);
       p += n;
       size -= n;
-      if (cur_.size() == kGzipBlockSize) STRATA_RETURN_IF_ERROR(Submit(/*last=*/false));
+      pos_ += n;
+      if (pos_ == next) STRATA_RETURN_IF_ERROR(Submit());
     }
     return OkStatus();
   }
@@ -182,46 +193,43 @@ class GzipCompressor : public ByteSink {
   Status Close() override {
     if (closed_) return OkStatus();
     closed_ = true;
-    if (!header_written_) STRATA_RETURN_IF_ERROR(WriteHeader());
-    STRATA_RETURN_IF_ERROR(Submit(/*last=*/true));
+    // The last chunk; an empty stream is one member of an empty chunk.
+    if (!cur_.empty() || submitted_ == 0) STRATA_RETURN_IF_ERROR(Submit());
     while (!inflight_.empty()) STRATA_RETURN_IF_ERROR(EmitOldest());
     StopWorkers();
-    uint8_t trailer[8];
-    for (int i = 0; i < 4; ++i) trailer[i] = static_cast<uint8_t>(crc_ >> (8 * i));
-    for (int i = 0; i < 4; ++i) trailer[4 + i] = static_cast<uint8_t>(total_in_ >> (8 * i));
-    STRATA_RETURN_IF_ERROR(out_->Write(trailer, sizeof(trailer)));
     return out_->Close();
   }
 
+  ChunkStats stats() const override { return stats_; }
+  const std::vector<GzipMember>& members() const override { return members_; }
+
  private:
-  Status WriteHeader() {
-    header_written_ = true;
-    // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS=255: nothing machine-specific.
-    static constexpr uint8_t kHeader[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255};
-    return out_->Write(kHeader, sizeof(kHeader));
+  Status LateBoundary(uint64_t offset) {
+    return MakeError(ErrorCode::kInternal, "gzip: tar boundary at {} announced after byte {}",
+                     offset, pos_);
   }
 
-  Status Submit(bool last) {
+  // True if a member ends at the current position (and the chunk has bytes).
+  bool CutHere() {
+    if (cur_.empty()) return false;
+    return tar_entries_ && chunker_.CutAt(pos_);
+  }
+
+  // The next offset > pos_ where the current member ends.
+  uint64_t NextCut() {
+    const uint64_t start = pos_ - cur_.size();
+    if (tar_entries_) return std::min(chunker_.NextCutAfter(pos_), start + kMaxTarChunk);
+    return start + kGzipFixedChunk;
+  }
+
+  Status Submit() {
     auto job = std::make_shared<GzipJob>();
-    job->last = last;
-    job->dict = std::move(next_dict_);
-    // The next block's dictionary: the last 32 KiB of this block's input,
-    // preceded by the previous dictionary when this block is shorter.
-    next_dict_.clear();
-    if (cur_.size() < kDictSize) {
-      size_t keep = std::min(job->dict.size(), kDictSize - cur_.size());
-      next_dict_.assign(job->dict.end() - static_cast<ptrdiff_t>(keep), job->dict.end());
-      next_dict_.insert(next_dict_.end(), cur_.begin(), cur_.end());
-    } else {
-      next_dict_.assign(cur_.end() - kDictSize, cur_.end());
-    }
     job->in = std::move(cur_);
     cur_ = {};
-    cur_.reserve(kGzipBlockSize);
-    total_in_ += job->in.size();
-
+    ++submitted_;
+    inflight_bytes_ += job->in.size();
     if (threads_ == 1) {
-      job->failed = !DeflateBlock(inline_zs_.get(), job.get());
+      job->failed = !MakeMember(&inline_state_, job.get());
       job->done = true;
       inflight_.push_back(std::move(job));
       return EmitOldest();
@@ -232,12 +240,91 @@ class GzipCompressor : public ByteSink {
     }
     work_cv_.notify_one();
     inflight_.push_back(std::move(job));
-    // Bounded pipeline: at most two blocks per worker in flight keeps memory
-    // flat (about 1 MiB per worker) while every worker stays busy.
-    while (inflight_.size() >= static_cast<size_t>(2 * threads_)) {
+    // Bounded pipeline: at most two chunks per worker and kMaxInflightBytes
+    // of input in flight keeps memory flat while every worker stays busy.
+    while (inflight_.size() >= static_cast<size_t>(2 * threads_) ||
+           (inflight_bytes_ > kMaxInflightBytes && inflight_.size() > 1)) {
       STRATA_RETURN_IF_ERROR(EmitOldest());
     }
     return OkStatus();
+  }
+
+  // Runs on a worker (or inline): turns job->in into a whole member.
+  bool MakeMember(GzipWorkerState* w, GzipJob* job) const {
+    const std::vector<uint8_t>& in = job->in;
+    const uint32_t crc = libdeflate_crc32(0, in.data(), in.size());
+    auto finish = [&](GzipJob::Kind kind) {
+      job->kind = kind;
+      uint8_t trailer[8];
+      PutLe32(trailer, crc);
+      PutLe32(trailer + 4, static_cast<uint32_t>(in.size()));
+      job->out.insert(job->out.end(), trailer, trailer + 8);
+    };
+    job->out.clear();
+    if (level_ == 0 || LooksIncompressible(in)) {
+      // No deflate CPU, and no lookup: copying costs as much as storing.
+      job->out.reserve(kGzipOverhead + StoredSize(in.size()));
+      job->out.assign(kGzipHeader, kGzipHeader + sizeof(kGzipHeader));
+      AppendStored(in, &job->out);
+      finish(GzipJob::Kind::kStored);
+      return true;
+    }
+    if (cache_ != nullptr || record_) {
+      Digester d;
+      d.Update(in.data(), in.size());
+      job->chunk = d.Finish();
+    }
+    if (cache_ != nullptr && cache_->Fetch(job->chunk, in.size(), &job->out) &&
+        VerifyMember(w, in, crc, job->out)) {
+      job->kind = GzipJob::Kind::kReused;
+      return true;
+    }
+    const size_t bound = libdeflate_deflate_compress_bound(w->compressor.get(), in.size());
+    job->out.resize(sizeof(kGzipHeader) + bound);
+    std::memcpy(job->out.data(), kGzipHeader, sizeof(kGzipHeader));
+    size_t n = libdeflate_deflate_compress(w->compressor.get(), in.data(), in.size(),
+                                           job->out.data() + sizeof(kGzipHeader), bound);
+    if (n == 0 || n >= StoredSize(in.size())) {
+      // Deflate did not shrink it: stored blocks, decided by libdeflate's
+      // output, which depends only on the chunk and the parameters.
+      job->out.resize(sizeof(kGzipHeader));
+      AppendStored(in, &job->out);
+      finish(GzipJob::Kind::kStored);
+      return true;
+    }
+    job->out.resize(sizeof(kGzipHeader) + n);
+    finish(GzipJob::Kind::kCompressed);
+    return true;
+  }
+
+  // A member from the cache is used only if it is one complete gzip member
+  // with our header whose deflate data inflates to exactly `in` and whose
+  // trailer matches: a wrong table entry can never change a blob.
+  static bool VerifyMember(GzipWorkerState* w, const std::vector<uint8_t>& in, uint32_t crc,
+                           const std::vector<uint8_t>& member) {
+    if (member.size() < kGzipOverhead ||
+        std::memcmp(member.data(), kGzipHeader, sizeof(kGzipHeader)) != 0) {
+      return false;
+    }
+    const uint8_t* trailer = member.data() + member.size() - 8;
+    if (GetLe32(trailer) != crc || GetLe32(trailer + 4) != static_cast<uint32_t>(in.size())) {
+      return false;
+    }
+    if (!w->decompressor) {
+      w->decompressor.reset(libdeflate_alloc_decompressor());
+      if (!w->decompressor) return false;
+    }
+    w->scratch.resize(in.size());
+    size_t used_in = 0;
+    size_t produced = 0;
+    const size_t body = member.size() - kGzipOverhead;
+    if (libdeflate_deflate_decompress_ex(w->decompressor.get(), member.data() + sizeof(kGzipHeader),
+                                         body, w->scratch.data(), w->scratch.size(), &used_in,
+                                         &produced) != LIBDEFLATE_SUCCESS) {
+      return false;
+    }
+    return used_in == body && produced == in.size() &&
+           (in.empty() || std::memcmp(w->scratch.data(), in.data(), in.size()) == 0);
   }
 
   Status EmitOldest() {
@@ -247,12 +334,30 @@ class GzipCompressor : public ByteSink {
       std::unique_lock<std::mutex> lock(mu_);
       done_cv_.wait(lock, [&] { return job->done; });
     }
-    if (job->failed) return MakeError(ErrorCode::kInternal, "gzip: deflate failed");
-    crc_ = crc32_combine(crc_, job->crc, static_cast<z_off_t>(job->in.size()));
+    inflight_bytes_ -= job->in.size();
+    if (job->failed) return MakeError(ErrorCode::kInternal, "gzip: compression failed");
+    switch (job->kind) {
+      case GzipJob::Kind::kStored:
+        ++stats_.stored;
+        break;
+      case GzipJob::Kind::kCompressed:
+        ++stats_.compressed;
+        break;
+      case GzipJob::Kind::kReused:
+        ++stats_.reused;
+        break;
+    }
+    if (record_ && job->kind != GzipJob::Kind::kStored) {
+      members_.push_back({.chunk = job->chunk,
+                          .offset = out_bytes_,
+                          .length = job->out.size(),
+                          .size = job->in.size()});
+    }
+    out_bytes_ += job->out.size();
     return out_->Write(job->out.data(), job->out.size());
   }
 
-  void WorkerLoop(z_stream* zs) {
+  void WorkerLoop(GzipWorkerState* w) {
     for (;;) {
       std::shared_ptr<GzipJob> job;
       {
@@ -262,7 +367,7 @@ class GzipCompressor : public ByteSink {
         job = std::move(queue_.front());
         queue_.pop_front();
       }
-      bool ok = DeflateBlock(zs, job.get());
+      bool ok = MakeMember(w, job.get());
       {
         std::lock_guard<std::mutex> lock(mu_);
         job->failed = !ok;
@@ -285,15 +390,21 @@ class GzipCompressor : public ByteSink {
 
   const int level_;
   const int threads_;
+  const bool tar_entries_;
+  const GzipMemberCache* const cache_;
+  const bool record_;
   ByteSink* out_;
-  bool header_written_ = false;
   bool closed_ = false;
+  TarChunker chunker_;
   std::vector<uint8_t> cur_;
-  std::vector<uint8_t> next_dict_;
-  uLong crc_ = crc32(0L, Z_NULL, 0);
-  uint64_t total_in_ = 0;
+  uint64_t pos_ = 0;        // input bytes received
+  uint64_t out_bytes_ = 0;  // output bytes emitted
+  int64_t submitted_ = 0;   // chunks handed to Submit
+  size_t inflight_bytes_ = 0;
   std::deque<std::shared_ptr<GzipJob>> inflight_;
-  DeflateStream inline_zs_;
+  GzipWorkerState inline_state_;
+  ChunkStats stats_;
+  std::vector<GzipMember> members_;
 
   std::mutex mu_;
   std::condition_variable work_cv_;
@@ -382,6 +493,22 @@ class PassthroughSink : public ByteSink {
 
  private:
   ByteSink* out_;
+};
+
+// zstd and none as a LayerCompressor: boundaries mean nothing to them.
+class BoundaryBlindCompressor : public LayerCompressor {
+ public:
+  explicit BoundaryBlindCompressor(std::unique_ptr<ByteSink> inner) : inner_(std::move(inner)) {}
+  Status Write(const void* data, size_t size) override { return inner_->Write(data, size); }
+  Status Close() override { return inner_->Close(); }
+  Status OnEntryHeader(uint64_t, std::string_view, int64_t) override { return OkStatus(); }
+  Status OnEntryData(uint64_t) override { return OkStatus(); }
+  ChunkStats stats() const override { return {}; }
+  const std::vector<GzipMember>& members() const override { return members_; }
+
+ private:
+  std::unique_ptr<ByteSink> inner_;
+  std::vector<GzipMember> members_;  // always empty
 };
 
 // ---------------------------------------------------------------------------
@@ -532,16 +659,23 @@ class PassthroughSource : public ByteSource {
 
 }  // namespace
 
-Result<std::unique_ptr<ByteSink>> NewCompressor(const CompressOptions& opts, ByteSink* out) {
+std::string GzipMemberParams(int level) {
+  if (level < 0) level = 1;
+  return fmt::format("libdeflate-{} level={}", LIBDEFLATE_VERSION_STRING, LibdeflateLevel(level));
+}
+
+Result<std::unique_ptr<LayerCompressor>> NewLayerCompressor(const CompressOptions& opts,
+                                                            const LayerCompressOptions& lopts,
+                                                            ByteSink* out) {
   const int threads = ResolveThreads(opts.threads);
   switch (opts.compression) {
     case Compression::kNone:
-      return std::make_unique<PassthroughSink>(out);
+      return std::make_unique<BoundaryBlindCompressor>(std::make_unique<PassthroughSink>(out));
     case Compression::kGzip: {
       int level = opts.level < 0 ? 1 : opts.level;
       if (level > 9)
         return MakeError(ErrorCode::kInvalidArgument, "gzip level {} not in 0..9", level);
-      auto c = std::make_unique<GzipCompressor>(level, threads, out);
+      auto c = std::make_unique<GzipCompressor>(level, threads, lopts, out);
       STRATA_RETURN_IF_ERROR(c->Init());
       return c;
     }
@@ -552,12 +686,17 @@ Result<std::unique_ptr<ByteSink>> NewCompressor(const CompressOptions& opts, Byt
       }
       auto c = std::make_unique<ZstdCompressor>(out);
       STRATA_RETURN_IF_ERROR(c->Init(level, threads));
-      return c;
+      return std::make_unique<BoundaryBlindCompressor>(std::move(c));
     }
     case Compression::kUnknown:
       break;
   }
   return MakeError(ErrorCode::kInvalidArgument, "unknown compression");
+}
+
+Result<std::unique_ptr<ByteSink>> NewCompressor(const CompressOptions& opts, ByteSink* out) {
+  STRATA_ASSIGN_OR_RETURN(auto c, NewLayerCompressor(opts, {}, out));
+  return std::unique_ptr<ByteSink>(std::move(c));
 }
 
 Result<std::unique_ptr<ByteSource>> NewDecompressor(Compression compression, ByteSource* in) {

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "oci/blob_sources.h"
+#include "oci/chunk_cache.h"
 #include "oci/image_walk.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
@@ -199,6 +200,8 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
     }
     return OkStatus();
   }));
+  // The chunk tables of deleted blobs (oci/chunk_cache.h) point at nothing.
+  SweepChunkTables(*this);
   std::error_code ec;
   for (fs::directory_iterator it(IngestDir(), ec), end; !ec && it != end; it.increment(ec)) {
     report.bytes_freed += TreeBytes(it->path()) +

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "oci/async_sink.h"
+#include "oci/chunk_cache.h"
 #include "oci/util/archive_handle.h"
 #include "oci/util/file_util.h"
 #include "oci/whiteout.h"
@@ -80,7 +81,8 @@ Result<std::vector<std::string>> ListDir(const std::string& path) {
 
 class TarWalker {
  public:
-  TarWalker(const TarOptions& opts, ByteSink* out) : opts_(opts), out_(out) {}
+  TarWalker(const TarOptions& opts, ByteSink* out, TarEntryListener* entries)
+      : opts_(opts), out_(out), entries_(entries) {}
 
   Status Run(const fs::path& dir) {
     struct stat st;
@@ -92,8 +94,12 @@ class TarWalker {
     if (!a_) return MakeError(ErrorCode::kInternal, "archive_write_new failed");
     // PAX restricted: ustar headers, PAX extensions only where ustar cannot
     // say it. No GNU extensions, nothing that depends on the writer's host.
+    // No blocking (bytes_per_block 0): libarchive hands every byte to WriteCb
+    // at once, so pos_ is the exact offset of each header; with
+    // bytes_in_last_block 1 the stream is the same bytes as with 10240-byte
+    // blocks (nothing pads the last block).
     if (archive_write_set_format_pax_restricted(a_.get()) != ARCHIVE_OK ||
-        archive_write_set_bytes_per_block(a_.get(), 10240) != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(a_.get(), 0) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a_.get(), 1) != ARCHIVE_OK) {
       return ArchiveError("configure tar writer");
     }
@@ -113,6 +119,7 @@ class TarWalker {
       self->sink_error_ = s.error();
       return -1;
     }
+    self->pos_ += len;
     return static_cast<la_ssize_t>(len);
   }
 
@@ -153,9 +160,21 @@ class TarWalker {
     archive_entry_set_perm(e.get(), 0644);
     archive_entry_set_size(e.get(), 0);
     archive_entry_set_mtime(e.get(), ClampTime(mtime), 0);
-    if (archive_write_header(a_.get(), e.get()) < ARCHIVE_WARN) {
+    return WriteHeader(e.get(), rel, 0);
+  }
+
+  // Writes an entry's header, telling entries_ where it and its data start.
+  // The previous entry is finished first (its padding written), so pos_ is
+  // the header's offset.
+  Status WriteHeader(archive_entry* e, const std::string& rel, int64_t data_size) {
+    if (archive_write_finish_entry(a_.get()) < ARCHIVE_WARN) {
+      return ArchiveError("finish entry before " + rel);
+    }
+    if (entries_ != nullptr) STRATA_RETURN_IF_ERROR(entries_->OnEntryHeader(pos_, rel, data_size));
+    if (archive_write_header(a_.get(), e) < ARCHIVE_WARN) {
       return ArchiveError("write header " + rel);
     }
+    if (entries_ != nullptr) STRATA_RETURN_IF_ERROR(entries_->OnEntryData(pos_));
     return OkStatus();
   }
 
@@ -239,9 +258,7 @@ class TarWalker {
       // cleanly instead of leaving a header without its data.
       STRATA_ASSIGN_OR_RETURN(fd, OpenFile(abs, O_RDONLY | O_NOFOLLOW));
     }
-    if (archive_write_header(a_.get(), e.get()) < ARCHIVE_WARN) {
-      return ArchiveError("write header " + rel);
-    }
+    STRATA_RETURN_IF_ERROR(WriteHeader(e.get(), rel, has_data ? st.st_size : 0));
     if (has_data) STRATA_RETURN_IF_ERROR(CopyData(fd.get(), abs, st.st_size));
     if (opaque) {
       STRATA_RETURN_IF_ERROR(WriteMarker(rel + "/" + std::string(kOpaqueWhiteout), st.st_mtime));
@@ -273,6 +290,8 @@ class TarWalker {
 
   const TarOptions& opts_;
   ByteSink* out_;
+  TarEntryListener* entries_;
+  uint64_t pos_ = 0;  // bytes handed to out_
   ArchiveWritePtr a_;
   std::optional<Error> sink_error_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
@@ -281,52 +300,75 @@ class TarWalker {
 
 }  // namespace
 
-Status WriteTar(const fs::path& dir, const TarOptions& opts, ByteSink* out) {
-  TarWalker walker(opts, out);
+Status WriteTar(const fs::path& dir, const TarOptions& opts, ByteSink* out,
+                TarEntryListener* entries) {
+  TarWalker walker(opts, out, entries);
   return walker.Run(dir);
 }
 
 namespace {
 
 // Runs `produce` into tar -> diffID hash -> compressor -> a new blob.
+// `produce` gets the tar sink and the compressor as the TarEntryListener;
+// with `tar_entries`, gzip members end where it says. gzip commits reuse
+// members from the store's chunk cache and record the new blob's table.
 template <typename Produce>
-Result<LayerInfo> CommitPipeline(Store& store, const CompressOptions& copts, Produce&& produce) {
+Result<LayerInfo> CommitPipeline(Store& store, const CompressOptions& copts, bool tar_entries,
+                                 Produce&& produce) {
+  const bool gzip = copts.compression == Compression::kGzip;
+  std::unique_ptr<ChunkCache> cache;
+  if (gzip) cache = ChunkCache::Load(store, GzipMemberParams(copts.level));
   STRATA_ASSIGN_OR_RETURN(BlobWriter blob, store.Ingest());
   FunctionSink blob_sink([&blob](const void* d, size_t n) { return blob.Write(d, n); });
   // The blob's SHA-256 and its write run on their own thread, beside the tar
   // walk and the diffID hash on this one: the two hashes are the largest CPU
-  // cost of a commit and cannot be split within one stream.
+  // cost of a commit and cannot be split within one stream. (The compressor
+  // stays on this thread: its entry boundaries are offsets of what it is
+  // written here.)
   AsyncSink blob_writer(&blob_sink);
-  STRATA_ASSIGN_OR_RETURN(auto compressor, NewCompressor(copts, &blob_writer));
+  STRATA_ASSIGN_OR_RETURN(
+      auto compressor,
+      NewLayerCompressor(copts,
+                         {.tar_entries = tar_entries, .cache = cache.get(), .record_members = gzip},
+                         &blob_writer));
   DigestingSink tar_sink(compressor.get());
-  STRATA_RETURN_IF_ERROR(produce(&tar_sink));
+  STRATA_RETURN_IF_ERROR(produce(&tar_sink, compressor.get()));
   STRATA_RETURN_IF_ERROR(tar_sink.Close());
   LayerInfo info;
   info.uncompressed_size = static_cast<int64_t>(tar_sink.bytes());
   info.diff_id = tar_sink.Finish();
+  info.chunks = compressor->stats();
   STRATA_ASSIGN_OR_RETURN(info.descriptor,
                           blob.Commit(std::string(LayerMediaType(copts.compression))));
+  if (gzip) {
+    // Best effort: without its table the blob is only not reusable.
+    (void)WriteChunkTable(store, info.descriptor.digest, GzipMemberParams(copts.level),
+                          compressor->members());
+  }
   return info;
 }
 
 }  // namespace
 
 Result<LayerInfo> CommitLayer(Store& store, const fs::path& dir, const LayerWriterOptions& opts) {
-  auto r = CommitPipeline(store, opts.compress,
-                          [&](ByteSink* sink) { return WriteTar(dir, opts.tar, sink); });
+  auto r = CommitPipeline(store, opts.compress, /*tar_entries=*/true,
+                          [&](ByteSink* sink, TarEntryListener* entries) {
+                            return WriteTar(dir, opts.tar, sink, entries);
+                          });
   if (!r) return Unexpected(r.error().Wrap("commit layer from " + dir.string()));
   return r;
 }
 
 Result<LayerInfo> CommitTarStream(Store& store, ByteSource* tar, const CompressOptions& opts) {
-  return CommitPipeline(store, opts, [&](ByteSink* sink) -> Status {
-    std::vector<char> buf(kFileChunk);
-    for (;;) {
-      STRATA_ASSIGN_OR_RETURN(size_t n, tar->Read(buf.data(), buf.size()));
-      if (n == 0) return OkStatus();
-      STRATA_RETURN_IF_ERROR(sink->Write(buf.data(), n));
-    }
-  });
+  return CommitPipeline(store, opts, /*tar_entries=*/false,
+                        [&](ByteSink* sink, TarEntryListener*) -> Status {
+                          std::vector<char> buf(kFileChunk);
+                          for (;;) {
+                            STRATA_ASSIGN_OR_RETURN(size_t n, tar->Read(buf.data(), buf.size()));
+                            if (n == 0) return OkStatus();
+                            STRATA_RETURN_IF_ERROR(sink->Write(buf.data(), n));
+                          }
+                        });
 }
 
 }  // namespace strata::oci

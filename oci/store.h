@@ -42,6 +42,12 @@
 //                              oci/snapshots (lifecycle in snapshots.h);
 //                              Store only asks it to check (Fsck) and sweep
 //                              (Prune, RepairSnapshots).
+//   ROOT/chunks/sha256/<hex>   chunk table of gzip layer blob <hex>: where its
+//                              gzip members are and what they hold, so a later
+//                              commit copies them instead of deflating again.
+//                              Owned by oci/chunk_cache (format there); at most
+//                              the 64 newest are kept; Prune removes the table
+//                              of every blob it deletes.
 //   ROOT/cache/<key hex>.json  build-cache records (builder/build_cache.h),
 //   ROOT/cache/context-*.memo  the builder's COPY content-hash memo files.
 //                              Store creates the empty dir and never reads
@@ -148,6 +154,8 @@ class Store {
   std::filesystem::path IngestDir() const { return blobs_->IngestDir(); }
   // Owned by oci/snapshots (see above); callers go through its API.
   std::filesystem::path SnapshotsDir() const { return root_ / "snapshots"; }
+  // Owned by oci/chunk_cache (see above).
+  std::filesystem::path ChunksDir() const { return root_ / "chunks"; }
   // Owned by builder/build_cache (see above).
   std::filesystem::path CacheDir() const { return root_ / "cache"; }
   // Owned by oci/blob_sources (see above).

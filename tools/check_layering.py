@@ -51,6 +51,7 @@ THIRD_PARTY = [
     # compression codecs live behind oci/compress.h.
     ("zstd", r"zstd\.h", ["oci/compress.cc"]),
     ("zlib", r"zlib\.h", ["oci/compress.cc"]),
+    ("libdeflate", r"libdeflate\.h", ["oci/compress.cc"]),
     # ISA-L (igzip) is linked by strata_oci but included nowhere today; if it
     # is ever used directly it belongs next to the other codecs.
     ("isa-l", r"isa-l(\.h|/.*)", ["oci/compress.cc"]),

@@ -8,7 +8,7 @@ packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config git file
   # libraries
-  libarchive-dev libssl-dev libzstd-dev zlib1g-dev libisal-dev nlohmann-json3-dev
+  libarchive-dev libssl-dev libzstd-dev zlib1g-dev libisal-dev libdeflate-dev nlohmann-json3-dev
   libcurl4-openssl-dev libcli11-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   # runtime: RUN steps and overlay snapshots; slirp4netns is the NAT of RUN's
   # default network

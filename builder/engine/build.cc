@@ -104,7 +104,7 @@ Result<bool> Build::ReuseCached(StageState& st, const oci::Digest& k, const std:
   if (!opts_.no_cache && !st.cache_broken) {
     if (auto rec = cache_.Lookup(k)) {
       if (!rec->empty_layer) {
-        STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0}, {}));
+        STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0, {}}, {}));
       }
       History(st, created_by, rec->empty_layer, rec->created);
       Used(k, *rec);

@@ -6,8 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <functional>
+#include <sstream>
 
+#include "oci/chunk_cache.h"
 #include "oci/media_types.h"
+#include "oci/util/file_util.h"
 #include "tests/oci/layer_test_util.h"
 #include "tests/testing/test_util.h"
 
@@ -224,6 +229,245 @@ TEST(LayerWriterTest, CommitTarStreamKeepsTheBytes) {
                        CommitTarStream(*store, &in, {.compression = Compression::kZstd}));
   EXPECT_EQ(info.diff_id, Digest::Of(tar));
   EXPECT_EQ(ReadLayerTar(*store, info.descriptor), tar);
+}
+
+// A tar from outside is cut every kGzipFixedChunk bytes; committing it again
+// copies every member and gives the same blob.
+TEST(LayerWriterTest, CommitTarStreamGzipReusesFixedChunks) {
+  auto src = MakeTempDir();
+  std::string text;
+  for (int i = 0; text.size() < 3 * kGzipFixedChunk; ++i) text += fmt::format("row {}\n", i);
+  WriteTestFile(src.path() / "rows.txt", text);
+  std::string tar = Tar(src.path());
+  auto dir = MakeTempDir();
+  ASSERT_OK_AND_ASSIGN(auto store, Store::Open(dir.path() / "store"));
+  testing::StringSource in1(tar);
+  ASSERT_OK_AND_ASSIGN(LayerInfo first, CommitTarStream(*store, &in1, {}));
+  EXPECT_EQ(first.chunks.compressed, 4);  // 3 MiB of text plus the tar's headers
+  EXPECT_EQ(ReadLayerTar(*store, first.descriptor), tar);
+  testing::StringSource in2(tar);
+  ASSERT_OK_AND_ASSIGN(LayerInfo again, CommitTarStream(*store, &in2, {.threads = 1}));
+  EXPECT_EQ(again.descriptor.digest, first.descriptor.digest);
+  EXPECT_EQ(again.chunks.reused, 4);
+  EXPECT_EQ(again.chunks.compressed, 0);
+}
+
+// The walker tells a listener where each header and its data start: the
+// offsets point at real ustar headers, and the tar bytes are the same as
+// without a listener.
+class RecordingListener : public TarEntryListener {
+ public:
+  Status OnEntryHeader(uint64_t offset, std::string_view path, int64_t size) override {
+    headers.push_back({offset, std::string(path), size});
+    return OkStatus();
+  }
+  Status OnEntryData(uint64_t offset) override {
+    data.push_back(offset);
+    return OkStatus();
+  }
+  struct Header {
+    uint64_t offset;
+    std::string path;
+    int64_t size;
+  };
+  std::vector<Header> headers;
+  std::vector<uint64_t> data;
+};
+
+TEST(LayerWriterTest, ListenerGetsTheOffsetOfEveryHeader) {
+  auto tmp = MakeTempDir();
+  MakeRichTree(tmp.path());
+  StringSink sink;
+  RecordingListener rec;
+  ASSERT_OK(WriteTar(tmp.path(), {}, &sink, &rec));
+  EXPECT_EQ(sink.out, Tar(tmp.path()));
+  auto entries = ListTar(sink.out);
+  ASSERT_EQ(rec.headers.size(), entries.size());
+  ASSERT_EQ(rec.data.size(), entries.size());
+  for (size_t i = 0; i < rec.headers.size(); ++i) {
+    const auto& h = rec.headers[i];
+    ASSERT_LT(h.offset + 512, sink.out.size());
+    EXPECT_EQ(h.offset % 512, 0u) << h.path;
+    // ustar magic; typeflag 'x' when a PAX extension header comes first.
+    EXPECT_EQ(sink.out.substr(h.offset + 257, 5), "ustar") << h.path;
+    // The data follows the header, or the PAX extension and the header.
+    char type = sink.out[h.offset + 156];
+    if (type != 'x') {
+      EXPECT_EQ(rec.data[i] - h.offset, 512u) << h.path;
+    }
+    EXPECT_EQ((rec.data[i] - h.offset) % 512, 0u) << h.path;
+    EXPECT_GT(rec.data[i], h.offset);
+    if (i > 0) {
+      EXPECT_GE(h.offset, rec.data[i - 1] + rec.headers[i - 1].size) << h.path;
+    }
+  }
+  const auto* big = &rec.headers[0];
+  for (const auto& h : rec.headers) {
+    if (h.size > big->size) big = &h;
+  }
+  EXPECT_GE(big->size, 1024 * 1024);  // MakeRichTree's 1 MiB file
+}
+
+// Writes a file without WriteTestFile's fsyncs (trees of many files).
+void WritePlain(const fs::path& path, const std::string& content) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+// A tree of `n` compressible files of ~6 KiB in a few dirs; file `changed`
+// gets different content.
+void MakeTextTree(const fs::path& dir, int n, int changed = -1) {
+  for (int i = 0; i < n; ++i) {
+    std::string body;
+    for (int line = 0; body.size() < 6000; ++line) {
+      body += fmt::format("file {} line {}: {}\n", i, line,
+                          i == changed ? "this one changed" : "the usual text");
+    }
+    WritePlain(dir / fmt::format("d{}/file-{:04}.txt", i % 7, i), body);
+    SetMtime(dir / fmt::format("d{}/file-{:04}.txt", i % 7, i), 1700000000);
+  }
+}
+
+std::string ReadBlobFile(const Store& store, const Digest& d) {
+  std::ifstream in(store.BlobPath(d), std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+LayerWriterOptions FixedOptions() {
+  LayerWriterOptions opts;
+  opts.tar.source_date_epoch = 1700000000;
+  return opts;
+}
+
+// The blob of a tree is the same bytes whether it was compressed fresh or
+// mostly copied from an earlier layer's members.
+TEST(LayerWriterTest, IncrementalCommitGivesTheFreshBlob) {
+  auto v1 = MakeTempDir();
+  auto v2 = MakeTempDir();
+  MakeTextTree(v1.path(), 700);
+  MakeTextTree(v2.path(), 700, /*changed=*/350);
+
+  auto fresh_dir = MakeTempDir();
+  ASSERT_OK_AND_ASSIGN(auto fresh_store, Store::Open(fresh_dir.path() / "store"));
+  ASSERT_OK_AND_ASSIGN(LayerInfo fresh, CommitLayer(*fresh_store, v2.path(), FixedOptions()));
+  EXPECT_EQ(fresh.chunks.reused, 0);
+  EXPECT_GE(fresh.chunks.compressed, 10);
+
+  auto inc_dir = MakeTempDir();
+  ASSERT_OK_AND_ASSIGN(auto inc_store, Store::Open(inc_dir.path() / "store"));
+  ASSERT_OK_AND_ASSIGN(LayerInfo first, CommitLayer(*inc_store, v1.path(), FixedOptions()));
+  EXPECT_NE(first.descriptor.digest, fresh.descriptor.digest);
+  LayerWriterOptions opts = FixedOptions();
+  opts.compress.threads = 1;  // and a different thread count
+  ASSERT_OK_AND_ASSIGN(LayerInfo inc, CommitLayer(*inc_store, v2.path(), opts));
+  EXPECT_EQ(inc.descriptor.digest, fresh.descriptor.digest);
+  EXPECT_EQ(ReadBlobFile(*inc_store, inc.descriptor.digest),
+            ReadBlobFile(*fresh_store, fresh.descriptor.digest));
+  EXPECT_EQ(inc.diff_id, fresh.diff_id);
+  // One file changed: its chunk and at most one neighbour are deflated again.
+  const int64_t total = inc.chunks.reused + inc.chunks.compressed + inc.chunks.stored;
+  EXPECT_EQ(total, fresh.chunks.compressed + fresh.chunks.stored);
+  EXPECT_LE(inc.chunks.compressed, 3);
+  EXPECT_GE(inc.chunks.reused, total - 3);
+  // Committing the same tree again copies every member.
+  ASSERT_OK_AND_ASSIGN(LayerInfo again, CommitLayer(*inc_store, v2.path(), FixedOptions()));
+  EXPECT_EQ(again.descriptor.digest, fresh.descriptor.digest);
+  EXPECT_EQ(again.chunks.compressed, 0);
+}
+
+// Chunk tables that lie (offsets shifted or swapped, lengths off, garbage)
+// never change a blob: every member is verified before it is copied.
+TEST(LayerWriterTest, CorruptChunkTablesNeverCorruptABlob) {
+  auto v1 = MakeTempDir();
+  MakeTextTree(v1.path(), 400);
+  auto fresh_dir = MakeTempDir();
+  ASSERT_OK_AND_ASSIGN(auto fresh_store, Store::Open(fresh_dir.path() / "store"));
+  ASSERT_OK_AND_ASSIGN(LayerInfo fresh, CommitLayer(*fresh_store, v1.path(), FixedOptions()));
+  const fs::path table = fresh_store->ChunksDir() / "sha256" / fresh.descriptor.digest.hex();
+  ASSERT_OK_AND_ASSIGN(std::string original, ReadFile(table));
+
+  // The member lines: chunk hex, offset, length, size.
+  struct Row {
+    std::string hex;
+    uint64_t offset, length, size;
+  };
+  std::vector<Row> rows;
+  {
+    std::istringstream in(original);
+    std::string line;
+    for (int n = 0; std::getline(in, line); ++n) {
+      if (n < 2) continue;  // magic, params
+      std::istringstream f(line);
+      Row r;
+      ASSERT_TRUE(f >> r.hex >> r.offset >> r.length >> r.size) << line;
+      rows.push_back(r);
+    }
+  }
+  ASSERT_GE(rows.size(), 5u);
+  // Rewrites every member line as "<hex> edit(i)".
+  using Edit = std::function<std::string(size_t)>;
+  auto rewrite = [&](const Edit& edit) {
+    std::string out = original.substr(0, original.find('\n', original.find('\n') + 1) + 1);
+    for (size_t i = 0; i < rows.size(); ++i) out += rows[i].hex + " " + edit(i) + "\n";
+    return out;
+  };
+  auto fmt_row = [](uint64_t o, uint64_t l, uint64_t s) {
+    return fmt::format("{} {} {}", o, l, s);
+  };
+  std::vector<std::pair<std::string, Edit>> edits = {
+      {"shifted",
+       [&](size_t i) { return fmt_row(rows[i].offset + 7, rows[i].length, rows[i].size); }},
+      {"longer",
+       [&](size_t i) { return fmt_row(rows[i].offset, rows[i].length + 10, rows[i].size); }},
+      {"shorter",
+       [&](size_t i) { return fmt_row(rows[i].offset, rows[i].length - 10, rows[i].size); }},
+      {"next member's place",
+       [&](size_t i) {
+         const Row& n = rows[(i + 1) % rows.size()];
+         return fmt_row(n.offset, n.length, rows[i].size);
+       }},
+      {"garbage", [&](size_t) { return std::string("-1 zz 0"); }},
+  };
+  for (const auto& [name, edit] : edits) {
+    auto dir = MakeTempDir();
+    ASSERT_OK_AND_ASSIGN(auto store, Store::Open(dir.path() / "store"));
+    ASSERT_OK_AND_ASSIGN(LayerInfo first, CommitLayer(*store, v1.path(), FixedOptions()));
+    ASSERT_EQ(first.descriptor.digest, fresh.descriptor.digest);
+    ASSERT_OK(WriteFileAtomic(store->ChunksDir() / "sha256" / first.descriptor.digest.hex(),
+                              rewrite(edit)));
+    ASSERT_OK_AND_ASSIGN(LayerInfo again, CommitLayer(*store, v1.path(), FixedOptions()));
+    EXPECT_EQ(again.descriptor.digest, fresh.descriptor.digest) << name;
+    EXPECT_EQ(ReadBlobFile(*store, again.descriptor.digest),
+              ReadBlobFile(*fresh_store, fresh.descriptor.digest))
+        << name;
+    EXPECT_EQ(again.chunks.reused, 0) << name;
+    EXPECT_EQ(again.chunks.compressed, fresh.chunks.compressed) << name;
+  }
+}
+
+// A big file changed near its end: the 1 MiB pieces before the change are
+// copied, the piece with the change is deflated again.
+TEST(LayerWriterTest, ChangedBigFileReusesItsUnchangedPieces) {
+  auto v1 = MakeTempDir();
+  std::string big;
+  for (int i = 0; big.size() < 5 * 1024 * 1024; ++i) big += fmt::format("record {} of a log\n", i);
+  WriteTestFile(v1.path() / "big.log", big);
+  SetMtime(v1.path() / "big.log", 1700000000);
+  auto dir = MakeTempDir();
+  ASSERT_OK_AND_ASSIGN(auto store, Store::Open(dir.path() / "store"));
+  ASSERT_OK_AND_ASSIGN(LayerInfo first, CommitLayer(*store, v1.path(), FixedOptions()));
+  EXPECT_EQ(first.chunks.compressed, 6);  // header + 1 MiB, 3 x 1 MiB, the rest + end blocks
+  big[big.size() - 100] = '#';
+  WriteTestFile(v1.path() / "big.log", big);
+  SetMtime(v1.path() / "big.log", 1700000000);
+  ASSERT_OK_AND_ASSIGN(LayerInfo second, CommitLayer(*store, v1.path(), FixedOptions()));
+  EXPECT_EQ(second.chunks.reused, 5);
+  EXPECT_EQ(second.chunks.compressed, 1);
+  ASSERT_OK_AND_ASSIGN(auto fresh_store, Store::Open(dir.path() / "fresh"));
+  ASSERT_OK_AND_ASSIGN(LayerInfo fresh, CommitLayer(*fresh_store, v1.path(), FixedOptions()));
+  EXPECT_EQ(second.descriptor.digest, fresh.descriptor.digest);
 }
 
 }  // namespace

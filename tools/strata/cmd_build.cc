@@ -930,7 +930,9 @@ Verb BuildVerb() {
                        "Grant an entitlement: network.host, security.insecure (repeatable)")
             ->allow_extra_args(false);
         app.add_option("--compression", f->compression, "Layer compression: gzip or zstd");
-        app.add_option("--compression-level", f->compression_level, "Codec level");
+        app.add_option("--compression-level", f->compression_level,
+                       "Codec level: gzip 0-9 (default 1; libdeflate 0-8, 9 = libdeflate 12), "
+                       "zstd 1-19 (default 3)");
         app.add_option("--progress", f->progress,
                        "auto, plain, tty, json, rawjson (= json), quiet (= -q)");
         app.add_option("--iidfile", f->iidfile, "Write the image ID (manifest digest) here");
