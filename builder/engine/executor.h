@@ -66,6 +66,10 @@ struct BuildOptions {
   std::map<std::string, std::string> build_args;
   std::string target;
   bool no_cache = false;
+  // --no-cache-filter: stages (by AS name, or index) rebuilt without the
+  // cache while the others still hit it. A name that is no stage of the
+  // Dockerfile fails the build before any step runs (InvalidArgument).
+  std::vector<std::string> no_cache_stages;
   // RUN's network unless a RUN says otherwise (--network default|none|host).
   NetworkMode network = NetworkMode::kPrivate;
   // Granted entitlements (`--allow`, BuildKit's names): kAllowNetworkHost

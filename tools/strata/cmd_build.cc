@@ -423,12 +423,6 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
           fmt::format("{}={}: attestations are not supported (only {}=false)", flag, v, flag)));
     }
   }
-  if (!f.no_cache_filter.empty()) {
-    return Usage(Error(ErrorCode::kUnimplemented,
-                       fmt::format("--no-cache-filter {}: per-stage cache control is not "
-                                   "supported (use --no-cache)",
-                                   f.no_cache_filter.front())));
-  }
   // The image's names: -t, and name= of image/registry/oci/docker outputs
   // (which tag the image in the store too). Pushed: all of them with --push,
   // an output's own with push=true / type=registry.
@@ -517,6 +511,7 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   o.build_args = *args;
   o.target = f.target;
   o.no_cache = f.no_cache;
+  o.no_cache_stages = f.no_cache_filter;
   o.labels = *labels;
   if (f.check) {
     // BuildKit's `--check`: the build checks only; exit 1 on any violation.
@@ -940,7 +935,7 @@ Verb BuildVerb() {
         app.add_option("--metadata-file", f->metadata_file,
                        "Write BuildKit's build metadata (containerimage.digest, ...) as JSON");
         app.add_option("--no-cache-filter", f->no_cache_filter,
-                       "Refused: per-stage cache control is not supported")
+                       "Do not use the build cache for stage STAGE (repeatable)")
             ->allow_extra_args(false);
         app.add_option("--secret", f->secrets, "Secret for RUN --mount=type=secret: id=ID,src=PATH")
             ->allow_extra_args(false);
