@@ -306,6 +306,83 @@ TEST_F(BuildOutputIntegrationTest, NoCacheFilterRebuildsTheNamedStageOnly) {
   EXPECT_THAT(err_, HasSubstr("#4 CACHED"));
 }
 
+// CONTEXT `-`: a tar on stdin (plain, gzip, zstd) is the context, with its
+// Dockerfile at the root unless -f names another inside it; a plain
+// Dockerfile on stdin builds with an empty context; nothing is left behind.
+TEST_F(BuildOutputIntegrationTest, ContextFromStdinTar) {
+  if (!testing::HaveTool("tar") || !testing::HaveTool("zstd")) GTEST_SKIP() << "needs tar, zstd";
+  testing::WriteTestFile(ctx_ / ".dockerignore", "n.txt.bak\n");
+  testing::WriteTestFile(ctx_ / "n.txt.bak", "ignored\n");
+  testing::WriteTestFile(ctx_ / "sub/Other.Dockerfile", "FROM scratch\nCOPY top.txt /other\n");
+  const fs::path plain = owner_ / "ctx.tar";
+  ASSERT_EQ(RunCommand("tar -C " + Q(ctx_) + " -cf " + Q(plain) + " .").exit_code, 0);
+  ASSERT_EQ(RunCommand("gzip -c " + Q(plain) + " > " + Q(plain.string() + ".gz")).exit_code, 0);
+  ASSERT_EQ(RunCommand("zstd -q -c " + Q(plain) + " > " + Q(plain.string() + ".zst")).exit_code, 0);
+
+  auto dir = Strata("build -q -t dir:1 " + Q(ctx_));
+  ASSERT_EQ(dir.exit_code, 0) << err_;
+  for (const std::string ext : {"", ".gz", ".zst"}) {
+    auto r = Strata("build -q -t stdin:1 - < " + Q(plain.string() + ext));
+    ASSERT_EQ(r.exit_code, 0) << ext << ": " << err_;
+    // The same context as the directory: the same image, from the cache.
+    EXPECT_EQ(r.output, dir.output) << ext;
+  }
+  fs::path out = owner_ / "out";
+  ASSERT_EQ(Strata("build -q -o type=local,dest=" + Q(out) + " - < " + Q(plain)).exit_code, 0)
+      << err_;
+  EXPECT_EQ(Read(out / "app/a.txt"), "top\n");
+
+  // -f: a Dockerfile inside the archive.
+  fs::path out2 = owner_ / "out2";
+  auto r = Strata("build -q -f sub/Other.Dockerfile -o type=local,dest=" + Q(out2) + " - < " +
+                  Q(plain.string() + ".gz"));
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_EQ(Read(out2 / "other"), "top\n");
+  r = Strata("build -q -f nosuch - < " + Q(plain));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(err_, HasSubstr("nosuch"));
+
+  // A Dockerfile on stdin: an empty context.
+  testing::WriteTestFile(owner_ / "Dockerfile.stdin", "FROM dir:1\nENV FROM_STDIN=1\n");
+  r = Strata("build -q -t df:1 - < " + Q(owner_ / "Dockerfile.stdin"));
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(Strata("inspect df:1").output, HasSubstr("FROM_STDIN=1"));
+  testing::WriteTestFile(owner_ / "Dockerfile.copy", "FROM scratch\nCOPY top.txt /\n");
+  r = Strata("build -q - < " + Q(owner_ / "Dockerfile.copy"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(err_, HasSubstr("top.txt"));
+
+  // stdin for both, and an entry leaving the archive's root, are refused.
+  r = Strata("build -q -f - - < " + Q(plain));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(err_, HasSubstr("stdin cannot be both"));
+  const fs::path evil = owner_ / "evil.tar";
+  ASSERT_EQ(RunCommand("python3 -c " +
+                       Q("import io,tarfile\n"
+                         "t=tarfile.open('" +
+                         evil.string() +
+                         "','w')\n"
+                         "d=b'FROM scratch\\n'\n"
+                         "for n in ('Dockerfile','../escaped'):\n"
+                         "  i=tarfile.TarInfo(n); i.size=len(d); t.addfile(i,io.BytesIO(d))\n"
+                         "t.close()\n"))
+                .exit_code,
+            0);
+  r = Strata("build -q - < " + Q(evil));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(err_, HasSubstr("build context from stdin"));
+  EXPECT_FALSE(fs::exists(root_ / "escaped"));
+  EXPECT_FALSE(fs::exists(root_ / "ingest" / "escaped"));
+
+  // No scratch context, no memo of it, is left in the store.
+  EXPECT_TRUE(fs::is_empty(root_ / "ingest"));
+  int memos = 0;
+  for (const auto& e : fs::directory_iterator(root_ / "cache")) {
+    if (e.path().extension() == ".memo") ++memos;
+  }
+  EXPECT_EQ(memos, 1);  // the directory context's only
+}
+
 // A Dockerfile whose target t1 takes a file from an intermediate stage
 // "builder" that is not part of its image; t2 builds on "builder".
 void WriteStagedContext(const fs::path& ctx) {

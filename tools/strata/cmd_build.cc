@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "builder/engine/executor.h"
+#include "builder/engine/image_path.h"
 #include "builder/frontend/plan.h"
 #include "builder/runtime/build_namespace.h"
 #include "builder/runtime/oci_runtime_runner.h"
@@ -33,6 +34,7 @@
 #include "tools/strata/cache_spec.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/run_options.h"
+#include "tools/strata/stdin_context.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -470,7 +472,42 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   fs::path context = f.context;
   fs::path dockerfile = f.file.empty() ? context / "Dockerfile" : fs::path(f.file);
   std::optional<std::string> stdin_text;
-  if (f.file == "-") {
+  // CONTEXT `-`: a tar on stdin (or a Dockerfile and no context), held in a
+  // scratch dir under the store until this function returns.
+  std::optional<StdinContext> stdin_context;
+  if (f.context == "-") {
+    if (f.file == "-") {
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         "build: stdin cannot be both the context (-) and the Dockerfile (-f -)"));
+    }
+    auto max_bytes = ctx.MaxLayerBytes();
+    if (!max_bytes) return Fail(max_bytes.error());
+    {
+      // Opened only for this: the build namespaces below need a process
+      // with no store open.
+      auto store = ctx.OpenStore();
+      if (!store) return Fail(store.error());
+      auto read = StdinContext::Read(**store, STDIN_FILENO, *max_bytes);
+      if (!read) return Fail(read.error());
+      stdin_context.emplace(std::move(*read));
+    }
+    context = stdin_context->dir();
+    if (stdin_context->dockerfile_text()) {
+      if (!f.file.empty()) {
+        return Usage(
+            Error(ErrorCode::kInvalidArgument,
+                  fmt::format("-f {}: stdin is a Dockerfile, not a context archive", f.file)));
+      }
+      stdin_text = *stdin_context->dockerfile_text();
+      dockerfile = context / "Dockerfile";
+    } else {
+      // -f names a file inside the archive (default Dockerfile at its root),
+      // resolved without leaving it.
+      auto in = builder::ResolveInRoot(context, f.file.empty() ? "Dockerfile" : f.file, true);
+      if (!in) return Fail(in.error());
+      dockerfile = *in;
+    }
+  } else if (f.file == "-") {
     // `-f -`: the Dockerfile comes from standard input, as with docker.
     std::string t;
     char buf[65536];
@@ -952,7 +989,8 @@ Verb BuildVerb() {
         app.add_option("--shm-size", f->shm_size, "Size of every RUN's /dev/shm (default 64m)");
         // Required: CLI11 then keeps the last argument for it, so a
         // bare `--pull CONTEXT` is --pull=always, as with docker.
-        app.add_option("CONTEXT", f->context, "Build context directory")->required();
+        app.add_option("CONTEXT", f->context, "Build context directory, or - (a tar on stdin)")
+            ->required();
         return [f](Context& ctx) { return RunBuild(ctx, *f); };
       }};
 }
