@@ -164,7 +164,9 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
     case StageBase::Kind::kImage: {
       auto ref = oci::Reference::Parse(stage.base.image);
       if (!ref) return Fail(stage.from, ref.error());
-      auto base = ResolveImage(stage.base.image, fmt::format("FROM {}", ref->Familiar()));
+      auto base = FindNamedContext(opts_.named_contexts, stage.base.image)
+                      ? ResolveSource(stage.base.image, "FROM " + stage.base.image)
+                      : ResolveImage(stage.base.image, fmt::format("FROM {}", ref->Familiar()));
       if (!base) return Fail(stage.from, base.error());
       st = std::move(base->state);
       key.Add(base->cache_key);
@@ -258,6 +260,14 @@ Result<BuildResult> Build::Run() {
 }
 
 Status Build::RunStage(const Stage& stage) {
+  if (!stage.name.empty() && FindNamedContext(opts_.named_contexts, stage.name)) {
+    // --build-context NAME=...: the stage is overwritten, not built.
+    auto src = ResolveSource(stage.name, "--build-context " + stage.name);
+    if (!src) return Fail(stage.from, src.error());
+    std::lock_guard<std::mutex> lock(mu_);
+    done_[stage.index] = std::move(src->state);
+    return OkStatus();
+  }
   StageState st;
   STRATA_RETURN_IF_ERROR(InitFromBase(stage, st));
   st.no_cache = IsNoCacheStage(plan_, stage, opts_.no_cache_stages);

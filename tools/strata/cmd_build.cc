@@ -214,6 +214,7 @@ struct BuildFlags {
   std::vector<std::string> annotations;
   std::string metadata_file;
   std::vector<std::string> no_cache_filter;
+  std::vector<std::string> build_contexts;  // --build-context NAME=VALUE
   std::vector<std::string> add_hosts;
   bool load = false;
   std::string provenance;
@@ -549,6 +550,14 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   o.target = f.target;
   o.no_cache = f.no_cache;
   o.no_cache_stages = f.no_cache_filter;
+  for (const auto& bc : f.build_contexts) {
+    auto named = builder::ParseNamedContext(bc);
+    if (!named) return Usage(named.error());
+    if (!o.named_contexts.emplace(named->name, named->context).second) {
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         fmt::format("--build-context {}: {} given twice", bc, named->name)));
+    }
+  }
   o.labels = *labels;
   if (f.check) {
     // BuildKit's `--check`: the build checks only; exit 1 on any violation.
@@ -971,6 +980,9 @@ Verb BuildVerb() {
             ->allow_extra_args(false);
         app.add_option("--metadata-file", f->metadata_file,
                        "Write BuildKit's build metadata (containerimage.digest, ...) as JSON");
+        app.add_option("--build-context", f->build_contexts,
+                       "Named context NAME=DIR|docker-image://REF (overrides FROM/--from NAME)")
+            ->allow_extra_args(false);
         app.add_option("--no-cache-filter", f->no_cache_filter,
                        "Do not use the build cache for stage STAGE (repeatable)")
             ->allow_extra_args(false);
