@@ -1,24 +1,109 @@
 #include "builder/engine/named_contexts.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cctype>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "builder/engine/build.h"
 #include "builder/engine/staging.h"
 #include "oci/descriptor.h"
 #include "oci/layer_writer.h"
+#include "oci/manifest.h"
+#include "oci/media_types.h"
 #include "oci/reference.h"
+#include "oci/util/file_util.h"
 
 namespace strata::builder {
 namespace {
+
+namespace fs = std::filesystem;
 
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
+}
+
+// Copies the blob `d` of the layout at `layout` into `store`, verified.
+Status CopyLayoutBlob(oci::Store& store, const fs::path& layout, const oci::Descriptor& d) {
+  if (store.Has(d.digest)) return OkStatus();
+  fs::path file = layout / "blobs" / std::string(d.digest.algorithm_name()) / d.digest.hex();
+  STRATA_ASSIGN_OR_RETURN(auto fd, OpenFile(file, O_RDONLY));
+  STRATA_ASSIGN_OR_RETURN(auto w, store.Ingest());
+  std::vector<char> buf(1 << 16);
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, "read " + file.string());
+    if (n == 0) break;
+    STRATA_RETURN_IF_ERROR(w.Write(buf.data(), static_cast<size_t>(n)));
+  }
+  STRATA_ASSIGN_OR_RETURN(auto committed, w.Commit(d.media_type, d.digest, d.size));
+  (void)committed;
+  return OkStatus();
+}
+
+// Copies `d` and what it reaches (an index's manifests, a manifest's config
+// and layers).
+Status CopyLayoutImage(oci::Store& store, const fs::path& layout, const oci::Descriptor& d,
+                       int depth = 0) {
+  STRATA_RETURN_IF_ERROR(CopyLayoutBlob(store, layout, d));
+  if (depth > 4) return OkStatus();
+  STRATA_ASSIGN_OR_RETURN(auto bytes, store.ReadBlob(d.digest));
+  std::string mt = d.media_type;
+  if (auto detected = oci::DetectManifestMediaType(bytes); detected && mt.empty()) mt = *detected;
+  if (oci::media_type::IsIndex(mt)) {
+    STRATA_ASSIGN_OR_RETURN(auto idx, oci::Index::Parse(bytes));
+    for (const auto& m : idx.manifests) {
+      STRATA_RETURN_IF_ERROR(CopyLayoutImage(store, layout, m, depth + 1));
+    }
+    return OkStatus();
+  }
+  STRATA_ASSIGN_OR_RETURN(auto m, oci::Manifest::Parse(bytes));
+  STRATA_RETURN_IF_ERROR(CopyLayoutBlob(store, layout, m.config));
+  for (const auto& l : m.layers) STRATA_RETURN_IF_ERROR(CopyLayoutBlob(store, layout, l));
+  return OkStatus();
+}
+
+Result<ResolvedSource> ResolveOciLayout(oci::Store& store, const NamedContext& nc) {
+  const fs::path layout = nc.layout;
+  STRATA_ASSIGN_OR_RETURN(auto text, ReadFile(layout / "index.json"));
+  STRATA_ASSIGN_OR_RETURN(auto index, oci::Index::Parse(text));
+  std::optional<oci::Descriptor> pick;
+  std::vector<std::string> seen;
+  for (const auto& m : index.manifests) {
+    auto name = m.annotations.find("org.opencontainers.image.ref.name");
+    std::string tag = name == m.annotations.end() ? "" : name->second;
+    seen.push_back(tag.empty() ? m.digest.ToString() : tag);
+    if ((!nc.layout_digest.empty() && m.digest.ToString() == nc.layout_digest) ||
+        (!nc.layout_tag.empty() && tag == nc.layout_tag)) {
+      pick = m;
+      break;
+    }
+  }
+  if (!pick && nc.layout_digest.empty() && nc.layout_tag.empty() && index.manifests.size() == 1) {
+    pick = index.manifests[0];
+  }
+  if (!pick) {
+    return MakeError(ErrorCode::kNotFound, "{}: no {} in the layout (it holds: {})", nc.value,
+                     !nc.layout_digest.empty() ? "manifest " + nc.layout_digest
+                     : !nc.layout_tag.empty()  ? "tag " + nc.layout_tag
+                                               : "single image",
+                     fmt::join(seen, ", "));
+  }
+  STRATA_RETURN_IF_ERROR(CopyLayoutImage(store, layout, *pick));
+  STRATA_ASSIGN_OR_RETURN(auto img, store.LoadImage(*pick, oci::Platform::Host()));
+  ResolvedSource r;
+  r.state.config = img.config;
+  r.state.layers = img.manifest.layers;
+  r.state.created = img.config.created;
+  r.state.key = img.descriptor.digest;
+  r.cache_key = img.descriptor.digest.ToString();
+  return r;
 }
 
 }  // namespace
@@ -47,7 +132,28 @@ Result<NamedContextFlag> ParseNamedContext(std::string_view flag) {
     out.context.image = ref;
     return out;
   }
-  if (value.starts_with("oci-layout://")) return unsupported("an oci-layout:// context");
+  if (value.starts_with("oci-layout://")) {
+    std::string rest(value.substr(std::string_view("oci-layout://").size()));
+    NamedContext& nc = out.context;
+    nc.kind = NamedContext::Kind::kOciLayout;
+    if (auto at = rest.rfind('@'); at != std::string::npos) {
+      auto d = oci::Digest::Parse(rest.substr(at + 1));
+      if (!d) return Unexpected(d.error().Wrap(fmt::format("--build-context {}", flag)));
+      nc.layout_digest = d->ToString();
+      rest.resize(at);
+    } else if (auto colon = rest.rfind(':');
+               colon != std::string::npos && rest.find('/', colon) == std::string::npos) {
+      nc.layout_tag = rest.substr(colon + 1);
+      rest.resize(colon);
+    }
+    std::filesystem::path dir = Absolute(std::filesystem::path(rest));
+    if (rest.empty() || !IsDir(dir)) {
+      return MakeError(ErrorCode::kInvalidArgument, "--build-context {}: {} is not a directory",
+                       flag, dir.string());
+    }
+    nc.layout = dir.string();
+    return out;
+  }
   if (value.starts_with("https://") || value.starts_with("http://")) {
     return unsupported("a URL context");
   }
@@ -84,6 +190,11 @@ Result<ResolvedSource> ResolveNamedContext(
     const std::function<Result<ResolvedSource>(const std::string& image)>& resolve_image) {
   if (nc.kind == NamedContext::Kind::kImage) {
     auto r = resolve_image(nc.image);
+    if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", nc.value)));
+    return r;
+  }
+  if (nc.kind == NamedContext::Kind::kOciLayout) {
+    auto r = ResolveOciLayout(store, nc);
     if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", nc.value)));
     return r;
   }

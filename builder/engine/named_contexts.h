@@ -7,7 +7,11 @@
 //                             (its .dockerignore is not applied)
 //   NAME=docker-image://REF   an image: the store, else pulled through the
 //                             executor's injected resolver, as FROM REF
-//   NAME=oci-layout://...     refused (Unimplemented) by name
+//   NAME=oci-layout://DIR[@DIGEST|:TAG]
+//                             an image of the OCI layout DIR: the entry with
+//                             that manifest digest or ref.name tag (the only
+//                             entry when neither is given); its blobs are
+//                             copied into the store (verified, untagged)
 //   NAME=https://.../x.tar    refused (Unimplemented) by name
 //   NAME=git/other URLs       refused (Unimplemented) by name
 // The executor consults the overrides at the top of ResolveSource (and for
@@ -26,11 +30,15 @@
 namespace strata::builder {
 
 struct NamedContext {
-  enum class Kind { kDir, kImage };
+  enum class Kind { kDir, kImage, kOciLayout };
   Kind kind = Kind::kDir;
   std::string value;  // as given
   std::string dir;    // kDir: the directory (absolute)
   std::string image;  // kImage: the reference after docker-image://
+  // kOciLayout: the layout directory (absolute) and the selector.
+  std::string layout;
+  std::string layout_digest;  // "sha256:..." or empty
+  std::string layout_tag;     // or empty
 };
 
 struct NamedContextFlag {
@@ -52,7 +60,10 @@ struct ResolvedSource;
 struct BuildOptions;
 
 // Resolves `nc`: a kDir commits the directory as a layer into `store` (its
-// diffID is the source's cache key); a kImage goes to `resolve_image`.
+// diffID is the source's cache key); a kImage goes to `resolve_image`; a
+// kOciLayout copies the selected image's blobs into `store` (NotFound for a
+// missing entry or blob, FailedPrecondition for a blob that does not match
+// its digest) and loads it for the host platform.
 Result<ResolvedSource> ResolveNamedContext(
     oci::Store& store, const BuildOptions& opts, const NamedContext& nc,
     const std::function<Result<ResolvedSource>(const std::string& image)>& resolve_image);

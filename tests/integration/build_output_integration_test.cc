@@ -383,31 +383,37 @@ TEST_F(BuildOutputIntegrationTest, ContextFromStdinTar) {
   EXPECT_EQ(memos, 1);  // the directory context's only
 }
 
-// --build-context NAME=DIR|docker-image://REF under the binary: the stage
+// --build-context NAME=DIR|docker-image://REF|oci-layout://DIR under the binary: the stage
 // or image NAME is replaced in FROM and COPY --from; refused forms exit 2.
 TEST_F(BuildOutputIntegrationTest, NamedBuildContextsDirAndDockerImage) {
   const fs::path extra = owner_ / "extra";
   testing::WriteTestFile(extra / "e.txt", "extra dir\n");
-  ASSERT_EQ(Strata("build -q -t img:1 " + Q(ctx_)).exit_code, 0) << err_;
+  const fs::path layout = owner_ / "layout";
+  ASSERT_EQ(
+      Strata("build -q -t img:1 -o type=oci,tar=false,dest=" + Q(layout) + " " + Q(ctx_)).exit_code,
+      0)
+      << err_;
   const fs::path ctx2 = owner_ / "ctx2";
   // "base" (a stage that cannot build) and "busybox:9" (an image that is
   // nowhere) are both overridden.
   testing::WriteTestFile(ctx2 / "Dockerfile",
                          "FROM scratch AS base\nCOPY nosuch /\n"
                          "FROM busybox:9\nCOPY --from=base /e.txt /from-dir.txt\n"
-                         "COPY --from=img /app/keep.txt /from-image.txt\n");
+                         "COPY --from=img /app/keep.txt /from-image.txt\n"
+                         "COPY --from=lay /app/sub/n.txt /from-layout.txt\n");
   fs::path out = owner_ / "out";
   auto r = Strata("build -q --build-context base=" + Q(extra) +
                   " --build-context busybox:9=docker-image://img:1"
-                  " --build-context img=docker-image://img:1 -o type=local,dest=" +
-                  Q(out) + " " + Q(ctx2));
+                  " --build-context img=docker-image://img:1 --build-context lay=oci-layout://" +
+                  Q(layout) + " -o type=local,dest=" + Q(out) + " " + Q(ctx2));
   ASSERT_EQ(r.exit_code, 0) << err_;
   EXPECT_EQ(Read(out / "from-dir.txt"), "extra dir\n");
   EXPECT_EQ(Read(out / "from-image.txt"), "keep\n");
+  EXPECT_EQ(Read(out / "from-layout.txt"), "new\n");
   EXPECT_EQ(Read(out / "app/a.txt"), "top\n");  // FROM busybox:9 = img:1
 
   for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
-           {"x=oci-layout://" + owner_.string(), "an oci-layout:// context is not supported"},
+           {"x=oci-layout://" + (owner_ / "nosuch").string(), "is not a directory"},
            {"x=https://example.com/c.tar", "a URL context is not supported"},
            {"x=" + (owner_ / "nosuch").string(), "is not a directory"},
            {"novalue", "want NAME=VALUE"}}) {

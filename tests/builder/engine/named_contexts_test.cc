@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "builder/engine/executor.h"
+#include "oci/archive.h"
 #include "tests/builder/engine/engine_harness.h"
 #include "tests/testing/test_util.h"
 
@@ -33,7 +34,6 @@ TEST(ParseNamedContextTest, DirAndDockerImage) {
 
 TEST(ParseNamedContextTest, RefusedFormsAreNamed) {
   for (const auto& [flag, want] : std::vector<std::pair<std::string, std::string>>{
-           {"x=oci-layout:///tmp/l@sha256:abc", "oci-layout://"},
            {"x=https://example.com/ctx.tar", "a URL context"},
            {"x=git@github.com:a/b.git", "a git context"},
            {"x=target:other", "bake target"},
@@ -44,8 +44,8 @@ TEST(ParseNamedContextTest, RefusedFormsAreNamed) {
     EXPECT_THAT(r.error().message(), HasSubstr(want)) << flag;
     EXPECT_THAT(r.error().message(), HasSubstr(flag)) << flag;
   }
-  for (const char* bad :
-       {"nothing", "=/tmp", "x=", "x=docker-image://UPPER:case", "x=/no/such/dir"}) {
+  for (const char* bad : {"nothing", "=/tmp", "x=", "x=docker-image://UPPER:case", "x=/no/such/dir",
+                          "x=oci-layout:///no/such", "x=oci-layout:///tmp@sha256:abc"}) {
     auto r = ParseNamedContext(bad);
     ASSERT_FALSE(r.has_value()) << bad;
     EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument) << bad;
@@ -113,6 +113,27 @@ TEST_F(NamedContextExecutorTest, DirAsFromBase) {
                      With({{"src", dir_.path().string()}})));
   EXPECT_EQ(h_.ReadImageFile("/d.txt"), "from dir\n");
   EXPECT_TRUE(h_.ReadImageFile("/passwd").has_value());
+}
+
+TEST_F(NamedContextExecutorTest, OciLayoutByTagDigestOrSoleEntry) {
+  // The layout comes from another store: its blobs are copied in.
+  EngineHarness other;
+  ASSERT_OK_AND_ASSIGN(auto desc, other.MakeImage("lay:1", {{File("lay.txt", "from layout\n")}}));
+  const fs::path layout = dir_.path() / "layout";
+  ASSERT_OK(oci::SaveOciLayout(other.store(), {"lay:1"}, layout, "v1"));
+  ASSERT_FALSE(h_.store().Has(desc.digest));
+  for (const std::string& v : {"oci-layout://" + layout.string() + ":v1",
+                               "oci-layout://" + layout.string() + "@" + desc.digest.ToString(),
+                               "oci-layout://" + layout.string()}) {
+    auto built = h_.Build("FROM base\nCOPY --from=lay /lay.txt /copied.txt\n", With({{"lay", v}}));
+    ASSERT_TRUE(built.has_value()) << v << ": " << built.error().message();
+    EXPECT_EQ(h_.ReadImageFile("/copied.txt"), "from layout\n") << v;
+  }
+  EXPECT_TRUE(h_.store().Has(desc.digest));
+  auto r = h_.Build("FROM lay\n", With({{"lay", "oci-layout://" + layout.string() + ":v2"}}));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kNotFound);
+  EXPECT_THAT(r.error().message(), HasSubstr("no tag v2 in the layout (it holds: v1)"));
 }
 
 TEST_F(NamedContextExecutorTest, MissingDockerImageIsNotFoundNamingIt) {
