@@ -8,9 +8,11 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "builder/engine/add_archive.h"
 #include "builder/engine/build.h"
 #include "builder/engine/staging.h"
 #include "oci/descriptor.h"
+#include "oci/layer_reader.h"
 #include "oci/layer_writer.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
@@ -106,6 +108,54 @@ Result<ResolvedSource> ResolveOciLayout(oci::Store& store, const NamedContext& n
   return r;
 }
 
+// A directory as a one-layer source keyed by its diffID.
+Result<ResolvedSource> CommitDirSource(oci::Store& store, const BuildOptions& opts,
+                                       const fs::path& dir, std::string_view kind) {
+  oci::LayerWriterOptions lo;
+  lo.compress = opts.compression;
+  lo.tar.source_date_epoch = opts.source_date_epoch;
+  if (::geteuid() != 0) {
+    lo.tar.root_uid = ::geteuid();
+    lo.tar.root_gid = ::getegid();
+  }
+  STRATA_ASSIGN_OR_RETURN(auto info, oci::CommitLayer(store, dir, lo));
+  ResolvedSource r;
+  r.state.config.os = "linux";
+  r.state.config.architecture = oci::Platform::Host().architecture;
+  r.state.config.diff_ids.push_back(info.diff_id);
+  r.state.layers.push_back(info.descriptor);
+  r.state.key = info.diff_id;
+  r.cache_key = fmt::format("context-{}:{}", kind, info.diff_id.ToString());
+  return r;
+}
+
+// Downloads the tarball through the injected fetcher and extracts it into a
+// scratch dir under the store's ingest/, removed on return.
+Result<ResolvedSource> ResolveUrl(oci::Store& store, const BuildOptions& opts,
+                                  const NamedContext& nc) {
+  if (!opts.fetcher) {
+    return MakeError(ErrorCode::kUnimplemented, "no URL fetcher configured for {}", nc.url);
+  }
+  STRATA_ASSIGN_OR_RETURN(auto scratch, ScopedTempDir::Create(store.IngestDir(), "urlctx-"));
+  const fs::path file = scratch.path() / "download";
+  const fs::path root = scratch.path() / "root";
+  std::string last_modified;
+  STRATA_RETURN_IF_ERROR(opts.fetcher(nc.url, file, &last_modified));
+  STRATA_ASSIGN_OR_RETURN(bool is_tar, IsTarArchive(file));
+  if (!is_tar) {
+    return MakeError(ErrorCode::kInvalidArgument, "{} is not a tar archive", nc.url);
+  }
+  STRATA_RETURN_IF_ERROR(MakeDirs(root));
+  STRATA_ASSIGN_OR_RETURN(auto src, OpenDecompressed(file));
+  oci::ApplyOptions ao;
+  ao.preserve_owners = ::geteuid() == 0;
+  ao.max_uncompressed_bytes = opts.max_layer_bytes;
+  STRATA_ASSIGN_OR_RETURN(auto applied,
+                          oci::ApplyTar(src.get(), oci::Compression::kNone, root, ao, nc.url));
+  (void)applied;
+  return CommitDirSource(store, opts, root, "url");
+}
+
 }  // namespace
 
 Result<NamedContextFlag> ParseNamedContext(std::string_view flag) {
@@ -155,7 +205,13 @@ Result<NamedContextFlag> ParseNamedContext(std::string_view flag) {
     return out;
   }
   if (value.starts_with("https://") || value.starts_with("http://")) {
-    return unsupported("a URL context");
+    std::string_view path = value.substr(0, value.find('#'));
+    if (path.ends_with(".git") || value.find('#') != std::string_view::npos) {
+      return unsupported("a git context");
+    }
+    out.context.kind = NamedContext::Kind::kUrl;
+    out.context.url = std::string(value);
+    return out;
   }
   if (value.starts_with("git@") || value.starts_with("git://") || value.starts_with("ssh://")) {
     return unsupported("a git context");
@@ -198,22 +254,13 @@ Result<ResolvedSource> ResolveNamedContext(
     if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", nc.value)));
     return r;
   }
-  oci::LayerWriterOptions lo;
-  lo.compress = opts.compression;
-  lo.tar.source_date_epoch = opts.source_date_epoch;
-  if (::geteuid() != 0) {
-    lo.tar.root_uid = ::geteuid();
-    lo.tar.root_gid = ::getegid();
+  if (nc.kind == NamedContext::Kind::kUrl) {
+    auto r = ResolveUrl(store, opts, nc);
+    if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", nc.value)));
+    return r;
   }
-  auto info = oci::CommitLayer(store, nc.dir, lo);
-  if (!info) return Unexpected(info.error().Wrap(fmt::format("build context {}", nc.value)));
-  ResolvedSource r;
-  r.state.config.os = "linux";
-  r.state.config.architecture = oci::Platform::Host().architecture;
-  r.state.config.diff_ids.push_back(info->diff_id);
-  r.state.layers.push_back(info->descriptor);
-  r.state.key = info->diff_id;
-  r.cache_key = "context-dir:" + info->diff_id.ToString();
+  auto r = CommitDirSource(store, opts, nc.dir, "dir");
+  if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", nc.value)));
   return r;
 }
 

@@ -12,7 +12,10 @@
 //                             that manifest digest or ref.name tag (the only
 //                             entry when neither is given); its blobs are
 //                             copied into the store (verified, untagged)
-//   NAME=https://.../x.tar    refused (Unimplemented) by name
+//   NAME=https://.../x.tar    a tarball (plain or compressed) downloaded
+//                             through the executor's injected UrlFetcher,
+//                             extracted safely (oci/layer_reader.h) and used
+//                             as a directory; a git URL is refused
 //   NAME=git/other URLs       refused (Unimplemented) by name
 // The executor consults the overrides at the top of ResolveSource (and for
 // FROM of an image and for a stage of that name); the resolution is here.
@@ -30,11 +33,12 @@
 namespace strata::builder {
 
 struct NamedContext {
-  enum class Kind { kDir, kImage, kOciLayout };
+  enum class Kind { kDir, kImage, kOciLayout, kUrl };
   Kind kind = Kind::kDir;
   std::string value;  // as given
   std::string dir;    // kDir: the directory (absolute)
   std::string image;  // kImage: the reference after docker-image://
+  std::string url;    // kUrl
   // kOciLayout: the layout directory (absolute) and the selector.
   std::string layout;
   std::string layout_digest;  // "sha256:..." or empty

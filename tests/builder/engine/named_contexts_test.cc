@@ -34,7 +34,8 @@ TEST(ParseNamedContextTest, DirAndDockerImage) {
 
 TEST(ParseNamedContextTest, RefusedFormsAreNamed) {
   for (const auto& [flag, want] : std::vector<std::pair<std::string, std::string>>{
-           {"x=https://example.com/ctx.tar", "a URL context"},
+           {"x=https://github.com/a/b.git", "a git context"},
+           {"x=https://github.com/a/b#main", "a git context"},
            {"x=git@github.com:a/b.git", "a git context"},
            {"x=target:other", "bake target"},
            {"x=s3://bucket/x", "s3://"}}) {
@@ -134,6 +135,30 @@ TEST_F(NamedContextExecutorTest, OciLayoutByTagDigestOrSoleEntry) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), ErrorCode::kNotFound);
   EXPECT_THAT(r.error().message(), HasSubstr("no tag v2 in the layout (it holds: v1)"));
+}
+
+TEST_F(NamedContextExecutorTest, UrlTarballThroughTheInjectedFetcher) {
+  ASSERT_EQ(strata::testing::RunCommand("tar -C " + dir_.path().string() + " -czf " +
+                                        (dir_.path() / "ctx.tgz").string() + " d.txt")
+                .exit_code,
+            0);
+  std::vector<std::string> fetched;
+  BuildOptions o = With({{"web", "https://example.com/ctx.tgz"}});
+  o.fetcher = [&](const std::string& url, const fs::path& dest, std::string*) -> Status {
+    fetched.push_back(url);
+    std::error_code ec;
+    fs::copy_file(dir_.path() / (url.ends_with(".tgz") ? "ctx.tgz" : "d.txt"), dest, ec);
+    if (ec) return MakeError(ErrorCode::kInternal, "copy: {}", ec.message());
+    return OkStatus();
+  };
+  ASSERT_OK(h_.Build("FROM base\nCOPY --from=web /d.txt /web.txt\n", o));
+  EXPECT_EQ(h_.ReadImageFile("/web.txt"), "from dir\n");
+  EXPECT_THAT(fetched, ::testing::ElementsAre("https://example.com/ctx.tgz"));
+  // Not a tarball: refused naming the URL.
+  o.named_contexts["web"].url = "https://example.com/d.txt";
+  auto r = h_.Build("FROM base\nCOPY --from=web /d.txt /web.txt\n", o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_THAT(r.error().message(), HasSubstr("https://example.com/d.txt is not a tar archive"));
 }
 
 TEST_F(NamedContextExecutorTest, MissingDockerImageIsNotFoundNamingIt) {
