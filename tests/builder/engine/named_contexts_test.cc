@@ -161,6 +161,19 @@ TEST_F(NamedContextExecutorTest, UrlTarballThroughTheInjectedFetcher) {
   EXPECT_THAT(r.error().message(), HasSubstr("https://example.com/d.txt is not a tar archive"));
 }
 
+TEST_F(NamedContextExecutorTest, RunMountFromANamedContext) {
+  h_.runner().On("step-a").Write("/ran", "yes");
+  // "src" is no stage and no image: only the override makes it resolve.
+  ASSERT_OK(h_.Build("FROM base\nRUN --mount=type=bind,from=src,target=/m step-a\n",
+                     With({{"src", dir_.path().string()}})));
+  ASSERT_FALSE(h_.runner().calls().empty());
+  bool bound = false;
+  for (const auto& b : h_.runner().calls().back().binds) bound |= b.destination == "/m";
+  EXPECT_TRUE(bound);
+  auto r = h_.Build("FROM base\nRUN --mount=type=bind,from=src,target=/m step-a\n");
+  EXPECT_FALSE(r.has_value()) << "without the override src is an image that is nowhere";
+}
+
 TEST_F(NamedContextExecutorTest, MissingDockerImageIsNotFoundNamingIt) {
   auto r = h_.Build("FROM base\nCOPY --from=x /a /a\n", With({{"x", "docker-image://nosuch:1"}}));
   ASSERT_FALSE(r.has_value());
