@@ -10,6 +10,7 @@
 
 #include "builder/engine/build.h"
 #include "builder/engine/config_edit.h"
+#include "builder/engine/no_cache_filter.h"
 #include "builder/engine/staging.h"
 #include "builder/frontend/base_use.h"
 #include "builder/frontend/build_args.h"
@@ -101,7 +102,7 @@ Status Build::AddLayer(StageState& st, const oci::LayerInfo& info, const fs::pat
 
 Result<bool> Build::ReuseCached(StageState& st, const oci::Digest& k, const std::string& created_by,
                                 int id) {
-  if (!opts_.no_cache && !st.cache_broken) {
+  if (!opts_.no_cache && !st.no_cache && !st.cache_broken) {
     if (auto rec = cache_.Lookup(k)) {
       if (!rec->empty_layer) {
         STRATA_RETURN_IF_ERROR(AddLayer(st, {rec->layer, rec->diff_id, 0, {}}, {}));
@@ -122,6 +123,7 @@ void Build::Committed(StageState& st, const oci::Digest& k, CacheRecord rec) {
   rec.created = Now();
   History(st, rec.created_by, rec.empty_layer, rec.created);
   st.key = k;
+  if (st.no_cache && !st.rebuilt_differs) st.rebuilt_differs = !SameOutput(cache_.Lookup(k), rec);
   (void)cache_.Record(k, rec);
   Used(k, rec);
 }
@@ -165,8 +167,10 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
     case StageBase::Kind::kImage: {
       auto ref = oci::Reference::Parse(stage.base.image);
       if (!ref) return Fail(stage.from, ref.error());
-      auto base = ResolveImage(stage.base.image, fmt::format("FROM {}", ref->Familiar()),
-                               StageReadsBaseFilesystem(plan_, stage.index));
+      auto base = FindNamedContext(opts_.named_contexts, stage.base.image)
+                      ? ResolveSource(stage.base.image, "FROM " + stage.base.image)
+                      : ResolveImage(stage.base.image, fmt::format("FROM {}", ref->Familiar()),
+                                     StageReadsBaseFilesystem(plan_, stage.index));
       if (!base) return Fail(stage.from, base.error());
       st = std::move(base->state);
       key.Add(base->cache_key);
@@ -218,6 +222,7 @@ Result<BuildResult> Build::Run() {
   }
   STRATA_ASSIGN_OR_RETURN(ignore_, DockerIgnore::Load(context_, dockerfile));
   STRATA_RETURN_IF_ERROR(Lint(*text));
+  STRATA_RETURN_IF_ERROR(CheckNoCacheStages(plan_, opts_.no_cache_stages));
   hasher_ = std::make_unique<ContextHasher>(store_.CacheDir(), context_);
   for (const auto& wave : plan_.parallel_waves) {
     for (size_t first = 0; first < wave.size(); first += kMaxParallelStages) {
@@ -259,8 +264,17 @@ Result<BuildResult> Build::Run() {
 }
 
 Status Build::RunStage(const Stage& stage) {
+  if (!stage.name.empty() && FindNamedContext(opts_.named_contexts, stage.name)) {
+    // --build-context NAME=...: the stage is overwritten, not built.
+    auto src = ResolveSource(stage.name, "--build-context " + stage.name);
+    if (!src) return Fail(stage.from, src.error());
+    std::lock_guard<std::mutex> lock(mu_);
+    done_[stage.index] = std::move(src->state);
+    return OkStatus();
+  }
   StageState st;
   STRATA_RETURN_IF_ERROR(InitFromBase(stage, st));
+  st.no_cache = IsNoCacheStage(plan_, stage, opts_.no_cache_stages);
   size_t total = stage.instructions.size() + 1;
   std::string sname = stage.name.empty() ? fmt::format("stage-{}", stage.index) : stage.name;
   {
@@ -291,6 +305,7 @@ Status Build::RunStage(const Stage& stage) {
     std::string label = fmt::format("[{} {}/{}] {}", sname, i + 2, total, pi.expanded.original);
     STRATA_RETURN_IF_ERROR(Dispatch(pi, pi.raw, st, label));
   }
+  if (st.no_cache && st.rebuilt_differs) st.key = RebuiltStageKey(st);
   std::lock_guard<std::mutex> lock(mu_);
   done_[stage.index] = std::move(st);
   return OkStatus();
@@ -321,7 +336,7 @@ Status Build::Dispatch(const PlanInstruction& pi, const Instruction& raw, StageS
     // Metadata steps keep a record too, only for their history time: a fresh
     // build shows when it ran, a cached rebuild reproduces the same config.
     std::optional<CacheRecord> rec;
-    if (!opts_.no_cache && !st.cache_broken) rec = cache_.Lookup(k);
+    if (!opts_.no_cache && !st.no_cache && !st.cache_broken) rec = cache_.Lookup(k);
     if (rec && rec->empty_layer) {
       History(st, created_by, true, rec->created);
       Used(k, *rec);

@@ -42,9 +42,11 @@ inline constexpr std::string_view kHistoryComment = "buildkit.dockerfile.v0";
 struct StageState {
   oci::ImageConfig config;
   std::vector<oci::Descriptor> layers;
-  oci::Digest key;            // cache key chain
-  bool cache_broken = false;  // a miss happened earlier in this stage
-  bool cmd_set = false;       // CMD set in this stage (ENTRYPOINT rule)
+  oci::Digest key;               // cache key chain
+  bool cache_broken = false;     // a miss happened earlier in this stage
+  bool no_cache = false;         // --no-cache-filter names this stage
+  bool rebuilt_differs = false;  // ... and a step of it made something new
+  bool cmd_set = false;          // CMD set in this stage (ENTRYPOINT rule)
   // History time of the latest step: a layer step's first run (kept in its
   // cache record), inherited by metadata steps, so a fully cached rebuild
   // yields the same config and digest.

@@ -1,5 +1,8 @@
 #include "builder/engine/build_cache.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -78,6 +81,10 @@ std::optional<CacheRecord> BuildCache::Lookup(const oci::Digest& key) const {
     auto size = store_.Size(r->layer.digest);
     if (!size || *size != r->layer.size) return std::nullopt;
   }
+  // A hit marks the record used now: `prune --filter until=` and
+  // `--keep-storage` remove the least recently used records first. Best
+  // effort (a read-only store still hits).
+  (void)::utimensat(AT_FDCWD, PathFor(key).c_str(), nullptr, 0);
   return r;
 }
 

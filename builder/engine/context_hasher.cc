@@ -11,9 +11,13 @@
 namespace strata::builder {
 namespace fs = std::filesystem;
 
+std::filesystem::path ContextHasher::MemoPath(const std::filesystem::path& cache_dir,
+                                              const std::filesystem::path& context) {
+  return cache_dir / ("context-" + oci::Digest::Of(context.string()).hex().substr(0, 32) + ".memo");
+}
+
 ContextHasher::ContextHasher(const fs::path& cache_dir, const fs::path& context)
-    : path_(cache_dir /
-            ("context-" + oci::Digest::Of(context.string()).hex().substr(0, 32) + ".memo")) {
+    : path_(MemoPath(cache_dir, context)) {
   auto text = ReadFile(path_);
   if (!text) return;
   auto j = nlohmann::json::parse(*text, nullptr, false);

@@ -20,6 +20,9 @@ namespace strata::builder {
 class ContextHasher {
  public:
   ContextHasher(const std::filesystem::path& cache_dir, const std::filesystem::path& context);
+  // The memo file for `context` (removed with a throwaway context: stdin).
+  static std::filesystem::path MemoPath(const std::filesystem::path& cache_dir,
+                                        const std::filesystem::path& context);
   // The digest ("sha256:...") of `file`, whose lstat is `st`.
   Result<std::string> Digest(const std::filesystem::path& file, const struct stat& st);
   // Writes the memo back if it changed (best effort: a lost memo only costs

@@ -29,6 +29,7 @@
 
 #include "builder/engine/build_cache.h"
 #include "builder/engine/clock.h"
+#include "builder/engine/named_contexts.h"
 #include "builder/engine/snapshotter.h"
 #include "builder/engine/step_progress.h"
 #include "builder/frontend/plan.h"
@@ -71,6 +72,13 @@ struct BuildOptions {
   std::map<std::string, std::string> build_args;
   std::string target;
   bool no_cache = false;
+  // --no-cache-filter: stages (by AS name, or index) rebuilt without the
+  // cache while the others still hit it. A name that is no stage of the
+  // Dockerfile fails the build before any step runs (InvalidArgument).
+  std::vector<std::string> no_cache_stages;
+  // --build-context NAME=VALUE: NAME in FROM, COPY --from and RUN --mount
+  // from= means VALUE (builder/engine/named_contexts.h).
+  std::map<std::string, NamedContext> named_contexts;
   // RUN's network unless a RUN says otherwise (--network default|none|host).
   NetworkMode network = NetworkMode::kPrivate;
   // Granted entitlements (`--allow`, BuildKit's names): kAllowNetworkHost

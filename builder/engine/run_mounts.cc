@@ -148,6 +148,8 @@ Status Build::PrepareMounts(const Instruction& ins, const RunCommand& run, RunSp
           if (errno != EINTR) return Fail(ins, ErrnoError(errno, "lock cache mount").error());
         }
       }
+      // The lock file's mtime is the cache's last use (prune's LRU order).
+      (void)::futimens(lock->get(), nullptr);
       cache_locks.push_back(std::move(*lock));
       if (own_dir || !Exists(dir)) {
         // A new cache: seeded from `from`/`source` when given, then given

@@ -14,6 +14,11 @@
 namespace strata::builder {
 
 Result<ResolvedSource> Build::ResolveSource(const std::string& from, std::string_view what) {
+  // --build-context NAME=...: overrides the stage or image NAME.
+  if (const NamedContext* nc = FindNamedContext(opts_.named_contexts, from)) {
+    return ResolveNamedContext(store_, opts_, *nc,
+                               [&](const std::string& image) { return ResolveImage(image, what); });
+  }
   std::vector<std::string> names;
   for (const auto& s : plan_.stages) names.push_back(s.name);
   if (auto idx = StageGraph::Resolve(names, from)) {

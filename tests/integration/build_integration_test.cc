@@ -614,6 +614,32 @@ TEST_F(BuildIntegrationTest, DockerignoreAppliesToRunBindMountsOfTheContext) {
 // Issue 11: mounts without target= go to the WORKDIR; secret env= reaches the
 // RUN's environment (and nothing else); cache sharing=locked waits for sole
 // use and sharing=private takes a fresh directory when the cache is busy.
+// A cache mount a real RUN filled is build cache: `prune --all` removes it
+// (and `df` shows it gone); a plain prune keeps it.
+TEST_F(BuildIntegrationTest, PruneAllRemovesRunCacheMounts) {
+  auto ctx = Context("cm", {{"Dockerfile",
+                             "FROM busybox\n"
+                             "RUN --mount=type=cache,id=big,target=/c "
+                             "sh -c 'head -c 200000 /dev/zero > /c/blob'\n"}});
+  Build(ctx, "-t cm:1");
+  fs::path cache_dir = root_ / "cache-mounts" / oci::Digest::Of("big").hex().substr(0, 32);
+  ASSERT_TRUE(fs::exists(cache_dir / "blob"));
+  ASSERT_EQ(Strata("prune").exit_code, 0);
+  EXPECT_TRUE(fs::exists(cache_dir / "blob"));
+  auto r = Strata("prune --all");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("1 cache mounts"));
+  EXPECT_FALSE(fs::exists(cache_dir));
+  r = Strata("df --json");
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  for (const auto& u : j["usage"]) {
+    if (u["type"] == "Cache mounts") {
+      EXPECT_EQ(u["size"], 0);
+    }
+  }
+}
+
 TEST_F(BuildIntegrationTest, RunMountDefaultsSecretEnvAndCacheSharing) {
   auto secret = Dir() / "token.txt";
   testing::WriteTestFile(secret, "s3cr3t-value");

@@ -192,8 +192,7 @@ TEST_F(BuildOutputIntegrationTest, BadOutputAndCacheOptionsFailBeforeTheBuild) {
         std::string("--cache-to type=local,dest=/x,compression=zstd"),
         std::string("--cache-from type=local,src=/x,mode=max"), std::string("-o type=tarball"),
         std::string("-o type=oci,dest=x,oci-mediatypes=false"),
-        std::string("-o type=image,rewrite-timestamp=true"),
-        std::string("--no-cache-filter base")}) {
+        std::string("-o type=image,rewrite-timestamp=true")}) {
     auto r = Strata("build --progress plain -t never:1 " + flags + " " + Q(ctx_));
     EXPECT_EQ(r.exit_code, 2) << flags << ": " << err_;
     EXPECT_THAT(err_, HasSubstr("strata: ")) << flags;
@@ -280,12 +279,147 @@ TEST_F(BuildOutputIntegrationTest, UnsupportedOrBadRunOptionsAreRefusedByName) {
            {"--add-host db", "--add-host db: want HOST:IP"},
            {"--ulimit files=1", "--ulimit files=1: unknown limit \"files\""},
            {"--shm-size 0", "--shm-size 0: want a positive size"},
-           {"--no-cache-filter base", "--no-cache-filter base"},
            {"--provenance=mode=max", "--provenance=mode=max: attestations are not supported"},
            {"--sbom=true", "--sbom=true: attestations are not supported"}}) {
     auto r = Strata("build -q " + flags + " " + Q(ctx_));
     EXPECT_EQ(r.exit_code, 2) << flags;
     EXPECT_THAT(err_, HasSubstr(message)) << flags;
+  }
+}
+
+// --no-cache-filter STAGE: that stage is rebuilt, the others hit; a name
+// that is no stage fails before any step runs.
+TEST_F(BuildOutputIntegrationTest, NoCacheFilterRebuildsTheNamedStageOnly) {
+  auto r = Strata("build --progress plain --no-cache-filter nosuch -t never:1 " + Q(ctx_));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(err_, HasSubstr("--no-cache-filter nosuch: no stage named \"nosuch\" in Dockerfile"));
+  EXPECT_THAT(err_, Not(HasSubstr("COPY"))) << "the build ran";
+  EXPECT_EQ(Strata("images -q").output, "");
+
+  ASSERT_EQ(Strata("build -q -t one:1 " + Q(ctx_)).exit_code, 0) << err_;
+  r = Strata("build --progress plain --no-cache-filter base -t one:2 " + Q(ctx_));
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  // base's COPY runs again; the last stage's steps are keyed by what base
+  // produced, which is the same layer here, so they hit.
+  EXPECT_THAT(err_, HasSubstr("[base 2/2] COPY app /app\n#2 context:"));
+  EXPECT_THAT(err_, HasSubstr("(5 steps, 2 cached)")) << err_;
+  EXPECT_THAT(err_, HasSubstr("#4 CACHED"));
+}
+
+// CONTEXT `-`: a tar on stdin (plain, gzip, zstd) is the context, with its
+// Dockerfile at the root unless -f names another inside it; a plain
+// Dockerfile on stdin builds with an empty context; nothing is left behind.
+TEST_F(BuildOutputIntegrationTest, ContextFromStdinTar) {
+  if (!testing::HaveTool("tar") || !testing::HaveTool("zstd")) GTEST_SKIP() << "needs tar, zstd";
+  testing::WriteTestFile(ctx_ / ".dockerignore", "n.txt.bak\n");
+  testing::WriteTestFile(ctx_ / "n.txt.bak", "ignored\n");
+  testing::WriteTestFile(ctx_ / "sub/Other.Dockerfile", "FROM scratch\nCOPY top.txt /other\n");
+  const fs::path plain = owner_ / "ctx.tar";
+  ASSERT_EQ(RunCommand("tar -C " + Q(ctx_) + " -cf " + Q(plain) + " .").exit_code, 0);
+  ASSERT_EQ(RunCommand("gzip -c " + Q(plain) + " > " + Q(plain.string() + ".gz")).exit_code, 0);
+  ASSERT_EQ(RunCommand("zstd -q -c " + Q(plain) + " > " + Q(plain.string() + ".zst")).exit_code, 0);
+
+  auto dir = Strata("build -q -t dir:1 " + Q(ctx_));
+  ASSERT_EQ(dir.exit_code, 0) << err_;
+  for (const std::string ext : {"", ".gz", ".zst"}) {
+    auto r = Strata("build -q -t stdin:1 - < " + Q(plain.string() + ext));
+    ASSERT_EQ(r.exit_code, 0) << ext << ": " << err_;
+    // The same context as the directory: the same image, from the cache.
+    EXPECT_EQ(r.output, dir.output) << ext;
+  }
+  fs::path out = owner_ / "out";
+  ASSERT_EQ(Strata("build -q -o type=local,dest=" + Q(out) + " - < " + Q(plain)).exit_code, 0)
+      << err_;
+  EXPECT_EQ(Read(out / "app/a.txt"), "top\n");
+
+  // -f: a Dockerfile inside the archive.
+  fs::path out2 = owner_ / "out2";
+  auto r = Strata("build -q -f sub/Other.Dockerfile -o type=local,dest=" + Q(out2) + " - < " +
+                  Q(plain.string() + ".gz"));
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_EQ(Read(out2 / "other"), "top\n");
+  r = Strata("build -q -f nosuch - < " + Q(plain));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(err_, HasSubstr("nosuch"));
+
+  // A Dockerfile on stdin: an empty context.
+  testing::WriteTestFile(owner_ / "Dockerfile.stdin", "FROM dir:1\nENV FROM_STDIN=1\n");
+  r = Strata("build -q -t df:1 - < " + Q(owner_ / "Dockerfile.stdin"));
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(Strata("inspect df:1").output, HasSubstr("FROM_STDIN=1"));
+  testing::WriteTestFile(owner_ / "Dockerfile.copy", "FROM scratch\nCOPY top.txt /\n");
+  r = Strata("build -q - < " + Q(owner_ / "Dockerfile.copy"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(err_, HasSubstr("top.txt"));
+
+  // stdin for both, and an entry leaving the archive's root, are refused.
+  r = Strata("build -q -f - - < " + Q(plain));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(err_, HasSubstr("stdin cannot be both"));
+  const fs::path evil = owner_ / "evil.tar";
+  ASSERT_EQ(RunCommand("python3 -c " +
+                       Q("import io,tarfile\n"
+                         "t=tarfile.open('" +
+                         evil.string() +
+                         "','w')\n"
+                         "d=b'FROM scratch\\n'\n"
+                         "for n in ('Dockerfile','../escaped'):\n"
+                         "  i=tarfile.TarInfo(n); i.size=len(d); t.addfile(i,io.BytesIO(d))\n"
+                         "t.close()\n"))
+                .exit_code,
+            0);
+  r = Strata("build -q - < " + Q(evil));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(err_, HasSubstr("build context from stdin"));
+  EXPECT_FALSE(fs::exists(root_ / "escaped"));
+  EXPECT_FALSE(fs::exists(root_ / "ingest" / "escaped"));
+
+  // No scratch context, no memo of it, is left in the store.
+  EXPECT_TRUE(fs::is_empty(root_ / "ingest"));
+  int memos = 0;
+  for (const auto& e : fs::directory_iterator(root_ / "cache")) {
+    if (e.path().extension() == ".memo") ++memos;
+  }
+  EXPECT_EQ(memos, 1);  // the directory context's only
+}
+
+// --build-context NAME=DIR|docker-image://REF|oci-layout://DIR under the binary: the stage
+// or image NAME is replaced in FROM and COPY --from; refused forms exit 2.
+TEST_F(BuildOutputIntegrationTest, NamedBuildContextsDirAndDockerImage) {
+  const fs::path extra = owner_ / "extra";
+  testing::WriteTestFile(extra / "e.txt", "extra dir\n");
+  const fs::path layout = owner_ / "layout";
+  ASSERT_EQ(
+      Strata("build -q -t img:1 -o type=oci,tar=false,dest=" + Q(layout) + " " + Q(ctx_)).exit_code,
+      0)
+      << err_;
+  const fs::path ctx2 = owner_ / "ctx2";
+  // "base" (a stage that cannot build) and "busybox:9" (an image that is
+  // nowhere) are both overridden.
+  testing::WriteTestFile(ctx2 / "Dockerfile",
+                         "FROM scratch AS base\nCOPY nosuch /\n"
+                         "FROM busybox:9\nCOPY --from=base /e.txt /from-dir.txt\n"
+                         "COPY --from=img /app/keep.txt /from-image.txt\n"
+                         "COPY --from=lay /app/sub/n.txt /from-layout.txt\n");
+  fs::path out = owner_ / "out";
+  auto r = Strata("build -q --build-context base=" + Q(extra) +
+                  " --build-context busybox:9=docker-image://img:1"
+                  " --build-context img=docker-image://img:1 --build-context lay=oci-layout://" +
+                  Q(layout) + " -o type=local,dest=" + Q(out) + " " + Q(ctx2));
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_EQ(Read(out / "from-dir.txt"), "extra dir\n");
+  EXPECT_EQ(Read(out / "from-image.txt"), "keep\n");
+  EXPECT_EQ(Read(out / "from-layout.txt"), "new\n");
+  EXPECT_EQ(Read(out / "app/a.txt"), "top\n");  // FROM busybox:9 = img:1
+
+  for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
+           {"x=oci-layout://" + (owner_ / "nosuch").string(), "is not a directory"},
+           {"x=https://github.com/a/b.git", "a git context is not supported"},
+           {"x=" + (owner_ / "nosuch").string(), "is not a directory"},
+           {"novalue", "want NAME=VALUE"}}) {
+    r = Strata("build -q --build-context " + Q(flag) + " " + Q(ctx2));
+    EXPECT_EQ(r.exit_code, 2) << flag;
+    EXPECT_THAT(err_, HasSubstr(message)) << flag;
   }
 }
 

@@ -3,6 +3,9 @@
 // `strata build` from FROM scratch + COPY (no runc needed); an image whose
 // top layer carries whiteouts is written into the store through the oci
 // library, as a registry pull of a RUN rm layer would leave it.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -466,6 +469,103 @@ TEST_F(CliIntegrationTest, DfReportsUsageAndReclaimable) {
   r = Strata("df --json");
   j = json::parse(r.output, nullptr, false);
   EXPECT_EQ(row(j, "Blobs")["reclaimable"], 0);
+}
+
+// prune clears the build cache as `docker buildx prune` does: --all drops
+// every cache record and RUN cache mount except one a build holds locked;
+// --filter until= and --keep-storage drop the least recently used first.
+TEST_F(CliIntegrationTest, PruneClearsCacheMountsButNotBusyOnes) {
+  BuildBaseAndTop();
+  ASSERT_EQ(Strata("rmi top").exit_code, 0) << err_;
+  auto row = [&](const std::string& type) {
+    auto r = Strata("df --json");
+    auto j = json::parse(r.output, nullptr, false);
+    for (const auto& u : j["usage"]) {
+      if (u["type"] == type) return u;
+    }
+    ADD_FAILURE() << "no row " << type << ": " << r.output << err_;
+    return json();
+  };
+  fs::path cm = root_ / "cache-mounts";
+  // A cache mount as RUN --mount=type=cache leaves it: <id>/ and <id>.lock,
+  // whose mtime is its last use.
+  auto make_mount = [&](const std::string& id, int bytes, int64_t age_seconds) {
+    testing::WriteTestFile(cm / id / "data", std::string(bytes, 'x'));
+    testing::WriteTestFile(cm / (id + ".lock"), "");
+    struct timespec t[2];
+    t[0].tv_sec = t[1].tv_sec = ::time(nullptr) - age_seconds;
+    t[0].tv_nsec = t[1].tv_nsec = 0;
+    ASSERT_EQ(::utimensat(AT_FDCWD, (cm / id).c_str(), t, 0), 0);
+    ASSERT_EQ(::utimensat(AT_FDCWD, (cm / (id + ".lock")).c_str(), t, 0), 0);
+  };
+  make_mount("aaaa", 1000, 7200);
+  make_mount("bbbb", 2000, 60);
+  EXPECT_EQ(row("Cache mounts")["size"], 3000);
+
+  // Options are checked before anything is touched.
+  auto r = Strata("prune --filter type=regular");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(err_, HasSubstr("\"type\""));
+  r = Strata("prune --filter until=3days");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(err_, HasSubstr("3days"));
+  r = Strata("prune --keep-storage lots");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(err_, HasSubstr("--keep-storage"));
+  EXPECT_EQ(row("Cache mounts")["total"], 2);
+
+  // A plain prune keeps the build cache.
+  ASSERT_EQ(Strata("prune").exit_code, 0) << err_;
+  EXPECT_EQ(row("Cache mounts")["total"], 2);
+  const int64_t records = row("Build cache")["total"].get<int64_t>();
+  EXPECT_GE(records, 2);
+
+  // until=1h: only the mount last used two hours ago goes (the records were
+  // just used).
+  r = Strata("prune --filter until=1h");
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(r.output, HasSubstr("0 cache records, 1 cache mounts"));
+  EXPECT_FALSE(fs::exists(cm / "aaaa"));
+  EXPECT_TRUE(fs::exists(cm / "bbbb"));
+  EXPECT_EQ(row("Cache mounts")["size"], 2000);
+  EXPECT_EQ(row("Build cache")["total"], records);
+
+  // --keep-storage: least recently used first until the cache fits. Here
+  // bbbb (a minute old) is the oldest entry; removing it alone is enough.
+  make_mount("cccc", 1500, 30);
+  const int64_t usage =
+      row("Build cache")["size"].get<int64_t>() + row("Cache mounts")["size"].get<int64_t>();
+  r = Strata(fmt::format("prune --keep-storage {}", usage - 1500));
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(r.output, HasSubstr("0 cache records, 1 cache mounts"));
+  EXPECT_FALSE(fs::exists(cm / "bbbb"));
+  EXPECT_TRUE(fs::exists(cm / "cccc"));
+  EXPECT_EQ(row("Build cache")["total"], records);
+  EXPECT_EQ(row("Cache mounts")["size"], 1500);
+
+  // --all, with cccc held by a "running build": cccc survives, and says so.
+  make_mount("dddd", 500, 10);
+  auto lock = OpenFile(cm / "cccc.lock", O_RDWR);
+  ASSERT_OK(lock);
+  ASSERT_EQ(::flock(lock->get(), LOCK_SH), 0);
+  r = Strata("prune --all");
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(r.output, HasSubstr("Skipped cache mount cccc: in use"));
+  EXPECT_TRUE(fs::exists(cm / "cccc" / "data"));
+  EXPECT_FALSE(fs::exists(cm / "dddd"));
+  EXPECT_EQ(row("Cache mounts")["total"], 1);
+  EXPECT_EQ(row("Cache mounts")["size"], 1500);
+  EXPECT_EQ(row("Build cache")["total"], 0);
+  EXPECT_EQ(row("Build cache")["size"], 0);
+  EXPECT_EQ(row("Blobs")["reclaimable"], 0);
+
+  // Released, it goes too.
+  lock = UniqueFd();
+  ASSERT_EQ(Strata("prune -a").exit_code, 0) << err_;
+  EXPECT_EQ(row("Cache mounts")["total"], 0);
+  EXPECT_EQ(row("Cache mounts")["size"], 0);
+  // The image still builds from scratch afterwards.
+  Build("again", "FROM base\nCOPY a.txt /\n", {{"a.txt", "a\n"}});
 }
 
 // A corrupt index.json is reported as such by every verb of this file, with

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "builder/engine/executor.h"
+#include "builder/engine/image_path.h"
 #include "builder/frontend/plan.h"
 #include "builder/runtime/build_namespace.h"
 #include "builder/runtime/oci_runtime_runner.h"
@@ -33,6 +34,7 @@
 #include "tools/strata/cache_spec.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/run_options.h"
+#include "tools/strata/stdin_context.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -213,6 +215,7 @@ struct BuildFlags {
   std::vector<std::string> annotations;
   std::string metadata_file;
   std::vector<std::string> no_cache_filter;
+  std::vector<std::string> build_contexts;  // --build-context NAME=VALUE
   std::vector<std::string> add_hosts;
   bool load = false;
   std::string provenance;
@@ -424,12 +427,6 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
           fmt::format("{}={}: attestations are not supported (only {}=false)", flag, v, flag)));
     }
   }
-  if (!f.no_cache_filter.empty()) {
-    return Usage(Error(ErrorCode::kUnimplemented,
-                       fmt::format("--no-cache-filter {}: per-stage cache control is not "
-                                   "supported (use --no-cache)",
-                                   f.no_cache_filter.front())));
-  }
   // The image's names: -t, and name= of image/registry/oci/docker outputs
   // (which tag the image in the store too). Pushed: all of them with --push,
   // an output's own with push=true / type=registry.
@@ -477,7 +474,42 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   fs::path context = f.context;
   fs::path dockerfile = f.file.empty() ? context / "Dockerfile" : fs::path(f.file);
   std::optional<std::string> stdin_text;
-  if (f.file == "-") {
+  // CONTEXT `-`: a tar on stdin (or a Dockerfile and no context), held in a
+  // scratch dir under the store until this function returns.
+  std::optional<StdinContext> stdin_context;
+  if (f.context == "-") {
+    if (f.file == "-") {
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         "build: stdin cannot be both the context (-) and the Dockerfile (-f -)"));
+    }
+    auto max_bytes = ctx.MaxLayerBytes();
+    if (!max_bytes) return Fail(max_bytes.error());
+    {
+      // Opened only for this: the build namespaces below need a process
+      // with no store open.
+      auto store = ctx.OpenStore();
+      if (!store) return Fail(store.error());
+      auto read = StdinContext::Read(**store, STDIN_FILENO, *max_bytes);
+      if (!read) return Fail(read.error());
+      stdin_context.emplace(std::move(*read));
+    }
+    context = stdin_context->dir();
+    if (stdin_context->dockerfile_text()) {
+      if (!f.file.empty()) {
+        return Usage(
+            Error(ErrorCode::kInvalidArgument,
+                  fmt::format("-f {}: stdin is a Dockerfile, not a context archive", f.file)));
+      }
+      stdin_text = *stdin_context->dockerfile_text();
+      dockerfile = context / "Dockerfile";
+    } else {
+      // -f names a file inside the archive (default Dockerfile at its root),
+      // resolved without leaving it.
+      auto in = builder::ResolveInRoot(context, f.file.empty() ? "Dockerfile" : f.file, true);
+      if (!in) return Fail(in.error());
+      dockerfile = *in;
+    }
+  } else if (f.file == "-") {
     // `-f -`: the Dockerfile comes from standard input, as with docker.
     std::string t;
     char buf[65536];
@@ -518,6 +550,15 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   o.build_args = *args;
   o.target = f.target;
   o.no_cache = f.no_cache;
+  o.no_cache_stages = f.no_cache_filter;
+  for (const auto& bc : f.build_contexts) {
+    auto named = builder::ParseNamedContext(bc);
+    if (!named) return Usage(named.error());
+    if (!o.named_contexts.emplace(named->name, named->context).second) {
+      return Usage(Error(ErrorCode::kInvalidArgument,
+                         fmt::format("--build-context {}: {} given twice", bc, named->name)));
+    }
+  }
   o.labels = *labels;
   if (f.check) {
     // BuildKit's `--check`: the build checks only; exit 1 on any violation.
@@ -969,8 +1010,11 @@ Verb BuildVerb() {
             ->allow_extra_args(false);
         app.add_option("--metadata-file", f->metadata_file,
                        "Write BuildKit's build metadata (containerimage.digest, ...) as JSON");
+        app.add_option("--build-context", f->build_contexts,
+                       "Named context NAME=DIR|docker-image://REF (overrides FROM/--from NAME)")
+            ->allow_extra_args(false);
         app.add_option("--no-cache-filter", f->no_cache_filter,
-                       "Refused: per-stage cache control is not supported")
+                       "Do not use the build cache for stage STAGE (repeatable)")
             ->allow_extra_args(false);
         app.add_option("--secret", f->secrets, "Secret for RUN --mount=type=secret: id=ID,src=PATH")
             ->allow_extra_args(false);
@@ -987,7 +1031,8 @@ Verb BuildVerb() {
         app.add_option("--shm-size", f->shm_size, "Size of every RUN's /dev/shm (default 64m)");
         // Required: CLI11 then keeps the last argument for it, so a
         // bare `--pull CONTEXT` is --pull=always, as with docker.
-        app.add_option("CONTEXT", f->context, "Build context directory")->required();
+        app.add_option("CONTEXT", f->context, "Build context directory, or - (a tar on stdin)")
+            ->required();
         return [f](Context& ctx) { return RunBuild(ctx, *f); };
       }};
 }

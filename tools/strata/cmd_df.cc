@@ -13,7 +13,8 @@
 //                 the others and leftover temp/trash dirs.
 //   Cache mounts  ROOT/cache-mounts/ (RUN --mount=type=cache); nothing
 //                 depends on them, so all of it is reclaimable, by removing
-//                 the directory (no strata verb removes them yet).
+//                 them with `strata prune --all` (or --filter until=,
+//                 --keep-storage); mounts in use by a build are skipped.
 // Read-only: takes the store's shared lock like every other reader.
 #include <map>
 #include <unordered_set>
@@ -26,6 +27,7 @@
 #include "oci/media_types.h"
 #include "oci/snapshots.h"
 #include "oci/util/file_util.h"
+#include "tools/strata/store_usage.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -42,52 +44,6 @@ struct Usage {
   int64_t reclaimable = 0;
   std::string reclaimed_by;
 };
-
-// Marks the blobs `desc` reaches (an index's manifests, a manifest's config
-// and layers). Unreadable parts are reported through `warn`.
-void Mark(const oci::Store& store, const oci::Descriptor& desc,
-          std::unordered_set<std::string>& live, std::vector<oci::Digest>& configs,
-          const std::function<void(std::string)>& warn, int depth = 0) {
-  live.insert(desc.digest.ToString());
-  if (depth > 4) return;
-  auto bytes = store.ReadBlob(desc.digest);
-  if (!bytes) {
-    warn(bytes.error().message());
-    return;
-  }
-  std::string mt = desc.media_type;
-  if (auto d = oci::DetectManifestMediaType(*bytes); d && mt.empty()) mt = *d;
-  if (oci::media_type::IsIndex(mt)) {
-    auto idx = oci::Index::Parse(*bytes);
-    if (!idx) {
-      warn(fmt::format("index {}: {}", desc.digest.ToString(), idx.error().message()));
-      return;
-    }
-    for (const auto& m : idx->manifests) {
-      if (store.Has(m.digest)) Mark(store, m, live, configs, warn, depth + 1);
-    }
-    return;
-  }
-  auto m = oci::Manifest::Parse(*bytes);
-  if (!m) {
-    warn(fmt::format("manifest {}: {}", desc.digest.ToString(), m.error().message()));
-    return;
-  }
-  live.insert(m->config.digest.ToString());
-  configs.push_back(m->config.digest);
-  for (const auto& l : m->layers) live.insert(l.digest.ToString());
-}
-
-std::vector<std::string> RecordBlobs(const fs::path& record) {
-  std::vector<std::string> out;
-  auto text = ReadFile(record);
-  if (!text) return out;
-  auto j = oci::ParseJson(*text, record.string());
-  if (!j || !j->is_object()) return out;
-  auto list = oci::GetStringList(*j, "blobs", "cache record");
-  if (list) out = std::move(*list);
-  return out;
-}
 
 std::string Percent(int64_t part, int64_t whole) {
   if (whole <= 0) return "";
@@ -200,7 +156,7 @@ Verb DfVerb() {
           }
 
           // RUN cache mounts.
-          Usage mounts{"Cache mounts", 0, 0, 0, 0, "rm -r ROOT/cache-mounts"};
+          Usage mounts{"Cache mounts", 0, 0, 0, 0, "strata prune --all"};
           fs::path cm = s.root() / "cache-mounts";
           if (fs::exists(cm, ec)) {
             for (fs::directory_iterator it(cm, ec), end; !ec && it != end; it.increment(ec)) {

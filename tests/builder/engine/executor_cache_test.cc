@@ -306,5 +306,54 @@ TEST(ExecutorParallelTest, AFailingStageFailsTheBuildNamingItsLine) {
   EXPECT_FALSE(h.store().Resolve("out:latest").has_value());
 }
 
+// --no-cache-filter: the named stage runs again, the others still hit.
+TEST_F(ExecutorCacheTest, NoCacheFilterRebuildsOnlyTheNamedStage) {
+  constexpr std::string_view kTwo =
+      "FROM base AS a\nRUN step-a\nFROM base AS b\nRUN step-b\nCOPY --from=a /a /from-a\n";
+  ASSERT_OK(Rebuild(kTwo, h_.options()));
+  EXPECT_THAT(Ran(), ElementsAre("RUN step-a", "RUN step-b", "COPY --from=a /a /from-a"));
+  BuildOptions o = h_.options();
+  o.no_cache_stages = {"A"};  // stage names are case-insensitive
+  ASSERT_OK_AND_ASSIGN(auto r, Rebuild(kTwo, o));
+  // b hits, also its COPY from the rebuilt stage, which made the same layer
+  // (see the next test for one that did not).
+  EXPECT_THAT(Ran(), ElementsAre("RUN step-a"));
+  EXPECT_THAT(CachedSteps(), ElementsAre("RUN step-b", "COPY --from=a /a /from-a"));
+  EXPECT_EQ(r.cached_steps, 2);
+  // By index as well: stage 1 (b) runs again, a hits.
+  o.no_cache_stages = {"1"};
+  ASSERT_OK(Rebuild(kTwo, o));
+  EXPECT_THAT(Ran(), ElementsAre("RUN step-b", "COPY --from=a /a /from-a"));
+  EXPECT_THAT(CachedSteps(), ElementsAre("RUN step-a"));
+}
+
+// A stage FROM a rebuilt one never reuses steps cached on the old output.
+TEST_F(ExecutorCacheTest, NoCacheFilterInvalidatesStagesBuiltOnTheRebuiltOne) {
+  constexpr std::string_view kChain = "FROM base AS a\nRUN step-a\nFROM a\nRUN step-b\n";
+  ASSERT_OK(Rebuild(kChain, h_.options()));
+  EXPECT_EQ(h_.ReadImageFile("/a"), "a");
+  h_.runner().On("step-a").Write("/a", "changed");
+  BuildOptions o = h_.options();
+  o.no_cache_stages = {"a"};
+  ASSERT_OK(Rebuild(kChain, o));
+  EXPECT_THAT(Ran(), ElementsAre("RUN step-a", "RUN step-b"));
+  EXPECT_EQ(h_.ReadImageFile("/a"), "changed");
+  EXPECT_EQ(h_.ReadImageFile("/b"), "b");
+  // Without the filter the records written by that build are hits.
+  ASSERT_OK(Rebuild(kChain, h_.options()));
+  EXPECT_THAT(Ran(), IsEmpty());
+}
+
+TEST_F(ExecutorCacheTest, NoCacheFilterWithAnUnknownStageFailsBeforeAnyStep) {
+  BuildOptions o = h_.options();
+  o.no_cache_stages = {"a", "nosuch"};
+  auto r = Rebuild("FROM base AS a\nRUN step-a\n", o);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_THAT(r.error().message(), HasSubstr("\"nosuch\""));
+  EXPECT_THAT(r.error().message(), HasSubstr("stages: a"));
+  EXPECT_TRUE(h_.runner().calls().empty());
+}
+
 }  // namespace
 }  // namespace strata::builder
