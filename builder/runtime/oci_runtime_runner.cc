@@ -446,13 +446,12 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   o.hosts_file = dir / "hosts";
   o.resolv_conf_file = dir / "resolv.conf";
   o.hostname_file = dir / "hostname";
-  // Declared after `bundle`: torn down before the bundle dir is removed.
-  std::optional<PrivateNetwork> network;
+  std::unique_ptr<PooledNetwork> network;
   if (nat_helper) {
-    auto net = PrivateNetwork::Setup(dir, *nat_helper);
+    auto net = TakeNetwork(*nat_helper, bundle_prefix);
     if (!net) return Unexpected(net.error().Wrap("set up the default RUN network"));
     network = std::move(*net);
-    o.network_namespace = network->netns_path();
+    o.network_namespace = network->net.netns_path();
   }
   STRATA_ASSIGN_OR_RETURN(nlohmann::json config, GenerateRuntimeSpec(o));
 
@@ -558,7 +557,14 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   int exit_code = WaitExit(child->pid);
   on_stop.reset();
   cleanup();
-  Status net_down = network ? network->Teardown() : OkStatus();
+  Status net_down = OkStatus();
+  if (network) {
+    if (cancelled || spec.security == SecurityMode::kInsecure) {
+      net_down = network->net.Teardown();
+    } else {
+      GiveBackNetwork(std::move(network));
+    }
+  }
 
   if (cancelled) return MakeError(ErrorCode::kCancelled, "run cancelled; container {} killed", id);
   if (exit_code != 0) {
@@ -569,6 +575,49 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   }
   if (!net_down) return Unexpected(net_down.error().Wrap("tear down the default RUN network"));
   return exit_code;
+}
+
+namespace {
+
+// Whether `pid` (our child) is running: not gone and not a zombie.
+bool ChildRunning(pid_t pid) {
+  if (pid <= 0) return false;
+  auto stat = ReadFile(fmt::format("/proc/{}/stat", pid));
+  if (!stat) return false;
+  size_t paren = stat->rfind(')');
+  return paren != std::string::npos && paren + 2 < stat->size() && (*stat)[paren + 2] != 'Z';
+}
+
+}  // namespace
+
+Result<std::unique_ptr<OciRuntimeRunner::PooledNetwork>> OciRuntimeRunner::TakeNetwork(
+    const std::filesystem::path& helper, const std::string& prefix) {
+  {
+    std::lock_guard<std::mutex> lock(net_mu_);
+    while (!idle_networks_.empty()) {
+      std::unique_ptr<PooledNetwork> net = std::move(idle_networks_.back());
+      idle_networks_.pop_back();
+      if (ChildRunning(net->net.nat_pid())) return net;
+      (void)net->net.Teardown();  // its helper died: make a new one
+    }
+  }
+  // Named like a bundle, so that a later strata process reaps it if this
+  // one dies (run_reaper.h).
+  STRATA_ASSIGN_OR_RETURN(ScopedTempDir dir,
+                          ScopedTempDir::Create(options_.bundle_dir, prefix + "net-"));
+  STRATA_ASSIGN_OR_RETURN(PrivateNetwork net, PrivateNetwork::Setup(dir.path(), helper));
+  return std::unique_ptr<PooledNetwork>(new PooledNetwork{std::move(dir), std::move(net)});
+}
+
+void OciRuntimeRunner::GiveBackNetwork(std::unique_ptr<PooledNetwork> net) {
+  std::lock_guard<std::mutex> lock(net_mu_);
+  idle_networks_.push_back(std::move(net));
+}
+
+OciRuntimeRunner::~OciRuntimeRunner() {
+  std::lock_guard<std::mutex> lock(net_mu_);
+  for (auto& net : idle_networks_) (void)net->net.Teardown();
+  idle_networks_.clear();
 }
 
 }  // namespace strata::builder

@@ -182,6 +182,39 @@ TEST_F(OciRuntimeRunnerIntegrationTest, DefaultNetworkIsPrivateWithTheNatInterfa
   EXPECT_EQ(out, "lo\ntap0\nnameserver 10.0.2.3\n");
 }
 
+// Steps share one default network (set up once, reused), and the runner
+// stops it when it is destroyed. A NAT helper wrapper counts its starts.
+TEST_F(OciRuntimeRunnerIntegrationTest, DefaultNetworkIsSetUpOnceAndStoppedWithTheRunner) {
+  if (!HaveTool("slirp4netns")) GTEST_SKIP() << "slirp4netns not installed";
+  auto slirp = RunCommand("command -v slirp4netns");
+  std::string real = slirp.output.substr(0, slirp.output.find('\n'));
+  std::filesystem::path wrapper = dir_.path() / "nat-wrapper";
+  std::filesystem::path starts = dir_.path() / "starts";
+  ::strata::testing::WriteTestFile(
+      wrapper, "#!/bin/sh\necho $$ >> '" + starts.string() + "'\nexec '" + real + "' \"$@\"\n",
+      0755);
+  OciRuntimeRunnerOptions options;
+  options.runtime = "runc";
+  options.state_dir = dir_.path() / "state";
+  options.nat_helper = wrapper.string();
+  runner_.emplace(std::move(options));
+  RunSpec spec = Shell("grep -c tap0 /proc/net/dev");
+  spec.network = NetworkMode::kPrivate;
+  for (int i = 0; i < 3; ++i) {
+    auto [code, out] = RunOk(spec);
+    EXPECT_EQ(code, 0);
+    EXPECT_EQ(out, "1\n");
+  }
+  auto lines = ReadFile(starts);
+  ASSERT_OK(lines);
+  std::vector<std::string> pids = SplitLines(*lines);
+  ASSERT_EQ(pids.size(), 1u) << *lines;
+  pid_t pid = std::atoi(pids[0].c_str());
+  EXPECT_EQ(::kill(pid, 0), 0);  // kept for the next step
+  runner_.reset();
+  EXPECT_EQ(::kill(pid, 0), -1);  // stopped and reaped with the runner
+}
+
 TEST_F(OciRuntimeRunnerIntegrationTest, HostNetworkSeesTheHostInterfaces) {
   RunSpec s = Shell("ls /sys/class/net");
   s.network = NetworkMode::kHost;
