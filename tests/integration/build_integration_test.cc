@@ -914,10 +914,11 @@ TEST_F(BuildIntegrationTest, AddHostUlimitAndShmSizeReachEveryRun) {
 // The default network is set up once per build and reused by its RUN steps
 // (a namespace and slirp4netns cost 33-57 ms per step); it is gone after.
 TEST_F(BuildIntegrationTest, RunStepsOfOneBuildShareOneDefaultNetworkStoppedAfterIt) {
-  auto ctx = Context("netpool", {{"Dockerfile",
-                                  "FROM busybox\n"
-                                  "RUN readlink /proc/self/ns/net > /n1 && grep tap0 /proc/net/dev\n"
-                                  "RUN readlink /proc/self/ns/net > /n2 && grep tap0 /proc/net/dev\n"}});
+  auto ctx =
+      Context("netpool", {{"Dockerfile",
+                           "FROM busybox\n"
+                           "RUN readlink /proc/self/ns/net > /n1 && grep tap0 /proc/net/dev\n"
+                           "RUN readlink /proc/self/ns/net > /n2 && grep tap0 /proc/net/dev\n"}});
   fs::path out = Dir() / "out";
   Build(ctx, "-o type=local,dest=" + Q(out));
   auto n1 = ReadFile(out / "n1");
