@@ -15,29 +15,38 @@ done
 # Lower case only: buildah names an image pulled from oci:DIR after DIR.
 work=/tmp/strata-regbench.$$.$RANDOM
 mkdir -m 0700 "$work"
-reg_pid=
+reg_pids=()
 bah() { buildah --root "$work/buildah/root" --runroot "$work/buildah/run" --storage-driver overlay "$@"; }
 cleanup() {
   bah rmi -a -f >/dev/null 2>&1 || true
   for m in $(awk -v p="$work/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
     umount -l "$m" 2>/dev/null || true
   done
-  if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; fi
+  for p in "${reg_pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-cat > "$work/config.yml" <<C
+# One registry per tool: skopeo and buildah share containers/image's blob-info
+# cache, which would let the second of them mount every blob from the first's
+# repository instead of uploading it.
+start_registry() { # NAME -> prints HOST:PORT
+  local port
+  port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  cat > "$work/$1.yml" <<C
 version: 0.1
 log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $work/storage}}
+storage: {filesystem: {rootdirectory: $work/storage-$1}}
 http: {addr: 127.0.0.1:$port}
 C
-/usr/bin/docker-registry serve "$work/config.yml" > "$work/registry.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-reg=127.0.0.1:$port
+  /usr/bin/docker-registry serve "$work/$1.yml" > "$work/registry-$1.log" 2>&1 &
+  reg_pids+=($!)
+  for _ in $(seq 50); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  REG=127.0.0.1:$port
+}
+start_registry strata; reg_strata=$REG
+start_registry skopeo; reg_skopeo=$REG
+start_registry buildah; reg_buildah=$REG
 
 # An OCI layout with LAYERS gzip layers of LAYER_MB MiB of random bytes each.
 layout=$work/layout
@@ -72,16 +81,16 @@ bah_id=$(bah pull -q "oci:$layout:bench")
 
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }; e=$(date +%s.%N); echo "$e - $s" | bc; }
 sync
-strata_push=$(t "$STRATA" --root "$root" -q push "sha256:$mdg" "$reg/strata/bench:1")
-skopeo_push=$(t skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$reg/skopeo/bench:1")
-strata_repush=$(t "$STRATA" --root "$root" -q push "sha256:$mdg" "$reg/strata/bench:1")
-skopeo_repush=$(t skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$reg/skopeo/bench:1")
-buildah_push=$(t bah push -q --tls-verify=false "$bah_id" "docker://$reg/buildah/bench:1")
-buildah_repush=$(t bah push -q --tls-verify=false "$bah_id" "docker://$reg/buildah/bench:1")
+strata_push=$(t "$STRATA" --root "$root" -q push "sha256:$mdg" "$reg_strata/strata/bench:1")
+skopeo_push=$(t skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$reg_skopeo/skopeo/bench:1")
+strata_repush=$(t "$STRATA" --root "$root" -q push "sha256:$mdg" "$reg_strata/strata/bench:1")
+skopeo_repush=$(t skopeo copy -q --dest-tls-verify=false "oci:$layout:bench" "docker://$reg_skopeo/skopeo/bench:1")
+buildah_push=$(t bah push -q --tls-verify=false "$bah_id" "docker://$reg_buildah/buildah/bench:1")
+buildah_repush=$(t bah push -q --tls-verify=false "$bah_id" "docker://$reg_buildah/buildah/bench:1")
 bah rmi -a -f >/dev/null
-buildah_pull=$(t bah pull -q --tls-verify=false "docker://$reg/buildah/bench:1")
-strata_pull=$(t "$STRATA" --root "$work/pullroot" -q pull "$reg/strata/bench:1")
-skopeo_pull=$(t skopeo copy -q --src-tls-verify=false "docker://$reg/skopeo/bench:1" "oci:$work/skopeo-pull:bench")
+buildah_pull=$(t bah pull -q --tls-verify=false "docker://$reg_buildah/buildah/bench:1")
+strata_pull=$(t "$STRATA" --root "$work/pullroot" -q pull "$reg_strata/strata/bench:1")
+skopeo_pull=$(t skopeo copy -q --src-tls-verify=false "docker://$reg_skopeo/skopeo/bench:1" "oci:$work/skopeo-pull:bench")
 
 mb=$(echo "scale=1; $total / 1048576" | bc)
 echo "image: $LAYERS layers, ${mb} MiB of blobs, registry docker-registry $(docker-registry --version | awk '{print $3}') on 127.0.0.1"
