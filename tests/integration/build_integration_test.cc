@@ -1053,6 +1053,14 @@ TEST_F(BuildIntegrationTest, LazyBaseIsNeverDownloadedUnlessRead) {
   EXPECT_TRUE(fs::exists(u / "bin" / "busybox"));
   EXPECT_TRUE(fs::exists(u / "f"));
   EXPECT_TRUE(fs::exists(root_ / "blobs" / "sha256" / base_layer.substr(7)));
+  // An output that reads layers fetches a lazy base first (fresh store).
+  root_ = Dir() / "lazy-store-output";
+  auto out = Dir() / "lazy-out";
+  auto o =
+      Strata("--tls-verify=false build -q -o type=local,dest=" + Q(out) + " " + Q(ctx) + " 2>&1");
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_TRUE(fs::exists(out / "bin" / "busybox"));
+  EXPECT_TRUE(fs::exists(out / "f"));
 }
 
 // BuildKit's build checks: printed by a build, fatal with check=error=true

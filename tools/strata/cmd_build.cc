@@ -895,8 +895,20 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
       return Fail(s.error());
     }
   }
-  auto image = (*store)->LoadImage(r->manifest);
+  // Metadata only: a lazy base's layers stay at their registry unless an
+  // output reads layers (push mounts or fetches them itself).
+  auto image = (*store)->LoadImageMetadata(r->manifest);
   if (!image) return Fail(image.error());
+  const bool outputs_read_layers =
+      std::any_of(outputs->begin(), outputs->end(), [](const OutputSpec& o) {
+        return o.type == OutputType::kLocal || o.type == OutputType::kTar ||
+               o.type == OutputType::kOci || o.type == OutputType::kDocker;
+      });
+  if (outputs_read_layers) {
+    if (auto s = FetchLazyLayers(ctx, **store, r->manifest.digest.ToString()); !s) {
+      return Fail(s.error());
+    }
+  }
   for (const auto& out : *outputs) {
     std::vector<std::string> names = out.names.empty() ? f.tags : out.names;
     if (names.empty()) names.push_back(r->manifest.digest.ToString());
