@@ -775,29 +775,23 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   oci::Store* store_ptr = store->get();
   if (f.pull != "never") {
     o.pull_always = f.pull == "always";
-    o.resolver = [&](const oci::Reference& ref,
-                     const oci::Platform& platform) -> Result<oci::Descriptor> {
-      STRATA_RETURN_IF_ERROR(ensure_client());
-      registry::PullOptions po;
-      po.platform = platform;
-      po.progress = &pull_progress;
-      STRATA_ASSIGN_OR_RETURN(auto pulled, client->Pull(*store_ptr, ref, po));
-      return pulled.manifest;
-    };
-    // Lazy base layers: a stage that never reads its base's file system
-    // gets the base's manifest and config only (builder/frontend/base_use.h).
-    if (f.lazy_base) {
-      o.metadata_resolver = [&](const oci::Reference& ref,
-                                const oci::Platform& platform) -> Result<oci::Descriptor> {
+    // Pulls the whole image, or (layers = false) its manifest and config only.
+    auto pull_with = [&](bool layers) {
+      return [&, layers](const oci::Reference& ref,
+                         const oci::Platform& platform) -> Result<oci::Descriptor> {
         STRATA_RETURN_IF_ERROR(ensure_client());
         registry::PullOptions po;
         po.platform = platform;
         po.progress = &pull_progress;
-        po.layers = false;
+        po.layers = layers;
         STRATA_ASSIGN_OR_RETURN(auto pulled, client->Pull(*store_ptr, ref, po));
         return pulled.manifest;
       };
-    }
+    };
+    o.resolver = pull_with(true);
+    // Lazy base layers: a stage that never reads its base's file system
+    // gets the base's manifest and config only (builder/frontend/base_use.h).
+    if (f.lazy_base) o.metadata_resolver = pull_with(false);
     // A layer left at its registry by a lazy pull or build, needed now
     // (with --pull=never nothing is fetched: the build names the layer).
     o.blob_fetcher = [&](const oci::Descriptor& blob) -> Status {
