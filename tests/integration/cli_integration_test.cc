@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -399,6 +400,25 @@ TEST_F(CliIntegrationTest, DiffOfRunLayersMatchesTheUnpackedImage) {
   EXPECT_FALSE(fs::exists(un / "d" / "e"));
   EXPECT_FALSE(fs::exists(un / "d" / "h"));
   EXPECT_TRUE(fs::exists(un / "d" / "n"));
+}
+
+// import --platform records the platform in the config (how foreign base
+// images are made offline); a malformed one names the flag.
+TEST_F(CliIntegrationTest, ImportRecordsTheGivenPlatform) {
+  auto rootfs = owner_ / "tiny";
+  fs::create_directories(rootfs / "etc");
+  std::ofstream(rootfs / "etc" / "hello") << "hi\n";
+  ASSERT_EQ(Strata("import --platform linux/arm/v7 " + Q(rootfs.string()) + " arm:1").exit_code, 0)
+      << err_;
+  auto r = Strata("inspect arm:1");
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  auto j = json::parse(r.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_EQ(j["config"]["os"], "linux");
+  EXPECT_EQ(j["config"]["architecture"], "arm");
+  EXPECT_EQ(j["config"]["variant"], "v7");
+  EXPECT_NE(Strata("import --platform arm64 " + Q(rootfs.string()) + " bad:1").exit_code, 0);
+  EXPECT_THAT(err_, HasSubstr("--platform"));
 }
 
 // An entry below a symlinked directory is where the applier puts it.

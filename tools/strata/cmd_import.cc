@@ -16,10 +16,13 @@ Verb ImportVerb() {
         auto src = std::make_shared<std::string>();
         auto ref = std::make_shared<std::string>();
         auto compression = std::make_shared<std::string>("gzip");
+        auto platform = std::make_shared<std::string>();
         app.add_option("SOURCE", *src, "Directory or tarball (plain, gzip, zstd)")->required();
         app.add_option("REF", *ref, "Name for the new image")->required();
         app.add_option("--compression", *compression, "gzip or zstd");
-        return [src, ref, compression](Context& ctx) -> int {
+        app.add_option("--platform", *platform,
+                       "os/arch[/variant] recorded in the config (default: this host's)");
+        return [src, ref, compression, platform](Context& ctx) -> int {
           auto r = oci::Reference::Parse(*ref);
           if (!r) return Fail(r.error());
           oci::ImportOptions o;
@@ -28,6 +31,11 @@ Verb ImportVerb() {
           } else if (*compression != "gzip") {
             return Fail(Error(ErrorCode::kInvalidArgument,
                               fmt::format("--compression {}: want gzip or zstd", *compression)));
+          }
+          if (!platform->empty()) {
+            auto p = oci::Platform::Parse(*platform);
+            if (!p) return Fail(p.error().Wrap("--platform"));
+            o.platform = *p;
           }
           o.created = std::time(nullptr);
           if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
