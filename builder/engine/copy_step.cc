@@ -14,6 +14,7 @@
 
 #include "builder/engine/add_archive.h"
 #include "builder/engine/build.h"
+#include "builder/engine/git_source.h"
 #include "builder/engine/image_path.h"
 #include "builder/engine/staging.h"
 #include "builder/engine/url_source.h"
@@ -28,15 +29,6 @@ namespace fs = std::filesystem;
 namespace {
 
 bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
-
-// A git repository as ADD source (BuildKit's forms): git@host:repo,
-// git://..., or an http(s) URL whose path ends in .git (before any #ref).
-bool IsGitSource(std::string_view s) {
-  if (s.starts_with("git@") || s.starts_with("git://") || s.starts_with("ssh://")) return true;
-  if (!s.starts_with("http://") && !s.starts_with("https://")) return false;
-  std::string_view path = s.substr(0, s.find_first_of("#?"));
-  return path.ends_with(".git");
-}
 
 }  // namespace
 
@@ -120,11 +112,67 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       };
   bool multi = copy.sources.size() + copy.source_contents.size() > 1;
   std::vector<std::string> urls;  // ADD sources fetched below
-  for (const auto& raw_src : copy.sources) {
-    if (copy.add && IsGitSource(raw_src)) {
-      return Fail(ins, Error(ErrorCode::kUnimplemented,
-                             fmt::format("ADD {}: git sources are not supported yet", raw_src)));
+  // ADD <git source> (git_source.h): the ref resolved to a commit through
+  // the injected GitClient, that commit's tree checked out into a scratch
+  // dir and copied as a directory; the commit (not the files) keys the step,
+  // so an unchanged ref hits the cache and a moved branch misses.
+  std::optional<ScopedTempDir> git_tree;
+  const bool git = copy.add && std::any_of(copy.sources.begin(), copy.sources.end(),
+                                           [](const std::string& s) { return IsGitSource(s); });
+  if (git) {
+    const std::string& raw = copy.sources.front();
+    if (copy.sources.size() != 1 || !copy.source_contents.empty()) {
+      return Fail(ins, Error(ErrorCode::kInvalidArgument,
+                             "ADD: a git source must be the only source of its ADD"));
     }
+    auto parsed = ParseGitRef(raw);
+    if (!parsed) return Fail(ins, parsed.error());
+    const GitRef& g = **parsed;
+    const std::string shown = RedactUrl(g.remote);
+    if (opts_.git == nullptr) {
+      return Fail(ins, Error(ErrorCode::kUnimplemented,
+                             fmt::format("ADD {}: no git client configured", shown)));
+    }
+    auto commit = opts_.git->Resolve(g);
+    if (!commit) return Fail(ins, commit.error().Wrap(fmt::format("ADD {}", shown)));
+    progress_.StepOutput(
+        id, OutputStream::kStderr,
+        fmt::format("git {}#{} is commit {}", shown, g.ref.empty() ? "HEAD" : g.ref, *commit));
+    if (!copy.checksum.empty()) {
+      // --checksum=<commit>: the resolved commit, or a prefix of it (7+).
+      std::string want = copy.checksum;
+      for (auto& c : want) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (want.size() < 7 || !commit->starts_with(want)) {
+        return Fail(ins, Error(ErrorCode::kFailedPrecondition,
+                               fmt::format("ADD {}: checksum mismatch: expected commit {}, the "
+                                           "ref resolved to {}",
+                                           shown, copy.checksum, *commit)));
+      }
+    }
+    auto tree = ScopedTempDir::Create(store_.IngestDir(), "git-");
+    if (!tree) return Fail(ins, tree.error());
+    git_tree = std::move(*tree);
+    fs::path checkout = git_tree->path() / "tree";
+    STRATA_RETURN_IF_ERROR(MakeDirs(checkout));
+    if (auto s = opts_.git->Checkout(g, *commit, checkout, copy.keep_git_dir); !s) {
+      return Fail(ins, s.error().Wrap(fmt::format("ADD {}", shown)));
+    }
+    auto sub = ResolveInRoot(checkout, g.subdir.empty() ? "." : g.subdir, true);
+    if (!sub) return Fail(ins, sub.error());
+    Selected s{*sub, "", {}, ""};
+    if (::lstat(s.path.c_str(), &s.st) != 0 || !S_ISDIR(s.st.st_mode)) {
+      return Fail(ins,
+                  Error(ErrorCode::kNotFound, fmt::format("ADD {}: {} is no directory of commit {}",
+                                                          shown, g.subdir, *commit)));
+    }
+    src_root = checkout;
+    ignore = nullptr;
+    from_key = fmt::format("git:{}#{}:{}:{}", shown, *commit, g.subdir,
+                           copy.keep_git_dir ? "keep-git-dir" : "");
+    selected.push_back(std::move(s));
+  }
+  for (const auto& raw_src : copy.sources) {
+    if (git) break;
     if (copy.add && (raw_src.starts_with("http://") || raw_src.starts_with("https://"))) {
       urls.push_back(raw_src);
       continue;
@@ -160,11 +208,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
     selected.push_back(std::move(s));
   }
-  if (copy.keep_git_dir) {
-    return Fail(ins, Error(ErrorCode::kUnimplemented,
-                           "ADD --keep-git-dir: git sources are not supported yet"));
+  if (copy.keep_git_dir && !git) {
+    return Fail(ins, Error(ErrorCode::kUnimplemented, "ADD --keep-git-dir needs a git source"));
   }
-  if (!copy.checksum.empty() && (urls.size() != 1 || !selected.empty())) {
+  if (!git && !copy.checksum.empty() && (urls.size() != 1 || !selected.empty())) {
     return Fail(ins,
                 Error(ErrorCode::kInvalidArgument, "ADD --checksum needs exactly one URL source"));
   }
