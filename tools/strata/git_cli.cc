@@ -81,12 +81,16 @@ struct GitCli::Run {
   std::vector<std::string> env;
   std::vector<std::string> secrets;
   std::string host;
+  bool ssh = false;
+  bool agent = false;
   std::chrono::seconds timeout;
 
   static Result<Run> Make(const GitCliOptions& o, const GitRef& ref,
                           const std::vector<std::pair<std::string, std::string>>& config) {
     Run r;
     r.host = ref.host;
+    r.ssh = ref.ssh;
+    r.agent = !o.ssh_auth_sock.empty();
     r.timeout = o.timeout;
     STRATA_ASSIGN_OR_RETURN(r.home,
                             ScopedTempDir::Create(fs::temp_directory_path(), "strata-git-"));
@@ -103,7 +107,9 @@ struct GitCli::Run {
              "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null",    "GIT_TERMINAL_PROMPT=0",
              "GIT_SSH_COMMAND=" + ssh};
     if (!o.ssh_auth_sock.empty()) r.env.push_back("SSH_AUTH_SOCK=" + o.ssh_auth_sock.string());
+    STRATA_RETURN_IF_ERROR(MakeDirs(r.home.path() / "templates"));
     std::vector<std::pair<std::string, std::string>> cfg = {
+        {"init.templateDir", (r.home.path() / "templates").string()},
         {"credential.helper", ""},
         {"protocol.ext.allow", "never"},
         {"gc.auto", "0"},
@@ -167,8 +173,19 @@ struct GitCli::Run {
   Error Failed(std::string_view what, const ProcessResult& p) const {
     std::string tail = Redact(Tail(p.err));
     if (IsAuthFailure(p.err)) {
+      // The line that says why (ssh's "Permission denied (publickey)", an
+      // HTTP 401), not git's generic advice after it.
+      std::string why = tail;
+      std::istringstream in{p.err};
+      for (std::string l; std::getline(in, l);) {
+        if (IsAuthFailure(l)) {
+          why = Redact(l);
+          break;
+        }
+      }
       return Error(ErrorCode::kUnauthenticated,
-                   fmt::format("git {}: authentication to {} failed ({})", what, host, tail));
+                   fmt::format("git {}: authentication to {} failed: {}{}", what, host, why,
+                               ssh && !agent ? " (no ssh agent: pass --ssh default)" : ""));
     }
     if (Has(p.err, "Host key verification failed")) {
       return Error(ErrorCode::kUnauthenticated,
@@ -210,9 +227,11 @@ Result<std::string> GitCli::Resolve(const GitRef& ref) {
     args.push_back("HEAD");
   } else if (ref.ref.starts_with("refs/")) {
     args.push_back(ref.ref);
+    args.push_back(ref.ref + "^{}");  // an annotated tag's commit
   } else {
     args.push_back("refs/heads/" + ref.ref);
     args.push_back("refs/tags/" + ref.ref);
+    args.push_back("refs/tags/" + ref.ref + "^{}");
   }
   STRATA_ASSIGN_OR_RETURN(auto p, run.Git(args));
   const std::string shown = builder::RedactUrl(ref.remote);
