@@ -209,7 +209,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     selected.push_back(std::move(s));
   }
   if (copy.keep_git_dir && !git) {
-    return Fail(ins, Error(ErrorCode::kUnimplemented, "ADD --keep-git-dir needs a git source"));
+    return Fail(ins, Error(ErrorCode::kInvalidArgument, "ADD --keep-git-dir needs a git source"));
   }
   if (!git && !copy.checksum.empty() && (urls.size() != 1 || !selected.empty())) {
     return Fail(ins,

@@ -102,19 +102,31 @@ bool IsGitSource(std::string_view s) {
   return !r || r->has_value();  // a malformed git source is still git (and an error)
 }
 
-std::string RedactUrl(std::string_view url) {
-  size_t sep = url.find("://");
-  if (sep == std::string_view::npos) return std::string(url);
-  size_t start = sep + 3;
-  size_t end = url.find_first_of("/?#", start);
-  std::string_view authority = url.substr(start, end == std::string_view::npos ? end : end - start);
-  size_t at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  std::string_view userinfo = authority.substr(0, at);
-  size_t colon = userinfo.find(':');
-  if (colon == std::string_view::npos) return std::string(url);
-  return fmt::format("{}{}:xxxxx{}", url.substr(0, start), userinfo.substr(0, colon),
-                     url.substr(start + at));
+std::string RedactUrl(std::string_view text) {
+  // Every "scheme://user:password@" in `text` (a URL, or a message quoting
+  // URLs) loses its password.
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t sep = text.find("://", pos);
+    if (sep == std::string_view::npos) break;
+    size_t start = sep + 3;
+    size_t end = text.find_first_of("/?# \t\n'\"", start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view authority = text.substr(start, end - start);
+    size_t at = authority.rfind('@');
+    size_t colon = at == std::string_view::npos ? std::string_view::npos : authority.find(':');
+    if (colon != std::string_view::npos && colon < at) {
+      out.append(text.substr(pos, start + colon + 1 - pos));
+      out.append("xxxxx");
+      pos = start + at;
+    } else {
+      out.append(text.substr(pos, end - pos));
+      pos = end;
+    }
+  }
+  out.append(text.substr(std::min(pos, text.size())));
+  return out;
 }
 
 }  // namespace strata::builder

@@ -45,9 +45,9 @@ bool IsGitSource(std::string_view s);
 // Whether `s` is a full commit id (40 or 64 lowercase hex digits).
 bool IsCommitId(std::string_view s);
 
-// `url` with any password or token in its user info replaced by "xxxxx"
-// (for messages, cache keys and history).
-std::string RedactUrl(std::string_view url);
+// `text` (a URL, or a message quoting URLs) with the password of every
+// URL's user info replaced by "xxxxx" (for messages and cache keys).
+std::string RedactUrl(std::string_view text);
 
 class GitClient {
  public:

@@ -63,7 +63,12 @@ Result<std::unique_ptr<SshRelay>> SshRelay::Start(const fs::path& socket_path,
   if (::bind(listen.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     return ErrnoError(errno, fmt::format("bind {}", socket_path.string()));
   }
-  if (::chown(socket_path.c_str(), uid, gid) != 0) {
+  // Ownership is only strata's to give as root (a rootless build's RUN runs
+  // as the same user anyway).
+  // Without root, the default owner (0:0) means strata's own user.
+  const bool own =
+      ::geteuid() != 0 && ((uid == 0 && gid == 0) || (uid == ::geteuid() && gid == ::getegid()));
+  if (!own && ::chown(socket_path.c_str(), uid, gid) != 0) {
     return ErrnoError(errno, fmt::format("chown {}", socket_path.string()));
   }
   if (::chmod(socket_path.c_str(), mode) != 0) {
