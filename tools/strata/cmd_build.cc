@@ -492,7 +492,8 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   // a scratch dir under the store (agents for --ssh started and stopped for
   // it) until this function returns.
   std::optional<RemoteContext> remote_context;
-  if (f.context != "-" && IsRemoteContext(f.context)) {
+  std::error_code local_ec;
+  if (f.context != "-" && IsRemoteContext(f.context) && !fs::is_directory(f.context, local_ec)) {
     auto max_bytes = ctx.MaxLayerBytes();
     if (!max_bytes) return Fail(max_bytes.error());
     {
