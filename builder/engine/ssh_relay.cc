@@ -86,12 +86,12 @@ SshRelay::~SshRelay() {
   uint64_t one = 1;
   (void)!::write(stop_.get(), &one, sizeof(one));
   if (acceptor_.joinable()) acceptor_.join();
-  std::list<std::thread> pumps;
+  std::list<PumpThread> pumps;
   {
     std::lock_guard<std::mutex> lock(mu_);
     pumps.swap(pumps_);
   }
-  for (auto& t : pumps) t.join();
+  for (auto& p : pumps) p.thread.join();
 }
 
 void SshRelay::AcceptLoop() {
@@ -109,11 +109,20 @@ void SshRelay::AcceptLoop() {
     ++active_;
     ++connections_;
     std::lock_guard<std::mutex> lock(mu_);
-    pumps_.emplace_back([this, fd = c]() mutable { Pump(UniqueFd(fd)); });
+    for (auto it = pumps_.begin(); it != pumps_.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = pumps_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    pumps_.push_back({std::thread([this, fd = c, done] { Pump(UniqueFd(fd), *done); }), done});
   }
 }
 
-void SshRelay::Pump(UniqueFd client) {
+void SshRelay::Pump(UniqueFd client, std::atomic<bool>& done) {
   auto up = ConnectUnix(upstream_);
   if (up) {
     char buf[16384];
@@ -134,6 +143,7 @@ void SshRelay::Pump(UniqueFd client) {
     }
   }
   --active_;
+  done = true;
 }
 
 }  // namespace strata::builder

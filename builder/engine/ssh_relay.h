@@ -47,14 +47,18 @@ class SshRelay {
   SshRelay(UniqueFd listen, UniqueFd stop, std::filesystem::path upstream)
       : listen_(std::move(listen)), stop_(std::move(stop)), upstream_(std::move(upstream)) {}
   void AcceptLoop();
-  void Pump(UniqueFd client);
+  void Pump(UniqueFd client, std::atomic<bool>& done);
 
   UniqueFd listen_;
   UniqueFd stop_;  // an eventfd: readable once the relay stops
   std::filesystem::path upstream_;
   std::thread acceptor_;
   std::mutex mu_;
-  std::list<std::thread> pumps_;
+  struct PumpThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::list<PumpThread> pumps_;  // finished ones are joined as new ones start
   std::atomic<int> active_{0};
   std::atomic<int> connections_{0};
 };

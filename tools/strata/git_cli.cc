@@ -1,7 +1,6 @@
 #include "tools/strata/git_cli.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
@@ -53,23 +52,51 @@ bool IsAuthFailure(std::string_view err) {
 }
 
 // Normalizes a checkout: every mtime the commit time, modes as git knows
-// them (0755 dirs and executables, 0644 other files), nothing followed.
-int64_t g_mtime = 0;  // nftw has no user pointer; guarded by g_mtime_mu.
-std::mutex g_mtime_mu;
-int NormalizeEntry(const char* path, const struct stat* st, int, struct FTW*) {
-  if (S_ISDIR(st->st_mode)) {
-    ::chmod(path, 0755);
-  } else if (S_ISREG(st->st_mode)) {
-    ::chmod(path, (st->st_mode & 0100) ? 0755 : 0644);
+// them (0755 dirs and executables, 0644 other files); links are never
+// followed (the walk does not descend into them, utimensat does not follow).
+Status Normalize(const fs::path& dest, int64_t mtime) {
+  const struct timespec ts[2] = {{static_cast<time_t>(mtime), 0}, {static_cast<time_t>(mtime), 0}};
+  std::error_code ec;
+  std::vector<fs::path> dirs = {dest};
+  for (fs::recursive_directory_iterator it(dest, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::path& p = it->path();
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0) return ErrnoError(errno, "stat " + p.string());
+    if (S_ISDIR(st.st_mode)) {
+      dirs.push_back(p);  // after its entries, so their changes do not move its mtime
+      continue;
+    }
+    if (S_ISREG(st.st_mode) && ::chmod(p.c_str(), (st.st_mode & 0100) ? 0755 : 0644) != 0) {
+      return ErrnoError(errno, "chmod " + p.string());
+    }
+    if (::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoError(errno, "set the mtime of " + p.string());
+    }
   }
-  struct timespec ts[2] = {{static_cast<time_t>(g_mtime), 0}, {static_cast<time_t>(g_mtime), 0}};
-  ::utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
-  return 0;
+  if (ec) return MakeError(ErrorCode::kInternal, "walk {}: {}", dest.string(), ec.message());
+  for (auto d = dirs.rbegin(); d != dirs.rend(); ++d) {
+    if (::chmod(d->c_str(), 0755) != 0 ||
+        ::utimensat(AT_FDCWD, d->c_str(), ts, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoError(errno, "set the mode and mtime of " + d->string());
+    }
+  }
+  return OkStatus();
 }
 
-int RemoveGitEntry(const char* path, const struct stat*, int, struct FTW* ftw) {
-  if (std::string_view(path + ftw->base) == ".git") (void)RemoveAll(path);
-  return 0;
+// Removes every `.git` (the repository, submodules' gitlink files) below
+// `dest`, without following links.
+Status RemoveGitEntries(const fs::path& dest) {
+  std::error_code ec;
+  std::vector<fs::path> found;
+  for (fs::recursive_directory_iterator it(dest, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() == ".git") {
+      found.push_back(it->path());
+      it.disable_recursion_pending();
+    }
+  }
+  if (ec) return MakeError(ErrorCode::kInternal, "walk {}: {}", dest.string(), ec.message());
+  for (const auto& p : found) STRATA_RETURN_IF_ERROR(RemoveAll(p));
+  return OkStatus();
 }
 
 }  // namespace
@@ -350,16 +377,9 @@ Status GitCli::Checkout(const GitRef& ref, const std::string& commit, const fs::
           auto p, sub.Git({"submodule", "update", "-q", "--init", "--recursive"}, dest));
       if (p.exit_code != 0) return Unexpected(sub.Failed("submodule update", p));
     }
-    if (!keep_git_dir) {
-      ::nftw(dest.c_str(), RemoveGitEntry, 32, FTW_PHYS | FTW_DEPTH);
-    }
+    if (!keep_git_dir) STRATA_RETURN_IF_ERROR(RemoveGitEntries(dest));
   }
-  std::lock_guard<std::mutex> l(g_mtime_mu);
-  g_mtime = mtime;
-  if (::nftw(dest.c_str(), NormalizeEntry, 32, FTW_PHYS) != 0) {
-    return ErrnoError(errno, "normalize the checkout");
-  }
-  return OkStatus();
+  return Normalize(dest, mtime);
 }
 
 }  // namespace strata::cli
