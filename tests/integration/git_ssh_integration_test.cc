@@ -219,6 +219,13 @@ TEST_F(GitSshIntegrationTest, DumbHttpContextAndAddKeepGitDirWithChecksum) {
   auto origin = RunCommand("git -C " + Q((fs_root / "src").string()) + " remote get-url origin");
   EXPECT_EQ(Trim(origin.output), HttpRepo());
 
+  // A named context from git.
+  auto named = Context("named", "FROM scratch\nCOPY --from=src hello.txt /h.txt\n");
+  r = Strata("build -t named:git --build-context src=" + Q(HttpRepo() + "#v1:app") + " " +
+             Q(named.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(*ReadFile(Unpack("named:git") / "h.txt"), "hello from git\n");
+
   // A checksum that is not the ref's commit names both.
   const std::string wrong(40, 'a');
   auto bad =

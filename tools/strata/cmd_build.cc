@@ -1021,7 +1021,8 @@ Verb BuildVerb() {
         app.add_option("--metadata-file", f->metadata_file,
                        "Write BuildKit's build metadata (containerimage.digest, ...) as JSON");
         app.add_option("--build-context", f->build_contexts,
-                       "Named context NAME=DIR|docker-image://REF (overrides FROM/--from NAME)")
+                       "Named context NAME=DIR|docker-image://REF|oci-layout://DIR|URL.tar|git URL "
+                       "(overrides FROM/--from NAME)")
             ->allow_extra_args(false);
         app.add_option("--no-cache-filter", f->no_cache_filter,
                        "Do not use the build cache for stage STAGE (repeatable)")

@@ -22,9 +22,9 @@ namespace strata::builder {
 namespace {
 
 namespace fs = std::filesystem;
+using ::strata::testing::StatusIs;
 using ::testing::ElementsAre;
 using testing::EngineHarness;
-using ::strata::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -167,6 +167,21 @@ TEST_F(ExecutorGitSshTest, PasswordInTheUrlNeverReachesProgressOrHistoryKey) {
   for (const auto& step : h_.progress().steps()) {
     for (const auto& line : step.output) EXPECT_THAT(line, Not(HasSubstr("hunter2")));
   }
+}
+
+TEST_F(ExecutorGitSshTest, NamedBuildContextFromGit) {
+  BuildOptions o = h_.options();
+  auto nc = ParseNamedContext("src=https://example.com/r.git#main:sub");
+  ASSERT_OK(nc);
+  o.named_contexts.emplace(nc->name, nc->context);
+  ASSERT_OK(h_.Build("FROM base\nCOPY --from=src a.txt /got.txt\n", o));
+  EXPECT_EQ(h_.ReadImageFile("got.txt"), "a1\n");
+  nc = ParseNamedContext("src=https://example.com/r.git#nope");
+  ASSERT_OK(nc);
+  o.named_contexts.clear();
+  o.named_contexts.emplace(nc->name, nc->context);
+  auto r = h_.Build("FROM base\nCOPY --from=src a.txt /got.txt\n", o);
+  EXPECT_THAT(r, StatusIs(ErrorCode::kNotFound, HasSubstr("nope")));
 }
 
 // A unix socket in the test standing for an SSH agent: answers "pong".
