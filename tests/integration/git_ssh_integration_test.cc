@@ -169,14 +169,19 @@ TEST_F(GitSshIntegrationTest, RunMountSshClonesWithForwardedAgentAndWithKeyFile)
   auto inspect = Strata("inspect run:agent");
   EXPECT_THAT(inspect.output, Not(HasSubstr("SSH_AUTH_SOCK=")));
 
-  // Key files: strata's own agent. --no-cache: the same RUN must run again.
+  // Key files: strata's own agent (its socket under this test's TMPDIR).
+  // --no-cache: the same RUN must run again.
+  const fs::path tmp = dir_ / "tmp";
+  ASSERT_OK(MakeDirs(tmp));
   r = Strata("build --no-cache --progress=plain --allow network.host --ssh default=" +
-             Q((dir_ / "id_user").string()) + " -t run:key " + Q(ctx.string()));
+                 Q((dir_ / "id_user").string()) + " -t run:key " + Q(ctx.string()),
+             "TMPDIR=" + Q(tmp.string()));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("hello from git"));
-  // The agent strata started is gone after the build.
-  auto agents = RunCommand("pgrep -f '[s]sh-agent -D -a /tmp/strata-agent-' || true");
+  // The agent strata started is gone after the build, and its directory.
+  auto agents = RunCommand("pgrep -f " + Q("[s]sh-agent -D -a " + tmp.string()) + " || true");
   EXPECT_EQ(Trim(agents.output), "");
+  EXPECT_TRUE(fs::is_empty(tmp)) << RunCommand("ls -la " + Q(tmp.string())).output;
 }
 
 TEST_F(GitSshIntegrationTest, RunMountSshRequiredWithoutAgentFailsAndOptionalIsSkipped) {
