@@ -248,6 +248,10 @@ std::optional<std::pair<std::string, std::string>> PickRef(std::string_view ls_r
 
 Result<std::string> GitCli::Resolve(const GitRef& ref) {
   if (builder::IsCommitId(ref.ref)) return ref.ref;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = resolved_.find({ref.remote, ref.ref}); it != resolved_.end()) return it->second;
+  }
   STRATA_ASSIGN_OR_RETURN(auto run, Run::Make(opts_, ref, {}));
   std::vector<std::string> args = {"ls-remote", "--", ref.remote};
   if (ref.ref.empty()) {
@@ -274,7 +278,7 @@ Result<std::string> GitCli::Resolve(const GitRef& ref) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   ref_names_[{ref.remote, picked->second}] = picked->first;
-  return picked->second;
+  return resolved_.try_emplace({ref.remote, ref.ref}, picked->second).first->second;
 }
 
 int GitCli::fetches() const {

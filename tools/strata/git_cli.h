@@ -50,6 +50,7 @@ class GitCli : public builder::GitClient {
  public:
   explicit GitCli(GitCliOptions opts) : opts_(std::move(opts)) {}
 
+  // Asks the remote once per (remote, ref); later calls get that answer.
   Result<std::string> Resolve(const builder::GitRef& ref) override;
   Status Checkout(const builder::GitRef& ref, const std::string& commit,
                   const std::filesystem::path& dest, bool keep_git_dir) override;
@@ -62,6 +63,9 @@ class GitCli : public builder::GitClient {
   GitCliOptions opts_;
   mutable std::mutex mu_;
   std::map<std::pair<std::string, std::string>, std::string> ref_names_;  // (remote, commit)
+  // (remote, ref) -> commit: one answer per ref for the client's lifetime (a
+  // build), so two ADDs of a branch that moves meanwhile see one commit.
+  std::map<std::pair<std::string, std::string>, std::string> resolved_;
   int fetches_ = 0;
 };
 
