@@ -117,6 +117,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   // dir and copied as a directory; the commit (not the files) keys the step,
   // so an unchanged ref hits the cache and a moved branch misses.
   std::optional<ScopedTempDir> git_tree;
+  std::function<Status(Selected&)> git_checkout;  // fills the one Selected
   const bool git = copy.add && std::any_of(copy.sources.begin(), copy.sources.end(),
                                            [](const std::string& s) { return IsGitSource(s); });
   if (git) {
@@ -149,22 +150,30 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
                                            shown, copy.checksum, *commit)));
       }
     }
+    // The tree is checked out only when the step misses the cache (below):
+    // the commit decides its content and (normalized) metadata.
     auto tree = ScopedTempDir::Create(store_.IngestDir(), "git-");
     if (!tree) return Fail(ins, tree.error());
     git_tree = std::move(*tree);
-    fs::path checkout = git_tree->path() / "tree";
+    const fs::path checkout = git_tree->path() / "tree";
     STRATA_RETURN_IF_ERROR(MakeDirs(checkout));
-    if (auto s = opts_.git->Checkout(g, *commit, checkout, copy.keep_git_dir); !s) {
-      return Fail(ins, s.error().Wrap(fmt::format("ADD {}", shown)));
-    }
-    auto sub = ResolveInRoot(checkout, g.subdir.empty() ? "." : g.subdir, true);
-    if (!sub) return Fail(ins, sub.error());
-    Selected s{*sub, "", {}, ""};
-    if (::lstat(s.path.c_str(), &s.st) != 0 || !S_ISDIR(s.st.st_mode)) {
-      return Fail(ins,
-                  Error(ErrorCode::kNotFound, fmt::format("ADD {}: {} is no directory of commit {}",
-                                                          shown, g.subdir, *commit)));
-    }
+    git_checkout = [this, &ins, g, shown, commit = *commit, checkout,
+                    keep = copy.keep_git_dir](Selected& s) -> Status {
+      if (auto done = opts_.git->Checkout(g, commit, checkout, keep); !done) {
+        return Fail(ins, done.error().Wrap(fmt::format("ADD {}", shown)));
+      }
+      auto sub = ResolveInRoot(checkout, g.subdir.empty() ? "." : g.subdir, true);
+      if (!sub) return Fail(ins, sub.error());
+      s.path = *sub;
+      if (::lstat(s.path.c_str(), &s.st) != 0 || !S_ISDIR(s.st.st_mode)) {
+        return Fail(
+            ins, Error(ErrorCode::kNotFound, fmt::format("ADD {}: {} is no directory of commit {}",
+                                                         shown, g.subdir, commit)));
+      }
+      return OkStatus();
+    };
+    Selected s{checkout, "", {}, ""};
+    s.st.st_mode = S_IFDIR | 0755;
     src_root = checkout;
     ignore = nullptr;
     from_key = fmt::format("git:{}#{}:{}:{}", shown, *commit, g.subdir,
@@ -303,55 +312,61 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   // Expand directories into entries and hash them for the cache key.
   std::vector<CopyEntry> entries;
   std::vector<fs::path> tar_sources;  // ADD of a local archive: extracted
-  for (const auto& s : selected) {
-    std::string base = s.rel.empty() ? "" : fs::path(s.rel).filename().string();
-    if (S_ISDIR(s.st.st_mode)) {
-      std::string dbase = copy.parents && !s.keep.empty() ? dest + "/" + s.keep : dest;
-      entries.push_back({CleanAbs(dbase), s.path, s.st, "", false, ""});
-      std::vector<std::string> children;
-      walk(s.path, "", children);
-      for (const auto& c : children) {
-        std::string crel = s.rel.empty() ? c : s.rel + "/" + c;
-        if (ignored(crel) || (excludes && excludes->Matches(c))) continue;
-        CopyEntry e{CleanAbs(dbase + "/" + c), s.path / c, {}, "", false, ""};
-        if (::lstat(e.src.c_str(), &e.st) != 0) continue;
-        entries.push_back(std::move(e));
-      }
-      continue;
-    }
-    if (copy.add && copy.unpack.value_or(true) && S_ISREG(s.st.st_mode)) {
-      auto is_tar = IsTarArchive(s.path);
-      if (!is_tar) return Fail(ins, is_tar.error());
-      if (*is_tar) {
-        tar_sources.push_back(s.path);
-        entries.push_back({"<archive>" + s.rel, s.path, s.st, "", false, ""});
+  // A git source's entries come after the cache lookup (its key is the
+  // commit's), the others' before (their content is the key).
+  auto expand = [&]() -> Status {
+    for (const auto& s : selected) {
+      std::string base = s.rel.empty() ? "" : fs::path(s.rel).filename().string();
+      if (S_ISDIR(s.st.st_mode)) {
+        std::string dbase = copy.parents && !s.keep.empty() ? dest + "/" + s.keep : dest;
+        entries.push_back({CleanAbs(dbase), s.path, s.st, "", false, ""});
+        std::vector<std::string> children;
+        walk(s.path, "", children);
+        for (const auto& c : children) {
+          std::string crel = s.rel.empty() ? c : s.rel + "/" + c;
+          if (ignored(crel) || (excludes && excludes->Matches(c))) continue;
+          CopyEntry e{CleanAbs(dbase + "/" + c), s.path / c, {}, "", false, ""};
+          if (::lstat(e.src.c_str(), &e.st) != 0) continue;
+          entries.push_back(std::move(e));
+        }
         continue;
       }
-    }
-    std::string target = dest_dir ? dest + "/" + (copy.parents ? s.keep : base) : dest;
-    entries.push_back({CleanAbs(target), s.path, s.st, "", false, ""});
-  }
-  for (const auto& dl : fetched) {
-    if (copy.unpack.value_or(false)) {
-      // ADD --unpack=true <url>: a downloaded archive is extracted.
-      auto is_tar = IsTarArchive(dl.file);
-      if (!is_tar) return Fail(ins, is_tar.error());
-      if (*is_tar) {
-        tar_sources.push_back(dl.file);
-        entries.push_back({"<archive>" + dl.name, dl.file, dl.st, "", false, dl.digest});
-        continue;
+      if (copy.add && copy.unpack.value_or(true) && S_ISREG(s.st.st_mode)) {
+        auto is_tar = IsTarArchive(s.path);
+        if (!is_tar) return Fail(ins, is_tar.error());
+        if (*is_tar) {
+          tar_sources.push_back(s.path);
+          entries.push_back({"<archive>" + s.rel, s.path, s.st, "", false, ""});
+          continue;
+        }
       }
+      std::string target = dest_dir ? dest + "/" + (copy.parents ? s.keep : base) : dest;
+      entries.push_back({CleanAbs(target), s.path, s.st, "", false, ""});
     }
-    entries.push_back(
-        {CleanAbs(dest_dir ? dest + "/" + dl.name : dest), dl.file, dl.st, "", false, dl.digest});
-  }
-  for (const auto& h : copy.source_contents) {
-    CopyEntry e;
-    e.dest = CleanAbs(dest_dir ? dest + "/" + h.name : dest);
-    e.is_heredoc = true;
-    e.content = h.content;
-    entries.push_back(std::move(e));
-  }
+    for (const auto& dl : fetched) {
+      if (copy.unpack.value_or(false)) {
+        // ADD --unpack=true <url>: a downloaded archive is extracted.
+        auto is_tar = IsTarArchive(dl.file);
+        if (!is_tar) return Fail(ins, is_tar.error());
+        if (*is_tar) {
+          tar_sources.push_back(dl.file);
+          entries.push_back({"<archive>" + dl.name, dl.file, dl.st, "", false, dl.digest});
+          continue;
+        }
+      }
+      entries.push_back(
+          {CleanAbs(dest_dir ? dest + "/" + dl.name : dest), dl.file, dl.st, "", false, dl.digest});
+    }
+    for (const auto& h : copy.source_contents) {
+      CopyEntry e;
+      e.dest = CleanAbs(dest_dir ? dest + "/" + h.name : dest);
+      e.is_heredoc = true;
+      e.content = h.content;
+      entries.push_back(std::move(e));
+    }
+    return OkStatus();
+  };
+  if (!git) STRATA_RETURN_IF_ERROR(expand());
   auto hash_start = std::chrono::steady_clock::now();
   CacheKey key(verb);
   // COPY --link: the layer does not depend on what it lands on, so its key
@@ -417,6 +432,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     st.cache_broken = was_broken;
     chain_link();
     return OkStatus();
+  }
+  if (git) {
+    STRATA_RETURN_IF_ERROR(git_checkout(selected.front()));
+    STRATA_RETURN_IF_ERROR(expand());
   }
   STRATA_ASSIGN_OR_RETURN(auto staging, oci::MakeSnapshotScratchDir(store_, ".copy-"));
   fs::path fsroot = staging.path() / "fs";

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "builder/engine/ssh_relay.h"
 #include "tools/strata/subprocess.h"
 
 namespace strata::cli {
@@ -86,8 +87,9 @@ Result<SshAgents> SshAgents::Start(const std::vector<SshSpec>& specs, const char
     STRATA_ASSIGN_OR_RETURN(pid_t pid, SpawnProcess({"ssh-agent", "-D", "-a", sock.string()}, env));
     a.pids_.push_back(pid);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    struct stat st;
-    while (::stat(sock.c_str(), &st) != 0) {
+    // Ready once it accepts connections (the socket file appears at bind(),
+    // before listen()).
+    while (!builder::ConnectUnix(sock)) {
       if (std::chrono::steady_clock::now() > deadline) {
         return MakeError(ErrorCode::kUnavailable, "--ssh {}: ssh-agent did not start", spec.id);
       }

@@ -120,9 +120,11 @@ TEST_F(ExecutorGitSshTest, SubdirAndKeepGitDir) {
 TEST_F(ExecutorGitSshTest, SameCommitHitsTheCacheAMovedRefMisses) {
   const std::string df = "FROM base\nADD https://example.com/r.git#main /src\n";
   ASSERT_OK(h_.Build(df));
+  EXPECT_EQ(git_.checkouts, 1);
   h_.progress().Clear();
   ASSERT_OK(h_.Build(df));
   EXPECT_THAT(h_.progress().Cached("ADD"), ElementsAre(HasSubstr("ADD")));
+  EXPECT_EQ(git_.checkouts, 1);  // a hit checks nothing out
   // Another ref naming the same commit is the same content, but another
   // instruction: it runs, and lands the same files.
   git_.refs["https://example.com/r.git#main"] = kC2;
