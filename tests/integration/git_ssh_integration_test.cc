@@ -254,6 +254,7 @@ TEST_F(GitSshIntegrationTest, UnchangedRefHitsTheCacheAndAMovedBranchMisses) {
   // Nothing was fetched: the cache repository did not change.
   EXPECT_EQ(RunCommand("find " + Q(git_cache.string()) + " -type f | wc -l").output,
             objects_before.output);
+  const std::string old_commit = Commit("main");
   // Move main: a new commit on the server.
   fs::path work = dir_ / "work";
   r = RunCommand("cd " + Q(work.string()) +
@@ -265,6 +266,13 @@ TEST_F(GitSshIntegrationTest, UnchangedRefHitsTheCacheAndAMovedBranchMisses) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, Not(HasSubstr("CACHED")));
   EXPECT_EQ(*ReadFile(Unpack("c:3") / "src/app/hello.txt"), "moved\n");
+  // A commit that no branch points at any more, by its id (over ssh: a fetch
+  // by id, or of every branch and tag when the server refuses one).
+  auto by_id = Context("by-id", "FROM scratch\nADD " + SshRepo() + "#" + old_commit + " /src\n");
+  r = Strata("build -t c:4 --ssh default=" + Q((dir_ / "id_user").string()) + " " +
+             Q(by_id.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(*ReadFile(Unpack("c:4") / "src/app/hello.txt"), "hello from git\n");
 }
 
 TEST_F(GitSshIntegrationTest, TarballUrlContextAndStdinTarContext) {
