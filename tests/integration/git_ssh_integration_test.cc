@@ -321,6 +321,20 @@ TEST_F(GitSshIntegrationTest, ErrorsNameTheRefAndTheHostNeverTheSecret) {
   // No line of the private key in the message.
   std::string body = key->substr(key->find('\n') + 1, 40);
   EXPECT_THAT(r.output, Not(HasSubstr(body)));
+
+  // Strict host keys (STRATA_GIT_KNOWN_HOSTS) against a file without this host.
+  testing::WriteTestFile(dir_ / "known_hosts", "");
+  r = Strata("build --ssh default=" + Q((dir_ / "id_user").string()) + " " + Q(add.string()),
+             "STRATA_GIT_KNOWN_HOSTS=" + Q((dir_ / "known_hosts").string()));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("the host key of 127.0.0.1:" + ssh_port_ + " is not trusted"));
+  // ... and with it, the fetch works.
+  r = RunCommand("ssh-keyscan -p " + ssh_port_ + " 127.0.0.1 > " +
+                 Q((dir_ / "known_hosts").string()) + " 2>/dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = Strata("build --ssh default=" + Q((dir_ / "id_user").string()) + " " + Q(add.string()),
+             "STRATA_GIT_KNOWN_HOSTS=" + Q((dir_ / "known_hosts").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
 TEST_F(GitSshIntegrationTest, NoSecretReachesTheStoreTheCacheTheHistoryOrTheProgress) {
