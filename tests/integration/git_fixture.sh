@@ -7,17 +7,20 @@
 #                              openssh-server) on DIR/ssh_port serving them
 #                              as root, a dumb-HTTP server (python3
 #                              http.server over `git update-server-info`
-#                              output) on DIR/http_port, and DIR/gitbox: a
+#                              output) on DIR/http_port, the same behind
+#                              a GIT_AUTH_TOKEN check (git_auth_http.py,
+#                              token in DIR/auth_token) on DIR/auth_port,
+#                              and DIR/gitbox: a
 #                              busybox rootfs with the host's git, ssh and
 #                              ssh-add (and their libraries)
-#   git_fixture.sh stop DIR    stops both servers (by their recorded pids)
+#   git_fixture.sh stop DIR    stops the servers (by their recorded pids)
 set -euo pipefail
 cmd=${1:?usage: git_fixture.sh start|stop DIR}
 dir=${2:?usage: git_fixture.sh start|stop DIR}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 
 if [ "$cmd" = stop ]; then
-  for f in "$dir/sshd.pid" "$dir/http.pid"; do
+  for f in "$dir/sshd.pid" "$dir/http.pid" "$dir/auth.pid"; do
     [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
     rm -f "$f"
   done
@@ -71,9 +74,18 @@ http_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$dir/srv" "$http_port" >"$dir/http.log" 2>&1 &
 echo $! > http.pid
 echo "$http_port" > http_port
-for _ in $(seq 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $http_port), 1)" 2>/dev/null && break
-  sleep 0.1
+# The same repositories behind BuildKit's GIT_AUTH_TOKEN (token in DIR/auth_token).
+auth_port=$(free_port)
+echo "fixture-token-5e1f0a" > auth_token
+GIT_TEST_TOKEN=$(cat auth_token) python3 "$here/tests/integration/git_auth_http.py" \
+  "$auth_port" "$dir/srv" >"$dir/auth.log" 2>&1 &
+echo $! > auth.pid
+echo "$auth_port" > auth_port
+for p in "$http_port" "$auth_port"; do
+  for _ in $(seq 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $p), 1)" 2>/dev/null && break
+    sleep 0.1
+  done
 done
 for _ in $(seq 100); do
   python3 -c "import socket; socket.create_connection(('127.0.0.1', $ssh_port), 1)" 2>/dev/null && break

@@ -337,6 +337,34 @@ TEST_F(GitSshIntegrationTest, ErrorsNameTheRefAndTheHostNeverTheSecret) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
+TEST_F(GitSshIntegrationTest, HttpsTokenSecretAuthenticatesAndFailuresNameTheHostOnly) {
+  const std::string port = Trim(*ReadFile(dir_ / "auth_port"));
+  const std::string token = Trim(*ReadFile(dir_ / "auth_token"));
+  const std::string repo = fmt::format("http://127.0.0.1:{}/repo.git", port);
+  // No token: the server's 401.
+  auto r = Strata("build " + Q(repo + "#main:app"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("authentication to 127.0.0.1:" + port + " failed"));
+  // A wrong token: the same, and the token is not in the message.
+  const std::string wrong = "wrong-token-c0ffee";
+  r = Strata("build --secret id=GIT_AUTH_TOKEN,env=T " + Q(repo + "#main:app"), "T=" + wrong);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("authentication to 127.0.0.1:" + port + " failed"));
+  EXPECT_THAT(r.output, Not(HasSubstr(wrong)));
+  // The right one, as GIT_AUTH_TOKEN and as the host's GIT_AUTH_TOKEN.<host>.
+  r = Strata("build -t tok:ctx --secret id=GIT_AUTH_TOKEN,env=T " + Q(repo + "#main:app"),
+             "T=" + Q(token));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(*ReadFile(Unpack("tok:ctx") / "app/hello.txt"), "hello from git\n");
+  auto ctx = Context("tok-add", "FROM scratch\nADD " + repo + "#v1 /src\n");
+  r = Strata(
+      "build -t tok:add --secret id=GIT_AUTH_TOKEN.127.0.0.1:" + port + ",env=T " + Q(ctx.string()),
+      "T=" + Q(token));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(*ReadFile(Unpack("tok:add") / "src/lib/lib.txt"), "lib file\n");
+  EXPECT_THAT(r.output, Not(HasSubstr(token)));
+}
+
 TEST_F(GitSshIntegrationTest, NoSecretReachesTheStoreTheCacheTheHistoryOrTheProgress) {
   ImportGitbox();
   const std::string token = "tok-9f8e7d6c5b4a-SECRET";
