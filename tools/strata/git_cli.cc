@@ -212,7 +212,10 @@ struct GitCli::Run {
       }
       return Error(ErrorCode::kUnauthenticated,
                    fmt::format("git {}: authentication to {} failed: {}{}", what, host, why,
-                               ssh && !agent ? " (no ssh agent: pass --ssh default)" : ""));
+                               ssh && !agent ? " (no ssh agent: pass --ssh default)"
+                               : !ssh && secrets.empty()
+                                   ? " (no credentials: pass --secret id=GIT_AUTH_TOKEN,env=VAR)"
+                                   : ""));
     }
     if (Has(p.err, "Host key verification failed")) {
       return Error(ErrorCode::kUnauthenticated,
