@@ -127,6 +127,18 @@ TEST_F(GitSshIntegrationTest, GitContextOverSshWithKeyFile) {
   EXPECT_EQ(*ReadFile(fs_root / "app/hello.txt"), "hello from git\n");
   EXPECT_FALSE(fs::exists(fs_root / "app/.git"));
   EXPECT_FALSE(fs::exists(fs_root / "app/run.sh"));  // only the subdir is the context
+
+  // BuildKit's BUILDKIT_CONTEXT_KEEP_GIT_DIR keeps the context's .git.
+  // (-f names a file inside the fetched context.)
+  auto keep = Strata(
+      "build -t ctx:keep -f app/Dockerfile --build-arg BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 "
+      "--ssh default=" +
+      Q((dir_ / "id_user").string()) + " " + Q(SshRepo() + "#main"));
+  ASSERT_EQ(keep.exit_code, 0) << keep.output;
+  EXPECT_THAT(keep.output, Not(HasSubstr("not consumed")));
+  fs::path kept = Unpack("ctx:keep");
+  EXPECT_TRUE(fs::is_directory(kept / "app/.git"));
+  EXPECT_EQ(*ReadFile(kept / "app/app/hello.txt"), "hello from git\n");
 }
 
 TEST_F(GitSshIntegrationTest, AddGitOverSshWithForwardedAgentHasSubmodulesAndNoGitDir) {

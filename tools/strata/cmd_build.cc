@@ -505,8 +505,13 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
       auto git_opts = MakeGitCliOptions((*store)->root(), agents->sockets(), *secrets);
       if (!git_opts) return Fail(git_opts.error());
       GitCli git(std::move(*git_opts));
-      auto got = RemoteContext::Fetch(**store, f.context, git,
-                                      MakeHttpFetcher(ctx.global.tls_verify), *max_bytes);
+      // BuildKit's BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 keeps a git context's .git.
+      auto keep = args->find("BUILDKIT_CONTEXT_KEEP_GIT_DIR");
+      const bool keep_git_dir =
+          keep != args->end() && (keep->second == "1" || keep->second == "true");
+      auto got =
+          RemoteContext::Fetch(**store, f.context, git, MakeHttpFetcher(ctx.global.tls_verify),
+                               *max_bytes, keep_git_dir);
       if (!got) return Fail(got.error());
       remote_context.emplace(std::move(*got));
     }

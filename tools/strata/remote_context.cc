@@ -23,7 +23,8 @@ bool IsRemoteContext(std::string_view context) {
 
 Result<RemoteContext> RemoteContext::Fetch(const oci::Store& store, const std::string& url,
                                            builder::GitClient& git,
-                                           const builder::UrlFetcher& fetch, uint64_t max_bytes) {
+                                           const builder::UrlFetcher& fetch, uint64_t max_bytes,
+                                           bool keep_git_dir) {
   RemoteContext c;
   STRATA_ASSIGN_OR_RETURN(auto parsed, builder::ParseGitRef(url));
   STRATA_ASSIGN_OR_RETURN(c.scratch_, ScopedTempDir::Create(store.IngestDir(), "context-"));
@@ -34,7 +35,7 @@ Result<RemoteContext> RemoteContext::Fetch(const oci::Store& store, const std::s
     if (!commit) return Unexpected(commit.error().Wrap(fmt::format("build context {}", shown)));
     fs::path tree = c.scratch_.path() / "tree";
     STRATA_RETURN_IF_ERROR(MakeDirs(tree));
-    if (auto s = git.Checkout(g, *commit, tree, /*keep_git_dir=*/false); !s) {
+    if (auto s = git.Checkout(g, *commit, tree, keep_git_dir); !s) {
       return Unexpected(s.error().Wrap(fmt::format("build context {}", shown)));
     }
     auto sub = builder::ResolveInRoot(tree, g.subdir.empty() ? "." : g.subdir, true);

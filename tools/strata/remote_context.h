@@ -2,7 +2,8 @@
 // directory under the store's ingest/ dir before the build starts.
 //   a git source (builder/engine/git_source.h: https://h/r.git#REF:SUBDIR,
 //   ssh://..., git@h:r#REF): the commit's tree through the GitClient, .git
-//   left out; SUBDIR is the context
+//   left out unless `keep_git_dir` (BuildKit's BUILDKIT_CONTEXT_KEEP_GIT_DIR
+//   build argument); SUBDIR is the context
 //   any other http(s) URL: downloaded; a tar (plain or compressed) is the
 //   context, extracted as `build -` extracts stdin (stdin_context.h), and a
 //   text file is the Dockerfile with an empty context (docker's
@@ -37,7 +38,7 @@ class RemoteContext {
   // (NotFound for an unknown ref, Unauthenticated naming the host, ...).
   static Result<RemoteContext> Fetch(const oci::Store& store, const std::string& url,
                                      builder::GitClient& git, const builder::UrlFetcher& fetch,
-                                     uint64_t max_bytes);
+                                     uint64_t max_bytes, bool keep_git_dir = false);
 
   RemoteContext(RemoteContext&& o) noexcept
       : scratch_(std::move(o.scratch_)),
