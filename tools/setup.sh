@@ -16,6 +16,9 @@ packages=(
   # real clients and services the integration tests check against
   docker-registry skopeo umoci podman buildah apache2-utils openssl
   busybox-static pigz zstd gzip tar hyperfine python3 curl
+  # git sources and --ssh (build runs git, ssh-agent, ssh-add); the git/ssh
+  # integration tests start an sshd on 127.0.0.1
+  openssh-client openssh-server
   # benchmarks (tools/bench/network_bench.sh builds a Debian rootfs)
   debootstrap
   # quality lanes: libFuzzer targets and clang-tidy (clang 16, not Debian's

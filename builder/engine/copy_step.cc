@@ -14,6 +14,7 @@
 
 #include "builder/engine/add_archive.h"
 #include "builder/engine/build.h"
+#include "builder/engine/git_source.h"
 #include "builder/engine/image_path.h"
 #include "builder/engine/staging.h"
 #include "builder/engine/url_source.h"
@@ -28,15 +29,6 @@ namespace fs = std::filesystem;
 namespace {
 
 bool HasGlob(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
-
-// A git repository as ADD source (BuildKit's forms): git@host:repo,
-// git://..., or an http(s) URL whose path ends in .git (before any #ref).
-bool IsGitSource(std::string_view s) {
-  if (s.starts_with("git@") || s.starts_with("git://") || s.starts_with("ssh://")) return true;
-  if (!s.starts_with("http://") && !s.starts_with("https://")) return false;
-  std::string_view path = s.substr(0, s.find_first_of("#?"));
-  return path.ends_with(".git");
-}
 
 }  // namespace
 
@@ -120,11 +112,76 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
       };
   bool multi = copy.sources.size() + copy.source_contents.size() > 1;
   std::vector<std::string> urls;  // ADD sources fetched below
-  for (const auto& raw_src : copy.sources) {
-    if (copy.add && IsGitSource(raw_src)) {
-      return Fail(ins, Error(ErrorCode::kUnimplemented,
-                             fmt::format("ADD {}: git sources are not supported yet", raw_src)));
+  // ADD <git source> (git_source.h): the ref resolved to a commit through
+  // the injected GitClient, that commit's tree checked out into a scratch
+  // dir and copied as a directory; the commit (not the files) keys the step,
+  // so an unchanged ref hits the cache and a moved branch misses.
+  std::optional<ScopedTempDir> git_tree;
+  std::function<Status(Selected&)> git_checkout;  // fills the one Selected
+  const bool git = copy.add && std::any_of(copy.sources.begin(), copy.sources.end(),
+                                           [](const std::string& s) { return IsGitSource(s); });
+  if (git) {
+    const std::string& raw = copy.sources.front();
+    if (copy.sources.size() != 1 || !copy.source_contents.empty()) {
+      return Fail(ins, Error(ErrorCode::kInvalidArgument,
+                             "ADD: a git source must be the only source of its ADD"));
     }
+    auto parsed = ParseGitRef(raw);
+    if (!parsed) return Fail(ins, parsed.error());
+    const GitRef& g = **parsed;
+    const std::string shown = RedactUrl(g.remote);
+    if (opts_.git == nullptr) {
+      return Fail(ins, Error(ErrorCode::kUnimplemented,
+                             fmt::format("ADD {}: no git client configured", shown)));
+    }
+    auto commit = opts_.git->Resolve(g);
+    if (!commit) return Fail(ins, commit.error().Wrap(fmt::format("ADD {}", shown)));
+    progress_.StepOutput(
+        id, OutputStream::kStderr,
+        fmt::format("git {}#{} is commit {}", shown, g.ref.empty() ? "HEAD" : g.ref, *commit));
+    if (!copy.checksum.empty()) {
+      // --checksum=<commit>: the resolved commit, or a prefix of it (7+).
+      std::string want = copy.checksum;
+      for (auto& c : want) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (want.size() < 7 || !commit->starts_with(want)) {
+        return Fail(ins, Error(ErrorCode::kFailedPrecondition,
+                               fmt::format("ADD {}: checksum mismatch: expected commit {}, the "
+                                           "ref resolved to {}",
+                                           shown, copy.checksum, *commit)));
+      }
+    }
+    // The tree is checked out only when the step misses the cache (below):
+    // the commit decides its content and (normalized) metadata.
+    auto tree = ScopedTempDir::Create(store_.IngestDir(), "git-");
+    if (!tree) return Fail(ins, tree.error());
+    git_tree = std::move(*tree);
+    const fs::path checkout = git_tree->path() / "tree";
+    STRATA_RETURN_IF_ERROR(MakeDirs(checkout));
+    git_checkout = [this, &ins, g, shown, commit = *commit, checkout,
+                    keep = copy.keep_git_dir](Selected& s) -> Status {
+      if (auto done = opts_.git->Checkout(g, commit, checkout, keep); !done) {
+        return Fail(ins, done.error().Wrap(fmt::format("ADD {}", shown)));
+      }
+      auto sub = ResolveInRoot(checkout, g.subdir.empty() ? "." : g.subdir, true);
+      if (!sub) return Fail(ins, sub.error());
+      s.path = *sub;
+      if (::lstat(s.path.c_str(), &s.st) != 0 || !S_ISDIR(s.st.st_mode)) {
+        return Fail(
+            ins, Error(ErrorCode::kNotFound, fmt::format("ADD {}: {} is no directory of commit {}",
+                                                         shown, g.subdir, commit)));
+      }
+      return OkStatus();
+    };
+    Selected s{checkout, "", {}, ""};
+    s.st.st_mode = S_IFDIR | 0755;
+    src_root = checkout;
+    ignore = nullptr;
+    from_key = fmt::format("git:{}#{}:{}:{}", shown, *commit, g.subdir,
+                           copy.keep_git_dir ? "keep-git-dir" : "");
+    selected.push_back(std::move(s));
+  }
+  for (const auto& raw_src : copy.sources) {
+    if (git) break;
     if (copy.add && (raw_src.starts_with("http://") || raw_src.starts_with("https://"))) {
       urls.push_back(raw_src);
       continue;
@@ -160,11 +217,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     }
     selected.push_back(std::move(s));
   }
-  if (copy.keep_git_dir) {
-    return Fail(ins, Error(ErrorCode::kUnimplemented,
-                           "ADD --keep-git-dir: git sources are not supported yet"));
+  if (copy.keep_git_dir && !git) {
+    return Fail(ins, Error(ErrorCode::kInvalidArgument, "ADD --keep-git-dir needs a git source"));
   }
-  if (!copy.checksum.empty() && (urls.size() != 1 || !selected.empty())) {
+  if (!git && !copy.checksum.empty() && (urls.size() != 1 || !selected.empty())) {
     return Fail(ins,
                 Error(ErrorCode::kInvalidArgument, "ADD --checksum needs exactly one URL source"));
   }
@@ -256,55 +312,61 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
   // Expand directories into entries and hash them for the cache key.
   std::vector<CopyEntry> entries;
   std::vector<fs::path> tar_sources;  // ADD of a local archive: extracted
-  for (const auto& s : selected) {
-    std::string base = s.rel.empty() ? "" : fs::path(s.rel).filename().string();
-    if (S_ISDIR(s.st.st_mode)) {
-      std::string dbase = copy.parents && !s.keep.empty() ? dest + "/" + s.keep : dest;
-      entries.push_back({CleanAbs(dbase), s.path, s.st, "", false, ""});
-      std::vector<std::string> children;
-      walk(s.path, "", children);
-      for (const auto& c : children) {
-        std::string crel = s.rel.empty() ? c : s.rel + "/" + c;
-        if (ignored(crel) || (excludes && excludes->Matches(c))) continue;
-        CopyEntry e{CleanAbs(dbase + "/" + c), s.path / c, {}, "", false, ""};
-        if (::lstat(e.src.c_str(), &e.st) != 0) continue;
-        entries.push_back(std::move(e));
-      }
-      continue;
-    }
-    if (copy.add && copy.unpack.value_or(true) && S_ISREG(s.st.st_mode)) {
-      auto is_tar = IsTarArchive(s.path);
-      if (!is_tar) return Fail(ins, is_tar.error());
-      if (*is_tar) {
-        tar_sources.push_back(s.path);
-        entries.push_back({"<archive>" + s.rel, s.path, s.st, "", false, ""});
+  // A git source's entries come after the cache lookup (its key is the
+  // commit's), the others' before (their content is the key).
+  auto expand = [&]() -> Status {
+    for (const auto& s : selected) {
+      std::string base = s.rel.empty() ? "" : fs::path(s.rel).filename().string();
+      if (S_ISDIR(s.st.st_mode)) {
+        std::string dbase = copy.parents && !s.keep.empty() ? dest + "/" + s.keep : dest;
+        entries.push_back({CleanAbs(dbase), s.path, s.st, "", false, ""});
+        std::vector<std::string> children;
+        walk(s.path, "", children);
+        for (const auto& c : children) {
+          std::string crel = s.rel.empty() ? c : s.rel + "/" + c;
+          if (ignored(crel) || (excludes && excludes->Matches(c))) continue;
+          CopyEntry e{CleanAbs(dbase + "/" + c), s.path / c, {}, "", false, ""};
+          if (::lstat(e.src.c_str(), &e.st) != 0) continue;
+          entries.push_back(std::move(e));
+        }
         continue;
       }
-    }
-    std::string target = dest_dir ? dest + "/" + (copy.parents ? s.keep : base) : dest;
-    entries.push_back({CleanAbs(target), s.path, s.st, "", false, ""});
-  }
-  for (const auto& dl : fetched) {
-    if (copy.unpack.value_or(false)) {
-      // ADD --unpack=true <url>: a downloaded archive is extracted.
-      auto is_tar = IsTarArchive(dl.file);
-      if (!is_tar) return Fail(ins, is_tar.error());
-      if (*is_tar) {
-        tar_sources.push_back(dl.file);
-        entries.push_back({"<archive>" + dl.name, dl.file, dl.st, "", false, dl.digest});
-        continue;
+      if (copy.add && copy.unpack.value_or(true) && S_ISREG(s.st.st_mode)) {
+        auto is_tar = IsTarArchive(s.path);
+        if (!is_tar) return Fail(ins, is_tar.error());
+        if (*is_tar) {
+          tar_sources.push_back(s.path);
+          entries.push_back({"<archive>" + s.rel, s.path, s.st, "", false, ""});
+          continue;
+        }
       }
+      std::string target = dest_dir ? dest + "/" + (copy.parents ? s.keep : base) : dest;
+      entries.push_back({CleanAbs(target), s.path, s.st, "", false, ""});
     }
-    entries.push_back(
-        {CleanAbs(dest_dir ? dest + "/" + dl.name : dest), dl.file, dl.st, "", false, dl.digest});
-  }
-  for (const auto& h : copy.source_contents) {
-    CopyEntry e;
-    e.dest = CleanAbs(dest_dir ? dest + "/" + h.name : dest);
-    e.is_heredoc = true;
-    e.content = h.content;
-    entries.push_back(std::move(e));
-  }
+    for (const auto& dl : fetched) {
+      if (copy.unpack.value_or(false)) {
+        // ADD --unpack=true <url>: a downloaded archive is extracted.
+        auto is_tar = IsTarArchive(dl.file);
+        if (!is_tar) return Fail(ins, is_tar.error());
+        if (*is_tar) {
+          tar_sources.push_back(dl.file);
+          entries.push_back({"<archive>" + dl.name, dl.file, dl.st, "", false, dl.digest});
+          continue;
+        }
+      }
+      entries.push_back(
+          {CleanAbs(dest_dir ? dest + "/" + dl.name : dest), dl.file, dl.st, "", false, dl.digest});
+    }
+    for (const auto& h : copy.source_contents) {
+      CopyEntry e;
+      e.dest = CleanAbs(dest_dir ? dest + "/" + h.name : dest);
+      e.is_heredoc = true;
+      e.content = h.content;
+      entries.push_back(std::move(e));
+    }
+    return OkStatus();
+  };
+  if (!git) STRATA_RETURN_IF_ERROR(expand());
   auto hash_start = std::chrono::steady_clock::now();
   CacheKey key(verb);
   // COPY --link: the layer does not depend on what it lands on, so its key
@@ -370,6 +432,10 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     st.cache_broken = was_broken;
     chain_link();
     return OkStatus();
+  }
+  if (git) {
+    STRATA_RETURN_IF_ERROR(git_checkout(selected.front()));
+    STRATA_RETURN_IF_ERROR(expand());
   }
   STRATA_ASSIGN_OR_RETURN(auto staging, oci::MakeSnapshotScratchDir(store_, ".copy-"));
   fs::path fsroot = staging.path() / "fs";

@@ -29,6 +29,7 @@
 
 #include "builder/engine/build_cache.h"
 #include "builder/engine/clock.h"
+#include "builder/engine/git_source.h"
 #include "builder/engine/named_contexts.h"
 #include "builder/engine/snapshotter.h"
 #include "builder/engine/step_progress.h"
@@ -126,6 +127,13 @@ struct BuildOptions {
   uint64_t shm_size_bytes = 0;
   // ADD https://...; empty = ADD of a URL is an error.
   UrlFetcher fetcher;
+  // ADD <git source> (git_source.h); null = ADD of a git source is an error.
+  // Not owned; outlives the build.
+  GitClient* git = nullptr;
+  // --ssh: the agent socket of each id RUN --mount=type=ssh can use (the
+  // caller's SSH_AUTH_SOCK, or an agent the CLI started for key files). The
+  // socket is relayed into the RUN (ssh_relay.h), never stored anywhere.
+  std::map<std::string, std::filesystem::path> ssh;
 };
 
 struct BuildResult {

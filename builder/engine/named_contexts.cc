@@ -10,6 +10,8 @@
 
 #include "builder/engine/add_archive.h"
 #include "builder/engine/build.h"
+#include "builder/engine/git_source.h"
+#include "builder/engine/image_path.h"
 #include "builder/engine/staging.h"
 #include "oci/descriptor.h"
 #include "oci/layer_reader.h"
@@ -129,6 +131,31 @@ Result<ResolvedSource> CommitDirSource(oci::Store& store, const BuildOptions& op
   return r;
 }
 
+// Resolves the ref through the injected GitClient and checks the commit out
+// into a scratch dir under the store's ingest/ (removed on return); its tree
+// (or subdir) is the directory.
+Result<ResolvedSource> ResolveGit(oci::Store& store, const BuildOptions& opts,
+                                  const NamedContext& nc) {
+  STRATA_ASSIGN_OR_RETURN(auto parsed, ParseGitRef(nc.url));
+  if (!parsed) return MakeError(ErrorCode::kInvalidArgument, "{} is not a git source", nc.url);
+  if (opts.git == nullptr) {
+    return MakeError(ErrorCode::kUnimplemented, "no git client configured for {}",
+                     RedactUrl(parsed->remote));
+  }
+  STRATA_ASSIGN_OR_RETURN(auto commit, opts.git->Resolve(*parsed));
+  STRATA_ASSIGN_OR_RETURN(auto scratch, ScopedTempDir::Create(store.IngestDir(), "gitctx-"));
+  const fs::path tree = scratch.path() / "tree";
+  STRATA_RETURN_IF_ERROR(MakeDirs(tree));
+  STRATA_RETURN_IF_ERROR(opts.git->Checkout(*parsed, commit, tree, /*keep_git_dir=*/false));
+  STRATA_ASSIGN_OR_RETURN(auto dir,
+                          ResolveInRoot(tree, parsed->subdir.empty() ? "." : parsed->subdir, true));
+  if (!IsDir(dir)) {
+    return MakeError(ErrorCode::kNotFound, "{} is no directory of commit {}", parsed->subdir,
+                     commit);
+  }
+  return CommitDirSource(store, opts, dir, "git");
+}
+
 // Downloads the tarball through the injected fetcher and extracts it into a
 // scratch dir under the store's ingest/, removed on return.
 Result<ResolvedSource> ResolveUrl(oci::Store& store, const BuildOptions& opts,
@@ -204,6 +231,13 @@ Result<NamedContextFlag> ParseNamedContext(std::string_view flag) {
     nc.layout = dir.string();
     return out;
   }
+  auto git = ParseGitRef(value);
+  if (!git) return Unexpected(git.error().Wrap(fmt::format("--build-context {}", flag)));
+  if (git->has_value()) {
+    out.context.kind = NamedContext::Kind::kGit;
+    out.context.url = std::string(value);
+    return out;
+  }
   if (value.starts_with("https://") || value.starts_with("http://")) {
     std::string_view path = value.substr(0, value.find('#'));
     if (path.ends_with(".git") || value.find('#') != std::string_view::npos) {
@@ -252,6 +286,11 @@ Result<ResolvedSource> ResolveNamedContext(
   if (nc.kind == NamedContext::Kind::kOciLayout) {
     auto r = ResolveOciLayout(store, nc);
     if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", nc.value)));
+    return r;
+  }
+  if (nc.kind == NamedContext::Kind::kGit) {
+    auto r = ResolveGit(store, opts, nc);
+    if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", RedactUrl(nc.value))));
     return r;
   }
   if (nc.kind == NamedContext::Kind::kUrl) {

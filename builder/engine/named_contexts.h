@@ -16,7 +16,11 @@
 //                             through the executor's injected UrlFetcher,
 //                             extracted safely (oci/layer_reader.h) and used
 //                             as a directory; a git URL is refused
-//   NAME=git/other URLs       refused (Unimplemented) by name
+//   NAME=<git source>         a git repository (git_source.h forms:
+//                             https://h/r.git#REF:SUBDIR, ssh://, git@h:r)
+//                             through the executor's injected GitClient:
+//                             the commit's tree (or SUBDIR) as a directory
+//   NAME=other URLs           refused (Unimplemented) by name
 // The executor consults the overrides at the top of ResolveSource (and for
 // FROM of an image and for a stage of that name); the resolution is here.
 // Pure parsing plus a resolver over the store; thread-compatible.
@@ -33,12 +37,12 @@
 namespace strata::builder {
 
 struct NamedContext {
-  enum class Kind { kDir, kImage, kOciLayout, kUrl };
+  enum class Kind { kDir, kImage, kOciLayout, kUrl, kGit };
   Kind kind = Kind::kDir;
   std::string value;  // as given
   std::string dir;    // kDir: the directory (absolute)
   std::string image;  // kImage: the reference after docker-image://
-  std::string url;    // kUrl
+  std::string url;    // kUrl, kGit
   // kOciLayout: the layout directory (absolute) and the selector.
   std::string layout;
   std::string layout_digest;  // "sha256:..." or empty

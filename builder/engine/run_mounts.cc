@@ -1,6 +1,6 @@
 // RUN --mount: cache dirs, tmpfs, binds of the context or of a stage or
-// image, secrets. What a mount contributes to the step's cache key goes into
-// the key: bind sources by content, a `from` by its chain key.
+// image, secrets, ssh agents (relayed: ssh_relay.h). What a mount contributes to the step's cache
+// key goes into the key: bind sources by content, a `from` by its chain key.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -335,6 +335,45 @@ Status Build::PrepareMounts(const Instruction& ins, const RunCommand& run, RunSp
       } else {
         spec.binds.push_back({Absolute(secret.file), target, true});
       }
+    } else if (m.type == "ssh") {
+      // The agent of --ssh ID, relayed to a socket of this RUN's own (owned
+      // uid:gid, mode 0600 by default) bound read-only at the target, and
+      // SSH_AUTH_SOCK in the RUN's environment only.
+      const std::string id = m.id.empty() ? "default" : m.id;
+      key.Add(id)
+          .Add(m.mode)
+          .Add(std::to_string(m.uid.value_or(0)))
+          .Add(std::to_string(m.gid.value_or(0)));
+      auto it = opts_.ssh.find(id);
+      if (it == opts_.ssh.end()) {
+        if (m.required) {
+          return Fail(ins, Error(ErrorCode::kNotFound,
+                                 fmt::format("RUN --mount=type=ssh,id={},required=true: no SSH "
+                                             "agent or key forwarded with that id (pass --ssh "
+                                             "{}[=SOCKET|KEY[,KEY...]])",
+                                             id, id)));
+        }
+        continue;  // optional, as in BuildKit: the mount is skipped
+      }
+      mode_t mode = 0600;
+      if (!m.mode.empty()) {
+        auto md = ApplyChmod(m.mode, 0600, false);
+        if (!md) return Fail(ins, md.error());
+        mode = *md;
+      }
+      // A short private directory (a unix socket path is at most 107 bytes).
+      auto dir = ScopedTempDir::Create(fs::temp_directory_path(), "strata-ssh-");
+      if (!dir) return Fail(ins, dir.error());
+      fs::path sock = dir->path() / "agent";
+      auto relay = SshRelay::Start(sock, it->second, static_cast<uid_t>(m.uid.value_or(0)),
+                                   static_cast<gid_t>(m.gid.value_or(0)), mode);
+      if (!relay)
+        return Fail(ins, relay.error().Wrap(fmt::format("RUN --mount=type=ssh,id={}", id)));
+      spec.binds.push_back({sock, target, true});
+      std::erase_if(spec.env, [](const std::string& e) { return e.starts_with("SSH_AUTH_SOCK="); });
+      spec.env.push_back("SSH_AUTH_SOCK=" + target);
+      rw_copies.push_back(std::move(*dir));
+      held.relays.push_back(std::move(*relay));
     } else {
       return Fail(ins, Error(ErrorCode::kUnimplemented,
                              fmt::format("RUN --mount=type={} is not supported yet", m.type)));

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "builder/engine/build.h"
+#include "builder/engine/ssh_relay.h"
 #include "oci/util/file_util.h"
 #include "oci/util/unique_fd.h"
 
@@ -14,6 +15,8 @@ struct Build::RunMounts {
   std::vector<std::unique_ptr<Mounted>> views;  // `from=` file systems
   std::vector<ScopedTempDir> scratch;           // rw bind copies, filtered trees, secrets
   std::vector<UniqueFd> locks;                  // cache mount locks (sharing=)
+  // ssh agent relays; declared last so they stop before their sockets' dirs go.
+  std::vector<std::unique_ptr<SshRelay>> relays;
 };
 
 }  // namespace strata::builder

@@ -268,7 +268,7 @@ Result<Plan> ParseDockerfile(std::string_view text, const ParseOptions& opt) {
   std::vector<std::string> unused;
   for (const auto& [k, v] : opt.build_args) {
     if (!consumed.contains(k) && !IsProxyArg(k) && !IsPredefinedArg(k) &&
-        k != "BUILDKIT_DOCKERFILE_CHECK") {
+        k != "BUILDKIT_DOCKERFILE_CHECK" && k != "BUILDKIT_CONTEXT_KEEP_GIT_DIR") {
       unused.push_back(k);
     }
   }

@@ -414,7 +414,7 @@ TEST_F(BuildOutputIntegrationTest, NamedBuildContextsDirAndDockerImage) {
 
   for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
            {"x=oci-layout://" + (owner_ / "nosuch").string(), "is not a directory"},
-           {"x=https://github.com/a/b.git", "a git context is not supported"},
+           {"x=https://github.com/a/b#main", "a git context is not supported"},
            {"x=" + (owner_ / "nosuch").string(), "is not a directory"},
            {"novalue", "want NAME=VALUE"}}) {
     r = Strata("build -q --build-context " + Q(flag) + " " + Q(ctx2));

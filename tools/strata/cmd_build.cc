@@ -33,7 +33,10 @@
 #include "tools/strata/build_output.h"
 #include "tools/strata/cache_spec.h"
 #include "tools/strata/registry_cli.h"
+#include "tools/strata/remote_context.h"
 #include "tools/strata/run_options.h"
+#include "tools/strata/secret_flags.h"
+#include "tools/strata/ssh_agents.h"
 #include "tools/strata/stdin_context.h"
 #include "tools/strata/verbs.h"
 
@@ -209,6 +212,7 @@ struct BuildFlags {
   std::string pull = "missing";
   std::string platform;
   std::vector<std::string> secrets;
+  std::vector<std::string> ssh;  // --ssh default|ID[=SOCKET|KEY[,KEY...]]
   std::vector<std::string> cache_from;
   std::vector<std::string> cache_to;
   std::vector<std::string> outputs;
@@ -471,13 +475,70 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   }
   auto layer_compression = MergeOutputCompression(*outputs);
   if (!layer_compression) return Usage(layer_compression.error());
+  // --secret and --ssh: parsed before a remote context is fetched (its git
+  // may need them).
+  auto secrets = ParseSecretFlags(f.secrets);
+  if (!secrets) return Fail(secrets.error());
+  std::vector<SshSpec> ssh_specs;
+  for (const auto& s : f.ssh) {
+    auto spec = ParseSshSpec(s);
+    if (!spec) return Usage(spec.error());
+    ssh_specs.push_back(std::move(*spec));
+  }
   fs::path context = f.context;
   fs::path dockerfile = f.file.empty() ? context / "Dockerfile" : fs::path(f.file);
   std::optional<std::string> stdin_text;
+  // CONTEXT a git source or an http(s) URL (remote_context.h): fetched into
+  // a scratch dir under the store (agents for --ssh started and stopped for
+  // it) until this function returns.
+  std::optional<RemoteContext> remote_context;
+  std::error_code local_ec;
+  if (f.context != "-" && IsRemoteContext(f.context) && !fs::is_directory(f.context, local_ec)) {
+    auto max_bytes = ctx.MaxLayerBytes();
+    if (!max_bytes) return Fail(max_bytes.error());
+    {
+      // Opened only for this, as for stdin below.
+      auto store = ctx.OpenStore();
+      if (!store) return Fail(store.error());
+      auto agents = SshAgents::Start(ssh_specs, std::getenv("SSH_AUTH_SOCK"));
+      if (!agents) return Fail(agents.error());
+      auto git_opts = MakeGitCliOptions((*store)->root(), agents->sockets(), *secrets);
+      if (!git_opts) return Fail(git_opts.error());
+      GitCli git(std::move(*git_opts));
+      // BuildKit's BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 keeps a git context's .git.
+      auto keep = args->find("BUILDKIT_CONTEXT_KEEP_GIT_DIR");
+      const bool keep_git_dir =
+          keep != args->end() && (keep->second == "1" || keep->second == "true");
+      auto got =
+          RemoteContext::Fetch(**store, f.context, git, MakeHttpFetcher(ctx.global.tls_verify),
+                               *max_bytes, keep_git_dir);
+      if (!got) return Fail(got.error());
+      remote_context.emplace(std::move(*got));
+    }
+    if (!quiet && f.progress != "json" && f.progress != "rawjson") {
+      fmt::print(stderr, "context: {}\n", remote_context->what());
+    }
+    context = remote_context->dir();
+    if (remote_context->dockerfile_text()) {
+      if (!f.file.empty() && f.file != "-") {
+        return Usage(Error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("-f {}: {} is a Dockerfile, not a context archive", f.file, f.context)));
+      }
+      stdin_text = *remote_context->dockerfile_text();
+      dockerfile = context / "Dockerfile";
+    } else if (f.file != "-") {
+      auto in = builder::ResolveInRoot(context, f.file.empty() ? "Dockerfile" : f.file, true);
+      if (!in) return Fail(in.error());
+      dockerfile = *in;
+    }
+  }
   // CONTEXT `-`: a tar on stdin (or a Dockerfile and no context), held in a
   // scratch dir under the store until this function returns.
   std::optional<StdinContext> stdin_context;
-  if (f.context == "-") {
+  if (remote_context && f.file != "-") {
+    // The Dockerfile was found above.
+  } else if (f.context == "-") {
     if (f.file == "-") {
       return Usage(Error(ErrorCode::kInvalidArgument,
                          "build: stdin cannot be both the context (-) and the Dockerfile (-f -)"));
@@ -573,68 +634,7 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   auto max_layer = ctx.MaxLayerBytes();
   if (!max_layer) return Fail(max_layer.error());
   o.max_layer_bytes = *max_layer;
-  for (const auto& sec : f.secrets) {
-    // buildx's forms: id=ID,src=PATH (or source=), id=ID,env=VAR, type=file|env,
-    // and id=ID alone (the variable ID if set, else the file ID).
-    std::string id, src, env, type;
-    size_t i = 0;
-    while (i <= sec.size()) {
-      size_t j = sec.find(',', i);
-      if (j == std::string::npos) j = sec.size();
-      std::string part = sec.substr(i, j - i);
-      i = j + 1;
-      size_t eq = part.find('=');
-      std::string key = part.substr(0, eq);
-      std::string value = eq == std::string::npos ? "" : part.substr(eq + 1);
-      if (key == "id") {
-        id = value;
-      } else if (key == "src" || key == "source") {
-        src = value;
-      } else if (key == "env") {
-        env = value;
-      } else if (key == "type" && (value == "file" || value == "env")) {
-        type = value;
-      } else {
-        return Fail(Error(ErrorCode::kInvalidArgument,
-                          fmt::format("--secret {}: unknown or bad field \"{}\" (want id=, src=, "
-                                      "env=, type=file|env)",
-                                      sec, part)));
-      }
-    }
-    if (id.empty()) id = !src.empty() ? fs::path(src).filename().string() : env;
-    if (id.empty() || (!src.empty() && !env.empty())) {
-      return Fail(Error(ErrorCode::kInvalidArgument,
-                        fmt::format("--secret {}: want id=ID,src=PATH or id=ID,env=VAR", sec)));
-    }
-    if (type == "env" && env.empty()) env = !src.empty() ? std::exchange(src, "") : id;
-    if (type == "file" && src.empty()) src = id;
-    if (src.empty() && env.empty()) {
-      // id alone: the environment first, then a file of that name.
-      if (std::getenv(id.c_str()) != nullptr) {
-        env = id;
-      } else {
-        src = id;
-      }
-    }
-    builder::BuildOptions::Secret s;
-    if (!env.empty()) {
-      const char* v = std::getenv(env.c_str());
-      if (v == nullptr) {
-        return Fail(
-            Error(ErrorCode::kNotFound,
-                  fmt::format("--secret {}: environment variable {} is not set", sec, env)));
-      }
-      s.value = v;
-    } else {
-      std::error_code ec;
-      if (!fs::is_regular_file(src, ec)) {
-        return Fail(Error(ErrorCode::kNotFound,
-                          fmt::format("--secret {}: {} is not a readable file", sec, src)));
-      }
-      s.file = src;
-    }
-    o.secrets[id] = std::move(s);
-  }
+  o.secrets = std::move(*secrets);
   for (const auto& a : f.allow) {
     if (a != builder::kAllowNetworkHost && a != builder::kAllowSecurityInsecure) {
       return Fail(Error(ErrorCode::kInvalidArgument,
@@ -870,6 +870,15 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     auto n = builder::ImportCache(**store, *img);
     if (!n) return Fail(n.error().Wrap(fmt::format("--cache-from {}", spec.raw)));
   }
+  // --ssh agents (stopped when the build ends) and the git client of ADD
+  // <git source>.
+  auto ssh_agents = SshAgents::Start(ssh_specs, std::getenv("SSH_AUTH_SOCK"));
+  if (!ssh_agents) return Fail(ssh_agents.error());
+  o.ssh = ssh_agents->sockets();
+  auto git_opts = MakeGitCliOptions((*store)->root(), o.ssh, o.secrets);
+  if (!git_opts) return Fail(git_opts.error());
+  GitCli git_cli(std::move(*git_opts));
+  o.git = &git_cli;
   builder::Executor exec(**store, runner, *progress);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
@@ -1017,12 +1026,16 @@ Verb BuildVerb() {
         app.add_option("--metadata-file", f->metadata_file,
                        "Write BuildKit's build metadata (containerimage.digest, ...) as JSON");
         app.add_option("--build-context", f->build_contexts,
-                       "Named context NAME=DIR|docker-image://REF (overrides FROM/--from NAME)")
+                       "Named context NAME=DIR|docker-image://REF|oci-layout://DIR|URL.tar|git URL "
+                       "(overrides FROM/--from NAME)")
             ->allow_extra_args(false);
         app.add_option("--no-cache-filter", f->no_cache_filter,
                        "Do not use the build cache for stage STAGE (repeatable)")
             ->allow_extra_args(false);
         app.add_option("--secret", f->secrets, "Secret for RUN --mount=type=secret: id=ID,src=PATH")
+            ->allow_extra_args(false);
+        app.add_option("--ssh", f->ssh,
+                       "SSH agent for RUN --mount=type=ssh and git: default|ID[=SOCKET|KEY[,KEY]]")
             ->allow_extra_args(false);
         app.add_flag("--load", f->load,
                      "Keep the image in the local store (buildx's --load; strata always does)");
@@ -1037,7 +1050,9 @@ Verb BuildVerb() {
         app.add_option("--shm-size", f->shm_size, "Size of every RUN's /dev/shm (default 64m)");
         // Required: CLI11 then keeps the last argument for it, so a
         // bare `--pull CONTEXT` is --pull=always, as with docker.
-        app.add_option("CONTEXT", f->context, "Build context directory, or - (a tar on stdin)")
+        app.add_option("CONTEXT", f->context,
+                       "Build context: a directory, - (a tar on stdin), a git URL "
+                       "(URL.git#REF:SUBDIR, ssh://, git@host:repo) or a tarball URL")
             ->required();
         return [f](Context& ctx) { return RunBuild(ctx, *f); };
       }};

@@ -14,7 +14,8 @@ namespace strata::cli {
 
 namespace fs = std::filesystem;
 
-Result<StdinContext> StdinContext::Read(const oci::Store& store, int fd, uint64_t max_bytes) {
+Result<StdinContext> StdinContext::Read(const oci::Store& store, int fd, uint64_t max_bytes,
+                                        std::string_view what) {
   StdinContext c;
   STRATA_ASSIGN_OR_RETURN(c.scratch_, ScopedTempDir::Create(store.IngestDir(), "context-"));
   c.dir_ = c.scratch_.path() / "context";
@@ -28,12 +29,12 @@ Result<StdinContext> StdinContext::Read(const oci::Store& store, int fd, uint64_
     for (;;) {
       ssize_t n = ::read(fd, buf, sizeof(buf));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoError(errno, "read the build context from stdin");
+      if (n < 0) return ErrnoError(errno, fmt::format("read the build context from {}", what));
       if (n == 0) break;
       total += static_cast<uint64_t>(n);
       if (total > max_bytes) {
         return MakeError(ErrorCode::kInvalidArgument,
-                         "build context from stdin: larger than {} (--max-layer-size)",
+                         "build context from {}: larger than {} (--max-layer-size)", what,
                          oci::FormatByteSize(max_bytes));
       }
       STRATA_RETURN_IF_ERROR(WriteAll(out.get(), buf, static_cast<size_t>(n)));
@@ -44,7 +45,7 @@ Result<StdinContext> StdinContext::Read(const oci::Store& store, int fd, uint64_
     STRATA_ASSIGN_OR_RETURN(auto text, ReadFile(raw));
     if (oci::DetectCompression(std::string_view(text).substr(0, 8)) != oci::Compression::kNone) {
       return MakeError(ErrorCode::kInvalidArgument,
-                       "build context from stdin: compressed data that is not a tar archive");
+                       "build context from {}: compressed data that is not a tar archive", what);
     }
     c.dockerfile_text_ = std::move(text);
     return c;
@@ -53,8 +54,8 @@ Result<StdinContext> StdinContext::Read(const oci::Store& store, int fd, uint64_
   oci::ApplyOptions ao;
   ao.preserve_owners = ::geteuid() == 0;
   ao.max_uncompressed_bytes = max_bytes;
-  auto applied = oci::ApplyTar(src.get(), oci::Compression::kNone, c.dir_, ao, "stdin");
-  if (!applied) return Unexpected(applied.error().Wrap("build context from stdin"));
+  auto applied = oci::ApplyTar(src.get(), oci::Compression::kNone, c.dir_, ao, std::string(what));
+  if (!applied) return Unexpected(applied.error().Wrap(fmt::format("build context from {}", what)));
   (void)RemoveAll(raw);
   return c;
 }

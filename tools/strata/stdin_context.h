@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "oci/store.h"
@@ -27,7 +28,9 @@ class StdinContext {
   // extracted tar). InvalidArgument for more, for a compressed stream that
   // is no tar, or for an entry the applier refuses; DataLoss for corrupt
   // compressed data.
-  static Result<StdinContext> Read(const oci::Store& store, int fd, uint64_t max_bytes);
+  // `what` names the source in messages ("stdin", or a context URL).
+  static Result<StdinContext> Read(const oci::Store& store, int fd, uint64_t max_bytes,
+                                   std::string_view what = "stdin");
 
   StdinContext(StdinContext&& o) noexcept
       : scratch_(std::move(o.scratch_)),

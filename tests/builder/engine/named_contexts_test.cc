@@ -32,11 +32,20 @@ TEST(ParseNamedContextTest, DirAndDockerImage) {
   EXPECT_EQ(i->context.image, "docker.io/library/alpine:3.19");
 }
 
+TEST(ParseNamedContextTest, GitSources) {
+  for (const char* flag : {"x=https://github.com/a/b.git", "x=git@github.com:a/b.git#v1:dir",
+                           "x=ssh://git@host:2222/a/b#main"}) {
+    auto r = ParseNamedContext(flag);
+    ASSERT_OK(r);
+    EXPECT_EQ(r->context.kind, NamedContext::Kind::kGit) << flag;
+    EXPECT_EQ(r->context.url, std::string(flag).substr(2));
+  }
+}
+
 TEST(ParseNamedContextTest, RefusedFormsAreNamed) {
   for (const auto& [flag, want] : std::vector<std::pair<std::string, std::string>>{
-           {"x=https://github.com/a/b.git", "a git context"},
            {"x=https://github.com/a/b#main", "a git context"},
-           {"x=git@github.com:a/b.git", "a git context"},
+           {"x=https://github.com/a/b.git?ref=main", "query form"},
            {"x=target:other", "bake target"},
            {"x=s3://bucket/x", "s3://"}}) {
     auto r = ParseNamedContext(flag);
