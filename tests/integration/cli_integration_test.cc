@@ -579,11 +579,29 @@ TEST_F(CliIntegrationTest, PruneClearsCacheMountsButNotBusyOnes) {
   EXPECT_EQ(row("Build cache")["size"], 0);
   EXPECT_EQ(row("Blobs")["reclaimable"], 0);
 
-  // Released, it goes too.
+  // Released, it goes too; and the git cache (a bare repository per remote,
+  // ROOT/git/<hash>.git with <hash>.lock) is build cache as well: one held by
+  // a build is skipped, the other goes.
   lock = UniqueFd();
-  ASSERT_EQ(Strata("prune -a").exit_code, 0) << err_;
+  fs::path git = root_ / "git";
+  testing::WriteTestFile(git / "1111.git" / "HEAD", std::string(700, 'g'));
+  testing::WriteTestFile(git / "1111.lock", "");
+  testing::WriteTestFile(git / "2222.git" / "HEAD", std::string(300, 'g'));
+  testing::WriteTestFile(git / "2222.lock", "");
+  EXPECT_EQ(row("Git cache")["total"], 2);
+  EXPECT_EQ(row("Git cache")["size"], 1000);
+  auto git_lock = OpenFile(git / "2222.lock", O_RDWR);
+  ASSERT_OK(git_lock);
+  ASSERT_EQ(::flock(git_lock->get(), LOCK_SH), 0);
+  r = Strata("prune -a");
+  ASSERT_EQ(r.exit_code, 0) << err_;
+  EXPECT_THAT(r.output, HasSubstr("1 cache mounts, 1 git caches"));
+  EXPECT_THAT(r.output, HasSubstr("Skipped git cache 2222: in use"));
   EXPECT_EQ(row("Cache mounts")["total"], 0);
   EXPECT_EQ(row("Cache mounts")["size"], 0);
+  EXPECT_FALSE(fs::exists(git / "1111.git"));
+  EXPECT_TRUE(fs::exists(git / "2222.git" / "HEAD"));
+  EXPECT_EQ(row("Git cache")["size"], 300);
   // The image still builds from scratch afterwards.
   Build("again", "FROM base\nCOPY a.txt /\n", {{"a.txt", "a\n"}});
 }

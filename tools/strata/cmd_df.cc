@@ -15,6 +15,8 @@
 //                 depends on them, so all of it is reclaimable, by removing
 //                 them with `strata prune --all` (or --filter until=,
 //                 --keep-storage); mounts in use by a build are skipped.
+//   Git cache     ROOT/git/<hash>.git, the bare repositories git sources
+//                 are fetched into; reclaimable the same way.
 // Read-only: takes the store's shared lock like every other reader.
 #include <map>
 #include <unordered_set>
@@ -166,8 +168,18 @@ Verb DfVerb() {
             }
           }
           mounts.reclaimable = mounts.size;
+          Usage git{"Git cache", 0, 0, 0, 0, "strata prune --all"};
+          fs::path gc = s.root() / "git";
+          if (fs::exists(gc, ec)) {
+            for (fs::directory_iterator it(gc, ec), end; !ec && it != end; it.increment(ec)) {
+              if (!it->is_directory(ec) || it->path().extension() != ".git") continue;
+              ++git.total;
+              git.size += TreeBytes(it->path());
+            }
+          }
+          git.reclaimable = git.size;
 
-          const Usage rows[] = {img, bl, cache, snaps, mounts};
+          const Usage rows[] = {img, bl, cache, snaps, mounts, git};
           if (*as_json) {
             json out;
             out["root"] = s.root().string();

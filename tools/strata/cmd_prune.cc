@@ -14,7 +14,9 @@
 // mount's lock file mtime (each RUN using the mount touches it). A cache
 // mount is removed only while its <id>.lock is held exclusively, taken
 // without waiting: one a running build uses is skipped and reported. The
-// lock files stay (a waiting build may hold one open).
+// lock files stay (a waiting build may hold one open). The git cache
+// (ROOT/git/<hash>.git, one bare repository per remote, guarded by
+// <hash>.lock) is build cache too and goes the same way.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -45,6 +47,7 @@ int64_t MtimeOf(const fs::path& p) {
 struct CacheOutcome {
   int64_t records_removed = 0;
   int64_t mounts_removed = 0;
+  int64_t git_removed = 0;
   int64_t mount_bytes_freed = 0;
   std::vector<std::string> busy_mounts;
 };
@@ -68,6 +71,7 @@ Status PruneBuildCache(const oci::Store& st, const CacheSelection& selection, Ca
   }
   std::vector<CacheEntry> entries;
   std::unordered_map<std::string, fs::path> paths;
+  std::unordered_map<std::string, fs::path> locks;  // of the entries that are directories
   for (fs::directory_iterator it(st.CacheDir(), ec), end; !ec && it != end; it.increment(ec)) {
     if (it->path().extension() != ".json") continue;
     CacheEntry e;
@@ -89,6 +93,20 @@ Status PruneBuildCache(const oci::Store& st, const CacheSelection& selection, Ca
     e.last_used = std::max(MtimeOf(it->path()), MtimeOf(mounts / (id + ".lock")));
     e.size = TreeBytes(it->path());
     paths[e.name] = it->path();
+    locks[e.name] = mounts / (id + ".lock");
+    entries.push_back(std::move(e));
+  }
+  fs::path git = st.root() / "git";
+  for (fs::directory_iterator it(git, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_directory(ec) || it->path().extension() != ".git") continue;
+    std::string id = it->path().stem().string();
+    CacheEntry e;
+    e.name = "git cache " + id;
+    e.is_mount = true;
+    e.last_used = std::max(MtimeOf(it->path()), MtimeOf(git / (id + ".lock")));
+    e.size = TreeBytes(it->path());
+    paths[e.name] = it->path();
+    locks[e.name] = git / (id + ".lock");
     entries.push_back(std::move(e));
   }
   Status failed = OkStatus();
@@ -103,20 +121,20 @@ Status PruneBuildCache(const oci::Store& st, const CacheSelection& selection, Ca
       ++out.records_removed;
       return true;
     }
-    auto lock = OpenFile(p.string() + ".lock", O_RDWR | O_CREAT, 0600);
+    auto lock = OpenFile(locks[e.name], O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (!lock) {
       failed = std::unexpected(lock.error());
       return false;
     }
     if (::flock(lock->get(), LOCK_EX | LOCK_NB) != 0) {
-      out.busy_mounts.push_back(p.filename().string());
+      out.busy_mounts.push_back(e.name);
       return false;
     }
     if (auto r = RemoveAll(p); !r) {
       failed = r;
       return false;
     }
-    ++out.mounts_removed;
+    ++(e.name.starts_with("git cache ") ? out.git_removed : out.mounts_removed);
     out.mount_bytes_freed += e.size;
     return true;
   });
@@ -175,11 +193,12 @@ Verb PruneVerb() {
               if (!r) return Fail(r.error());
               fmt::print(
                   "Removed {} blobs, {} partial ingests, {} snapshots, {} leftover temporary "
-                  "directories, {} cache records, {} cache mounts\n",
+                  "directories, {} cache records, {} cache mounts, {} git caches\n",
                   r->blobs_removed, r->ingest_removed, r->snapshots_removed,
-                  r->snapshot_leftovers_removed, cache.records_removed, cache.mounts_removed);
+                  r->snapshot_leftovers_removed, cache.records_removed, cache.mounts_removed,
+                  cache.git_removed);
               for (const auto& id : cache.busy_mounts) {
-                fmt::print("Skipped cache mount {}: in use by a running build\n", id);
+                fmt::print("Skipped {}: in use by a running build\n", id);
               }
               int64_t freed = r->bytes_freed + cache.mount_bytes_freed;
               fmt::print("Total reclaimed space: {} ({} bytes)\n", HumanSize(freed), freed);
