@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <map>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -64,19 +65,31 @@ class MultiPlatformIntegrationTest : public ::testing::Test {
     (void)RemoveAll(owner_);
     ASSERT_OK(MakeDirs(owner_));
     root_ = owner_ / "store";
+    MakeBases(root_);
+  }
+
+  // busybox:amd64, busybox:arm64 and the index busybox:multi in the store at
+  // `root`, reproducibly (SOURCE_DATE_EPOCH): every store gets the same
+  // digests, so build-cache records carry over between stores.
+  void MakeBases(const fs::path& root) {
     const std::string maker = std::string(STRATA_SOURCE_DIR) + "/tools/make-busybox-rootfs.sh ";
-    auto r = RunCommand(maker + Q(owner_ / "rootfs-amd64"));
+    const std::string epoch = "SOURCE_DATE_EPOCH=1700000000 ";
+    if (!fs::exists(owner_ / "rootfs-amd64")) {
+      auto r = RunCommand(maker + Q(owner_ / "rootfs-amd64"));
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      r = RunCommand(maker + "--arch arm64 " + Q(owner_ / "rootfs-arm64"));
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+    const std::string s = epoch + std::string(STRATA_BINARY) + " --root " + Q(root) + " ";
+    auto r = RunCommand(s + "import " + Q(owner_ / "rootfs-amd64") + " busybox:amd64");
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = RunCommand(maker + "--arch arm64 " + Q(owner_ / "rootfs-arm64"));
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = Strata("import " + Q(owner_ / "rootfs-amd64") + " busybox:amd64");
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-    r = Strata("import --platform linux/arm64 " + Q(owner_ / "rootfs-arm64") + " busybox:arm64");
+    r = RunCommand(s + "import --platform linux/arm64 " + Q(owner_ / "rootfs-arm64") +
+                   " busybox:arm64");
     ASSERT_EQ(r.exit_code, 0) << r.output;
     // A two-platform base (an index), made by strata itself.
     auto ctx = Context("base", {{"Dockerfile", "FROM busybox:${TARGETARCH}\n"}});
-    r = Strata("build -q --pull=never --platform linux/amd64,linux/arm64 -t busybox:multi " +
-               Q(ctx));
+    r = RunCommand(
+        s + "build -q --pull=never --platform linux/amd64,linux/arm64 -t busybox:multi " + Q(ctx));
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
@@ -257,6 +270,63 @@ TEST_F(MultiPlatformIntegrationTest, ClearErrors) {
   r = RunCommand(std::string(STRATA_BINARY) + " binfmt");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("qemu-aarch64"));
+}
+
+TEST_F(MultiPlatformIntegrationTest, PrintPlanIsPerPlatform) {
+  auto ctx = Context("plan", {{"Dockerfile",
+                               "FROM busybox:${TARGETARCH}\nARG TARGETARCH\n"
+                               "RUN echo $TARGETARCH\n"}});
+  auto r = Strata("build --print-plan --platform linux/amd64,linux/arm64 " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << r.output;
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["target_platform"], "linux/amd64");
+  EXPECT_EQ(j[1]["target_platform"], "linux/arm64");
+  EXPECT_THAT(j[1].dump(), HasSubstr("busybox:arm64"));
+  // One platform: one plan object, as without --platform.
+  r = Strata("build --print-plan --platform linux/arm64 " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  j = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_EQ(j["target_platform"], "linux/arm64");
+}
+
+TEST_F(MultiPlatformIntegrationTest, CacheRecordsOfEveryPlatformTravelWithCacheToAndFrom) {
+  auto ctx = Context("cache", {{"Dockerfile",
+                                "FROM busybox:multi\nARG TARGETARCH\n"
+                                "RUN uname -m > /arch\n"}});
+  const fs::path cache = owner_ / "cache-records";
+  auto r = Strata(
+      "build -q --pull=never --platform linux/amd64,linux/arm64 -t c:1 --cache-to "
+      "type=local,dest=" +
+      cache.string() + " " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string first = LastLine(r.output);
+  // Another store (another CI runner): both RUN steps come from the records.
+  const fs::path other = owner_ / "other";
+  MakeBases(other);
+  r = RunCommand(std::string(STRATA_BINARY) + " --root " + Q(other) +
+                 " build --progress plain --pull=never --platform linux/amd64,linux/arm64 "
+                 "-t c:1 --cache-from type=local,src=" +
+                 cache.string() + " " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // "#N [linux/arm64] [stage-0 3/3] RUN ..." then "#N CACHED".
+  int cached_runs = 0;
+  std::map<std::string, std::string> names;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    auto sp = line.find(' ');
+    if (line.empty() || line[0] != '#' || sp == std::string::npos) continue;
+    std::string id = line.substr(0, sp), rest = line.substr(sp + 1);
+    if (rest == "CACHED") {
+      if (names[id].find("RUN uname") != std::string::npos) ++cached_runs;
+    } else if (!names.contains(id)) {
+      names[id] = rest;
+    }
+  }
+  EXPECT_EQ(cached_runs, 2) << r.output;
+  EXPECT_EQ(LastLine(r.output), first);
 }
 
 }  // namespace

@@ -43,11 +43,16 @@ done
 work=$(mktemp -d /tmp/strata-mpbench.XXXXXX)
 reg_pid=""
 cleanup() {
-  [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
+  local rc=$?
+  if [ -n "$reg_pid" ]; then
+    kill "$reg_pid" 2>/dev/null || true
+    wait "$reg_pid" 2>/dev/null || true
+  fi
   buildah --root "$work/b/root" --runroot "$work/b/run" --storage-driver overlay \
     rm --all >/dev/null 2>&1 || true
   umount -R "$work/b/root/overlay" 2>/dev/null || true
   rm -rf "$work"
+  exit "$rc"
 }
 trap cleanup EXIT
 
