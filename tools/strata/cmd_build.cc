@@ -799,7 +799,10 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   std::shared_ptr<registry::CredentialStore> creds;
   std::unique_ptr<registry::Client> client;
   StderrProgress pull_progress(quiet || mode == "json" || mode == "rawjson" || mode == "quiet");
+  // Platforms (and stages) build on their own threads: one client, made once.
+  std::mutex client_mu;
   auto ensure_client = [&]() -> Status {
+    std::lock_guard<std::mutex> lock(client_mu);
     if (client) return OkStatus();
     STRATA_ASSIGN_OR_RETURN(creds, MakeCredentialStore(ctx));
     client = MakeClient(ctx, creds);

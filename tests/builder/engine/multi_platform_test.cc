@@ -243,6 +243,20 @@ TEST(MultiPlatformBuildTest, BaseWithoutThePlatformNamesRefAndOffers) {
   EXPECT_OK(h.Build("FROM only-amd:1\nENV A=1\n"));
 }
 
+TEST(MultiPlatformBuildTest, DirectoryContextAsBaseIsTheTargetPlatform) {
+  EngineHarness h;
+  h.Context("ctxdir/hello", "hi");
+  auto nc = ParseNamedContext("src=" + (h.context() / "ctxdir").string());
+  ASSERT_OK(nc);
+  h.options().named_contexts.emplace(nc->name, nc->context);
+  h.options().platform = P("linux/arm64");
+  ASSERT_OK(h.Build("FROM src\nENV A=1\n"));
+  auto img = h.Load();
+  ASSERT_OK(img);
+  EXPECT_EQ(img->config.architecture, "arm64");
+  EXPECT_EQ(h.ReadImageFile("hello"), "hi");
+}
+
 TEST(MultiPlatformBuildTest, UnknownFromPlatformIsAnError) {
   EngineHarness h;
   MakeBases(h);
