@@ -31,7 +31,7 @@ if [ -n "$arch" ] && [ "$arch" != "$(dpkg --print-architecture)" ]; then
   mkdir -p "$cache"
   deb=$(ls "$cache"/busybox-static_*_"$arch".deb 2>/dev/null | tail -n1 || true)
   if [ -z "$deb" ]; then
-    if ! (cd "$cache" && apt-get download -q "busybox-static:$arch" >/dev/null); then
+    if ! (cd "$cache" && apt-get download -q -o APT::Sandbox::User=root "busybox-static:$arch" >/dev/null); then
       echo "make-busybox-rootfs: cannot download busybox-static:$arch (run:" \
         "dpkg --add-architecture $arch && apt-get update)" >&2
       exit 1
