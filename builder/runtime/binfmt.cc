@@ -170,6 +170,12 @@ Status CheckEmulation(const oci::Platform& target, const oci::Platform& host,
                      "{}, but binfmt_misc is not mounted at {}: {} (it mounts binfmt_misc)", what,
                      Shown(binfmt_dir), InstallHint(arch));
   }
+  // binfmt_misc as a whole can be switched off (echo 0 > status).
+  if (auto status = ReadFile(binfmt_dir / "status"); status && status->starts_with("disabled")) {
+    return MakeError(ErrorCode::kFailedPrecondition,
+                     "{}, but binfmt_misc is disabled as a whole: run `echo 1 > {}/status` as root",
+                     what, Shown(binfmt_dir));
+  }
   const std::string name = "qemu-" + arch;
   auto text = ReadFile(binfmt_dir / name);
   if (!text) {

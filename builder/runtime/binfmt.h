@@ -65,7 +65,7 @@ Result<BinfmtHandler> ParseBinfmtHandler(std::string_view name, std::string_view
 // OK when RUN for `target` can run here: native, or a qemu-<arch> handler in
 // `binfmt_dir` that is enabled, has the F flag and an interpreter that
 // exists. Otherwise FailedPrecondition saying what is wrong (binfmt_misc not
-// mounted, no handler, disabled, no F flag) and exactly what to run
+// mounted or switched off, no handler, disabled, no F flag) and exactly what to run
 // (`strata binfmt --install <arch>`, as root, with Debian's
 // qemu-user-static installed).
 Status CheckEmulation(const oci::Platform& target, const oci::Platform& host,

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "builder/runtime/binfmt.h"
+#include "oci/util/file_util.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -46,8 +47,14 @@ Result<std::vector<std::string>> NamedArches(const BinfmtFlags& f) {
 
 int Status() {
   const bool mounted = builder::BinfmtMounted();
-  fmt::print("binfmt_misc: {} at {}\n", mounted ? "mounted" : "not mounted",
-             builder::kBinfmtMiscDir);
+  std::string state;
+  if (mounted) {
+    auto status = ReadFile(std::filesystem::path(builder::kBinfmtMiscDir) / "status");
+    state =
+        status && status->starts_with("disabled") ? ", disabled (echo 1 > status)" : ", enabled";
+  }
+  fmt::print("binfmt_misc: {} at {}{}\n", mounted ? "mounted" : "not mounted",
+             builder::kBinfmtMiscDir, state);
   auto handlers = builder::ListQemuHandlers();
   if (handlers.empty()) {
     fmt::print("no qemu handlers registered\n");

@@ -125,6 +125,11 @@ TEST(BinfmtTest, CheckSaysWhatToRun) {
               StatusIs(ErrorCode::kFailedPrecondition, HasSubstr("does not exist")));
   fake.Handler("qemu-aarch64", true, "/bin/sh", "POF");
   EXPECT_OK(CheckEmulation(P("linux/arm64"), P("linux/amd64"), fake.misc()));
+  testing::WriteTestFile(fake.misc() / "status", "disabled\n");
+  EXPECT_THAT(CheckEmulation(P("linux/arm64"), P("linux/amd64"), fake.misc()),
+              StatusIs(ErrorCode::kFailedPrecondition, HasSubstr("echo 1 >")));
+  testing::WriteTestFile(fake.misc() / "status", "enabled\n");
+  EXPECT_OK(CheckEmulation(P("linux/arm64"), P("linux/amd64"), fake.misc()));
   EXPECT_THAT(CheckEmulation(P("linux/foo"), P("linux/amd64"), fake.misc()),
               StatusIs(ErrorCode::kInvalidArgument, HasSubstr("unknown architecture")));
 }
