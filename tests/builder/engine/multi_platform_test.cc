@@ -3,6 +3,8 @@
 // emulation check (a fake binfmt_misc) and bases without the platform.
 #include "builder/engine/multi_platform.h"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "builder/engine/executor.h"
@@ -145,10 +147,18 @@ TEST(MultiPlatformBuildTest, OneImagePerPlatformAndAnIndexTagged) {
   }
   EXPECT_EQ(amd, 1);
   EXPECT_EQ(arm, 1);
-  // Progress names the platform of each step.
-  bool saw_arm = false;
-  for (const auto& st : h.progress().steps()) saw_arm |= st.name.starts_with("[linux/arm64] ");
-  EXPECT_TRUE(saw_arm);
+  // Progress names the platform of each step, ids unique across platforms:
+  // FROM, ARG, RUN for each of the two.
+  int arm_steps = 0;
+  std::set<int> ids;
+  for (const auto& st : h.progress().steps()) {
+    arm_steps += st.name.starts_with("[linux/arm64] ") ? 1 : 0;
+    ids.insert(st.id);
+    EXPECT_TRUE(st.done) << st.name;
+  }
+  EXPECT_EQ(arm_steps, 3);
+  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(h.progress().steps().size(), 6u);
 }
 
 TEST(MultiPlatformBuildTest, CacheIsPerPlatform) {
