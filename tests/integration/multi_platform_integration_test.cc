@@ -272,6 +272,22 @@ TEST_F(MultiPlatformIntegrationTest, ClearErrors) {
   EXPECT_THAT(r.output, HasSubstr("qemu-aarch64"));
 }
 
+TEST_F(MultiPlatformIntegrationTest, OciOutputHoldsTheIndexAndBothImages) {
+  auto ctx = Context("ociout", {{"Dockerfile", "FROM busybox:multi\nRUN uname -m > /arch\n"}});
+  const fs::path tar = owner_ / "out.tar";
+  auto r =
+      Strata("build -q --pull=never --platform linux/amd64,linux/arm64 -t o:1 -o type=oci,dest=" +
+             tar.string() + " " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto raw = RunCommand("skopeo inspect --raw oci-archive:" + tar.string());
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  auto j = nlohmann::json::parse(raw.output, nullptr, false);
+  ASSERT_EQ(j["manifests"].size(), 2u) << raw.output;
+  EXPECT_EQ(LastLine(r.output), oci::Digest::Of(raw.output).ToString());
+  auto arm = RunCommand("skopeo inspect --override-arch arm64 oci-archive:" + tar.string());
+  EXPECT_THAT(arm.output, HasSubstr("\"Architecture\": \"arm64\"")) << arm.output;
+}
+
 TEST_F(MultiPlatformIntegrationTest, PrintPlanIsPerPlatform) {
   auto ctx = Context("plan", {{"Dockerfile",
                                "FROM busybox:${TARGETARCH}\nARG TARGETARCH\n"

@@ -556,15 +556,16 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     return kExitOk;
   }
   if (multi_platform) {
-    // The children go to the store; an archive or a directory of one image
-    // cannot hold them (yet): refused, not half-done.
+    // The index and its children go to the store, a registry or an OCI
+    // layout; a file system or a docker-archive holds one image: refused,
+    // not half-done.
     for (const auto& out : *outputs) {
       if (out.type == OutputType::kLocal || out.type == OutputType::kTar ||
-          out.type == OutputType::kOci || out.type == OutputType::kDocker) {
+          out.type == OutputType::kDocker) {
         return Usage(Error(ErrorCode::kUnimplemented,
                            fmt::format("--output {}: a multi-platform build (--platform {}) "
-                                       "exports to the store or a registry only (type=image, "
-                                       "type=registry)",
+                                       "exports to the store, a registry or an OCI layout only "
+                                       "(type=image, type=registry, type=oci)",
                                        out.raw, f.platform)));
       }
     }
@@ -951,14 +952,20 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     if (auto s = FetchLazyLayers(ctx, **store, r->manifest.digest.ToString()); !s) {
       return Fail(s.error());
     }
+    for (const auto& [p, child] : r->platform_images) {
+      if (auto s = FetchLazyLayers(ctx, **store, child.digest.ToString()); !s) {
+        return Fail(s.error());
+      }
+    }
   }
   for (const auto& out : *outputs) {
     std::vector<std::string> names = out.names.empty() ? f.tags : out.names;
     if (names.empty()) names.push_back(r->manifest.digest.ToString());
-    // Several platforms: only image/registry outputs are left (checked
-    // before the build), which RunOutput has nothing to do for.
-    if (!image) continue;
-    if (auto s = RunOutput(ctx, **store, *image, out, names); !s) return Fail(s.error());
+    // Several platforms: only image/registry/oci outputs are left (checked
+    // before the build); none of them reads `image`.
+    if (auto s = RunOutput(ctx, **store, image ? *image : oci::Image{}, out, names); !s) {
+      return Fail(s.error());
+    }
   }
   for (const auto& spec : cache_to) {
     auto exported = [&]() -> Status {
