@@ -272,7 +272,7 @@ TEST_F(MultiPlatformIntegrationTest, ClearErrors) {
   EXPECT_THAT(r.output, HasSubstr("qemu-aarch64"));
 }
 
-TEST_F(MultiPlatformIntegrationTest, OciOutputHoldsTheIndexAndBothImages) {
+TEST_F(MultiPlatformIntegrationTest, OciAndLocalOutputsHoldEveryPlatform) {
   auto ctx = Context("ociout", {{"Dockerfile", "FROM busybox:multi\nRUN uname -m > /arch\n"}});
   const fs::path tar = owner_ / "out.tar";
   auto r =
@@ -286,6 +286,13 @@ TEST_F(MultiPlatformIntegrationTest, OciOutputHoldsTheIndexAndBothImages) {
   EXPECT_EQ(LastLine(r.output), oci::Digest::Of(raw.output).ToString());
   auto arm = RunCommand("skopeo inspect --override-arch arm64 oci-archive:" + tar.string());
   EXPECT_THAT(arm.output, HasSubstr("\"Architecture\": \"arm64\"")) << arm.output;
+  // type=local splits by platform, as BuildKit: DEST/linux_amd64, DEST/linux_arm64.
+  const fs::path local = owner_ / "local-out";
+  r = Strata("build -q --pull=never --platform linux/amd64,linux/arm64 -o type=local,dest=" +
+             local.string() + " " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(*ReadFile(local / "linux_amd64" / "arch"), "x86_64\n");
+  EXPECT_EQ(*ReadFile(local / "linux_arm64" / "arch"), "aarch64\n");
 }
 
 TEST_F(MultiPlatformIntegrationTest, PrintPlanIsPerPlatform) {

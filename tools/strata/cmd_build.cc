@@ -560,12 +560,13 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     // layout; a file system or a docker-archive holds one image: refused,
     // not half-done.
     for (const auto& out : *outputs) {
-      if (out.type == OutputType::kLocal || out.type == OutputType::kTar ||
-          out.type == OutputType::kDocker) {
+      if (out.type == OutputType::kTar || out.type == OutputType::kDocker ||
+          (out.type == OutputType::kLocal && out.ToStdout())) {
         return Usage(Error(ErrorCode::kUnimplemented,
                            fmt::format("--output {}: a multi-platform build (--platform {}) "
-                                       "exports to the store, a registry or an OCI layout only "
-                                       "(type=image, type=registry, type=oci)",
+                                       "exports to the store, a registry, an OCI layout or "
+                                       "local directories only (type=image, type=registry, "
+                                       "type=oci, type=local)",
                                        out.raw, f.platform)));
       }
     }
@@ -961,6 +962,18 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   for (const auto& out : *outputs) {
     std::vector<std::string> names = out.names.empty() ? f.tags : out.names;
     if (names.empty()) names.push_back(r->manifest.digest.ToString());
+    if (multi_platform && out.type == OutputType::kLocal) {
+      // BuildKit's platform split: DEST/linux_amd64, DEST/linux_arm64, ...
+      for (const auto& [p, child] : r->platform_images) {
+        auto img = (*store)->LoadImageMetadata(child, p);
+        if (!img) return Fail(img.error());
+        OutputSpec one = out;
+        std::string sub = p.os + "_" + p.architecture + (p.variant.empty() ? "" : "_" + p.variant);
+        one.dest = (fs::path(out.dest) / sub).string();
+        if (auto s = RunOutput(ctx, **store, *img, one, names); !s) return Fail(s.error());
+      }
+      continue;
+    }
     // Several platforms: only image/registry/oci outputs are left (checked
     // before the build); none of them reads `image`.
     if (auto s = RunOutput(ctx, **store, image ? *image : oci::Image{}, out, names); !s) {
