@@ -126,7 +126,13 @@ Result<BuildResult> Executor::BuildPlatforms(const BuildOptions& options,
     out.platform_images.emplace_back(platforms[i], r.manifest);
     out.steps += r.steps;
     out.cached_steps += r.cached_steps;
-    for (auto& rec : r.cache_records) out.cache_records.push_back(std::move(rec));
+    // A stage all platforms share (FROM --platform=$BUILDPLATFORM without
+    // TARGET* ARGs) has the same keys in each: one record per key.
+    for (auto& rec : r.cache_records) {
+      bool seen = std::any_of(out.cache_records.begin(), out.cache_records.end(),
+                              [&](const auto& kr) { return kr.first == rec.first; });
+      if (!seen) out.cache_records.push_back(std::move(rec));
+    }
     if (i == 0) out.config = r.config;
   }
   // --annotation K=V annotates the manifests (BuildKit's default type), not

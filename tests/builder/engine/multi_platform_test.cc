@@ -231,6 +231,27 @@ TEST(MultiPlatformBuildTest, CrossCompilationStageRunsNatively) {
   EXPECT_TRUE(HasEnv(envs[0], "TARGETARCH=arm64"));
 }
 
+TEST(MultiPlatformBuildTest, AStageSharedByThePlatformsRunsOnceAndIsRecordedOnce) {
+  EngineHarness h;
+  MakeBases(h);
+  FakeBinfmt binfmt(false);  // no emulation: only the native stage runs
+  h.options().binfmt_dir = binfmt.dir.path();
+  h.runner().On("make").Write("/out", "built");
+  auto r = h.BuildPlatforms({P("linux/amd64"), P("linux/arm64")},
+                            "FROM --platform=$BUILDPLATFORM base:${BUILDARCH} AS build\n"
+                            "RUN make\n"
+                            "FROM base:${TARGETARCH}\n"
+                            "COPY --from=build /out /out\n");
+  ASSERT_OK(r);
+  // The build stage has no TARGET* ARG: the same key for both targets; the
+  // platforms run in parallel, so it ran once or twice, but is one record.
+  EXPECT_GE(h.runner().calls().size(), 1u);
+  std::set<std::string> keys;
+  for (const auto& [k, rec] : r->cache_records) {
+    EXPECT_TRUE(keys.insert(k.ToString()).second) << "record " << k.ToString() << " twice";
+  }
+}
+
 TEST(MultiPlatformBuildTest, BaseWithoutThePlatformNamesRefAndOffers) {
   EngineHarness h;
   MakeBases(h);
