@@ -19,12 +19,25 @@ packages=(
   # git sources and --ssh (build runs git, ssh-agent, ssh-add); the git/ssh
   # integration tests start an sshd on 127.0.0.1
   openssh-client openssh-server
+  # multi-platform builds: RUN for arm64 under QEMU (strata binfmt --install)
+  qemu-user-static
   # benchmarks (tools/bench/network_bench.sh builds a Debian rootfs)
   debootstrap
   # quality lanes: libFuzzer targets and clang-tidy (clang 16, not Debian's
   # default 14, which cannot compile libstdc++ 12's std::expected), ccache
   clang-16 libclang-rt-16-dev clang-tidy-16 ccache
 )
+
+# Foreign base images for the multi-platform tests come from Debian's
+# busybox-static:arm64 (tools/make-busybox-rootfs.sh --arch arm64): arm64 is
+# a dpkg architecture here, added once (then apt-get update).
+if [ "$(dpkg --print-architecture)" != arm64 ] &&
+  ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq -o APT::Sandbox::User=root
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,7 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
+  $SUDO apt-get update -qq -o APT::Sandbox::User=root
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
@@ -57,4 +70,12 @@ if ! build/strata inspect busybox:latest >/dev/null 2>&1; then
   tools/make-busybox-rootfs.sh "$rootfs/rootfs" >/dev/null
   build/strata import "$rootfs/rootfs" busybox:latest >/dev/null
   echo "setup: imported busybox:latest (a base image for offline builds)"
+fi
+
+# The arm64 busybox .deb, fetched once so the multi-platform tests run
+# offline (make-busybox-rootfs.sh keeps it in $STRATA_DEB_CACHE).
+if [ "$(dpkg --print-architecture)" != arm64 ]; then
+  probe=$(mktemp -d)
+  tools/make-busybox-rootfs.sh --arch arm64 "$probe/rootfs" >/dev/null
+  rm -rf "$probe"
 fi

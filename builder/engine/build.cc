@@ -14,6 +14,7 @@
 #include "builder/engine/staging.h"
 #include "builder/frontend/base_use.h"
 #include "builder/frontend/build_args.h"
+#include "builder/runtime/binfmt.h"
 #include "oci/json_util.h"
 #include "oci/media_types.h"
 #include "oci/snapshots.h"
@@ -128,24 +129,27 @@ void Build::Committed(StageState& st, const oci::Digest& k, CacheRecord rec) {
   Used(k, rec);
 }
 
+oci::Platform Build::TargetPlatform() const {
+  return opts_.platform ? *opts_.platform : oci::Platform::Host();
+}
+
 Status Build::InitFromBase(const Stage& stage, StageState& st) {
-  // FROM --platform: until multi-platform builds exist, a stage for another
-  // platform is refused, never silently built for this one.
+  // The stage's platform: FROM --platform (BUILDPLATFORM for the
+  // cross-compilation pattern: it runs natively), else the build's target;
+  // a stage FROM another stage inherits that stage's (below).
+  oci::Platform platform = TargetPlatform();
   if (!stage.platform.empty()) {
-    auto p = BuildPlatform::Parse(stage.platform);
-    if (!p) return Fail(stage.from, p.error());
-    if (p->os != plan_.target_platform.os || p->arch != plan_.target_platform.arch ||
-        (!p->variant.empty() && p->variant != plan_.target_platform.variant)) {
-      return Fail(stage.from,
-                  Error(ErrorCode::kUnimplemented,
-                        fmt::format("FROM --platform={}: building for another platform than {} "
-                                    "is not supported yet",
-                                    stage.platform, plan_.target_platform.ToString())));
+    auto p = oci::Platform::Parse(stage.platform);
+    if (!p) return Fail(stage.from, p.error().Wrap("FROM --platform"));
+    if (auto known = QemuArch(*p); !known) {
+      return Fail(stage.from, known.error().Wrap("FROM --platform"));
     }
+    platform = *p;
   }
-  st.config.os = "linux";
-  st.config.architecture = plan_.target_platform.arch;
-  st.config.variant = plan_.target_platform.variant;
+  st.platform = platform;
+  st.config.os = platform.os;
+  st.config.architecture = platform.architecture;
+  st.config.variant = platform.variant;
   CacheKey key("FROM");
   switch (stage.base.kind) {
     case StageBase::Kind::kScratch:
@@ -158,7 +162,8 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
       if (!base) {
         return Fail(stage.from, Error(ErrorCode::kInternal, "base stage not built"));
       }
-      st = std::move(*base);
+      st = std::move(*base);  // with its platform, as BuildKit
+      if (st.platform.architecture.empty()) st.platform = platform;  // a --build-context stage
       st.cache_broken = false;
       st.cmd_set = false;
       key.Add(st.key.ToString());
@@ -170,14 +175,15 @@ Status Build::InitFromBase(const Stage& stage, StageState& st) {
       auto base = FindNamedContext(opts_.named_contexts, stage.base.image)
                       ? ResolveSource(stage.base.image, "FROM " + stage.base.image)
                       : ResolveImage(stage.base.image, fmt::format("FROM {}", ref->Familiar()),
-                                     StageReadsBaseFilesystem(plan_, stage.index));
+                                     StageReadsBaseFilesystem(plan_, stage.index), platform);
       if (!base) return Fail(stage.from, base.error());
       st = std::move(base->state);
+      st.platform = platform;
       key.Add(base->cache_key);
       break;
     }
   }
-  key.Add(plan_.target_platform.ToString());
+  key.Add(st.platform.ToString());
   // SOURCE_DATE_EPOCH clamps the times in every layer: a layer made without
   // it (or with another) is a different layer.
   if (opts_.source_date_epoch) key.Add(fmt::format("epoch={}", *opts_.source_date_epoch));
@@ -210,6 +216,7 @@ Result<BuildResult> Build::Run() {
   po.file_name = file_name_;
   po.build_args = opts_.build_args;
   po.target = opts_.target;
+  STRATA_ASSIGN_OR_RETURN(po.target_platform, BuildPlatform::Parse(TargetPlatform().ToString()));
   STRATA_ASSIGN_OR_RETURN(plan_, ParseDockerfile(*text, po));
   for (const auto& w : plan_.warnings) {
     progress_.Warning(w.line > 0 ? fmt::format("{}:{}: {}", file_name_, w.line, w.message)

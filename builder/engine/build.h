@@ -51,6 +51,9 @@ struct StageState {
   // cache record), inherited by metadata steps, so a fully cached rebuild
   // yields the same config and digest.
   std::string created;
+  // The platform the stage is built for (--platform, FROM --platform, or
+  // its base stage's): config, base manifest, cache keys, emulation.
+  oci::Platform platform;
 };
 
 // Where a step's instruction came from, for messages ("Dockerfile:7: ...").
@@ -127,8 +130,13 @@ class Build {
   Result<ResolvedSource> ResolveSource(const std::string& from, std::string_view what);
   // `reads_fs`: whether the caller reads the image's file system; if not,
   // its layers may stay lazy (see BuildOptions::metadata_resolver).
+  // `platform`: which image of an index (and which a plain image must be);
+  // unset = the build's target platform.
   Result<ResolvedSource> ResolveImage(const std::string& image, std::string_view what,
-                                      bool reads_fs = true);
+                                      bool reads_fs = true,
+                                      std::optional<oci::Platform> platform = std::nullopt);
+  // The build's target platform (BuildOptions::platform or the host's).
+  oci::Platform TargetPlatform() const;
   // Fetches every layer of `layers` the store lacks (lazy) through
   // opts_.blob_fetcher; FailedPrecondition naming the first if there is none.
   Status FetchLazyLayers(const std::vector<oci::Descriptor>& layers, std::string_view what);

@@ -34,6 +34,7 @@
 #include "builder/engine/snapshotter.h"
 #include "builder/engine/step_progress.h"
 #include "builder/frontend/plan.h"
+#include "builder/runtime/binfmt.h"
 #include "builder/runtime/command_runner.h"
 #include "oci/compress.h"
 #include "oci/descriptor.h"
@@ -134,6 +135,14 @@ struct BuildOptions {
   // caller's SSH_AUTH_SOCK, or an agent the CLI started for key files). The
   // socket is relayed into the RUN (ssh_relay.h), never stored anywhere.
   std::map<std::string, std::filesystem::path> ssh;
+  // The platform this build makes (`--platform`; one per Build): the
+  // predefined TARGET* ARGs, the config's os/architecture/variant, the
+  // manifest a FROM picks from an index. Unset: the host's. A stage with
+  // `FROM --platform=P` is built for P (BUILDPLATFORM: natively).
+  std::optional<oci::Platform> platform;
+  // binfmt_misc, checked before a RUN for a foreign architecture runs
+  // (builder/runtime/binfmt.h); tests point it at a fake directory.
+  std::filesystem::path binfmt_dir = std::string(kBinfmtMiscDir);
 };
 
 struct BuildResult {
@@ -144,6 +153,8 @@ struct BuildResult {
   int cached_steps = 0;
   // The cache records the build hit or wrote (for --cache-to).
   std::vector<std::pair<oci::Digest, CacheRecord>> cache_records;
+  // BuildPlatforms: each platform's image (manifest above is their index).
+  std::vector<std::pair<oci::Platform, oci::Descriptor>> platform_images;
 };
 
 // The ENV of `image` when it is in the store (for the UndefinedVar check,
@@ -175,6 +186,13 @@ class Executor {
   // Parses the Dockerfile, runs the stages the target needs, writes config
   // and manifest, tags every `tags` entry. Errors name the Dockerfile line.
   Result<BuildResult> Build(const BuildOptions& options);
+  // The target once per platform (options.platform ignored), each an image
+  // of its own, then an OCI image index of them with platform descriptors,
+  // tagged with every `tags` entry (the children are untagged). The result's
+  // manifest is the index; steps, cached steps and cache records are those
+  // of all platforms. Progress names carry the platform. multi_platform.cc.
+  Result<BuildResult> BuildPlatforms(const BuildOptions& options,
+                                     const std::vector<oci::Platform>& platforms);
 
  private:
   oci::Store& store_;

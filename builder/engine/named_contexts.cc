@@ -73,7 +73,9 @@ Status CopyLayoutImage(oci::Store& store, const fs::path& layout, const oci::Des
   return OkStatus();
 }
 
-Result<ResolvedSource> ResolveOciLayout(oci::Store& store, const NamedContext& nc) {
+// `platform`: the image an index in the layout gives (the build's target).
+Result<ResolvedSource> ResolveOciLayout(oci::Store& store, const NamedContext& nc,
+                                        const oci::Platform& platform) {
   const fs::path layout = nc.layout;
   STRATA_ASSIGN_OR_RETURN(auto text, ReadFile(layout / "index.json"));
   STRATA_ASSIGN_OR_RETURN(auto index, oci::Index::Parse(text));
@@ -100,7 +102,7 @@ Result<ResolvedSource> ResolveOciLayout(oci::Store& store, const NamedContext& n
                      fmt::join(seen, ", "));
   }
   STRATA_RETURN_IF_ERROR(CopyLayoutImage(store, layout, *pick));
-  STRATA_ASSIGN_OR_RETURN(auto img, store.LoadImage(*pick, oci::Platform::Host()));
+  STRATA_ASSIGN_OR_RETURN(auto img, store.LoadImage(*pick, platform));
   ResolvedSource r;
   r.state.config = img.config;
   r.state.layers = img.manifest.layers;
@@ -122,8 +124,11 @@ Result<ResolvedSource> CommitDirSource(oci::Store& store, const BuildOptions& op
   }
   STRATA_ASSIGN_OR_RETURN(auto info, oci::CommitLayer(store, dir, lo));
   ResolvedSource r;
-  r.state.config.os = "linux";
-  r.state.config.architecture = oci::Platform::Host().architecture;
+  // A directory has no platform: it is the build's target's.
+  const oci::Platform p = opts.platform.value_or(oci::Platform::Host());
+  r.state.config.os = p.os;
+  r.state.config.architecture = p.architecture;
+  r.state.config.variant = p.variant;
   r.state.config.diff_ids.push_back(info.diff_id);
   r.state.layers.push_back(info.descriptor);
   r.state.key = info.diff_id;
@@ -284,7 +289,7 @@ Result<ResolvedSource> ResolveNamedContext(
     return r;
   }
   if (nc.kind == NamedContext::Kind::kOciLayout) {
-    auto r = ResolveOciLayout(store, nc);
+    auto r = ResolveOciLayout(store, nc, opts.platform.value_or(oci::Platform::Host()));
     if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", nc.value)));
     return r;
   }

@@ -71,7 +71,7 @@ struct BuildOptions;
 // diffID is the source's cache key); a kImage goes to `resolve_image`; a
 // kOciLayout copies the selected image's blobs into `store` (NotFound for a
 // missing entry or blob, FailedPrecondition for a blob that does not match
-// its digest) and loads it for the host platform.
+// its digest) and loads it for the build's target platform.
 Result<ResolvedSource> ResolveNamedContext(
     oci::Store& store, const BuildOptions& opts, const NamedContext& nc,
     const std::function<Result<ResolvedSource>(const std::string& image)>& resolve_image);

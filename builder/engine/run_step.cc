@@ -180,6 +180,11 @@ Status Build::DoRun(const Instruction& ins, const RunCommand& run, const PlanIns
   auto start = std::chrono::steady_clock::now();
   STRATA_ASSIGN_OR_RETURN(bool reused, ReuseCached(st, k, created_by, id));
   if (reused) return OkStatus();
+  // A stage for a foreign architecture runs its commands under QEMU through
+  // a binfmt_misc handler that strata never registers by itself.
+  if (auto s = CheckEmulation(st.platform, oci::Platform::Host(), opts_.binfmt_dir); !s) {
+    return Fail(ins, s.error());
+  }
   auto lowers = Lowers(st);
   if (!lowers) return Fail(ins, lowers.error());
   auto active = snapshotter_.Prepare(*lowers, store_.SnapshotsDir());

@@ -9,6 +9,7 @@
 
 #include "builder/engine/build.h"
 #include "builder/frontend/stage_graph.h"
+#include "oci/media_types.h"
 #include "oci/snapshots.h"
 
 namespace strata::builder {
@@ -49,15 +50,40 @@ Status Build::FetchLazyLayers(const std::vector<oci::Descriptor>& layers, std::s
   return OkStatus();
 }
 
+namespace {
+
+// The platforms an index in the store offers ("linux/amd64, linux/arm64"),
+// for the error of a base without the wanted one.
+std::string OfferedPlatforms(const oci::Store& store, const oci::Descriptor& desc) {
+  auto bytes = store.ReadBlob(desc.digest);
+  if (!bytes) return "unknown";
+  auto idx = oci::Index::Parse(*bytes);
+  if (!idx) return "unknown";
+  std::string out;
+  for (const auto& m : idx->manifests) {
+    if (!m.platform) continue;
+    out += (out.empty() ? "" : ", ") + m.platform->ToString();
+  }
+  return out.empty() ? "none" : out;
+}
+
+// The platform an image's config declares.
+oci::Platform ConfigPlatform(const oci::ImageConfig& c) {
+  oci::Platform p;
+  p.os = c.os;
+  p.architecture = c.architecture;
+  p.variant = c.variant;
+  return p;
+}
+
+}  // namespace
+
 Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string_view what,
-                                           bool reads_fs) {
+                                           bool reads_fs, std::optional<oci::Platform> platform) {
   auto ref = oci::Reference::Parse(image);
   if (!ref) return Unexpected(ref.error().Wrap(what));
   const std::string name = what.empty() ? ref->Familiar() : std::string(what);
-  oci::Platform want;
-  want.os = plan_.target_platform.os;
-  want.architecture = plan_.target_platform.arch;
-  want.variant = plan_.target_platform.variant;
+  const oci::Platform want = platform ? *platform : TargetPlatform();
   // Lazy base layers need both halves: the metadata-only pull and a way to
   // fetch a layer later. Without them every layer is fetched now.
   const bool lazy_ok = !reads_fs && opts_.metadata_resolver && opts_.blob_fetcher;
@@ -80,6 +106,35 @@ Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string
     if (!desc) return Unexpected(desc.error().Wrap(name));
   }
   auto img = store_.LoadImageMetadata(*desc, want);
+  // A stored image for another platform (a plain image, or an index without
+  // this one): pulled for this platform when a resolver may, else an error
+  // naming the reference and what it offers.
+  auto mismatch = [&]() -> std::optional<Error> {
+    if (!img) {
+      if (img.error().code() != ErrorCode::kNotFound) return std::nullopt;
+      auto bytes = store_.ReadBlob(desc->digest);
+      if (!bytes) return std::nullopt;
+      auto mt = oci::DetectManifestMediaType(*bytes);
+      if (!mt || !oci::media_type::IsIndex(*mt)) return std::nullopt;
+      return Error(
+          ErrorCode::kNotFound,
+          fmt::format("{}: image {} has no {} image in the store (its index offers: {})", name,
+                      ref->Familiar(), want.ToString(), OfferedPlatforms(store_, *desc)));
+    }
+    oci::Platform have = ConfigPlatform(img->config);
+    if (have.os.empty() || have.architecture.empty() || have.Matches(want)) return std::nullopt;
+    return Error(ErrorCode::kNotFound,
+                 fmt::format("{}: image {} is for {}, not {} (it offers: {})", name,
+                             ref->Familiar(), have.ToString(), want.ToString(), have.ToString()));
+  };
+  if (auto e = mismatch()) {
+    if (!opts_.resolver || opts_.pull_always) return Unexpected(*e);
+    // Not what this platform needs: ask the registry for its image.
+    desc = lazy_ok ? opts_.metadata_resolver(*ref, want) : opts_.resolver(*ref, want);
+    if (!desc) return Unexpected(desc.error().Wrap(e->message()));
+    img = store_.LoadImageMetadata(*desc, want);
+    if (auto again = mismatch()) return Unexpected(*again);
+  }
   if (!img) return Unexpected(img.error().Wrap(name));
   // ONBUILD triggers run in this stage, and may read the base: fetch.
   const bool lazy = lazy_ok && img->config.config.on_build.empty();

@@ -317,9 +317,18 @@ class Linter {
     }
     // The base name with only the global ARGs' defaults.
     if (raw_image.find('$') != std::string::npos) {
+      // The predefined platform ARGs always have a value (this host's
+      // stands for any): `FROM img:${TARGETARCH}` is valid.
+      const std::vector<KeyValue> predefined =
+          PredefinedArgs(BuildPlatform::Host(), BuildPlatform::Host());
       EnvGetter defaults = [&](std::string_view n) -> std::optional<std::string> {
         auto it = meta.find(std::string(n));
-        if (it == meta.end() || !it->second) return std::nullopt;
+        if (it == meta.end() || !it->second) {
+          for (const auto& kv : predefined) {
+            if (kv.key == n) return kv.value;
+          }
+          return std::nullopt;
+        }
         return *it->second;
       };
       LexOptions strict;

@@ -17,6 +17,7 @@
 
 #include "builder/engine/executor.h"
 #include "builder/engine/image_path.h"
+#include "builder/engine/multi_platform.h"
 #include "builder/frontend/plan.h"
 #include "builder/runtime/build_namespace.h"
 #include "builder/runtime/oci_runtime_runner.h"
@@ -311,13 +312,13 @@ Status RunOutput(Context& ctx, oci::Store& store, const oci::Image& image, const
 // mode=min those whose layer is in the final image, and the layer-less
 // ones) as a cache image in the store.
 Result<oci::Descriptor> ExportCacheFor(oci::Store& store, const CacheSpec& spec,
-                                       const builder::BuildResult& r, const oci::Image& image) {
+                                       const builder::BuildResult& r,
+                                       const std::vector<oci::Descriptor>& image_layers) {
   std::vector<std::pair<oci::Digest, builder::CacheRecord>> records;
   for (const auto& [k, rec] : r.cache_records) {
     if (spec.mode == CacheMode::kMin && !rec.empty_layer) {
       bool in_image = false;
-      for (const auto& l : image.manifest.layers)
-        in_image = in_image || l.digest == rec.layer.digest;
+      for (const auto& l : image_layers) in_image = in_image || l.digest == rec.layer.digest;
       if (!in_image) continue;
     }
     records.emplace_back(k, rec);
@@ -586,15 +587,50 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   // The Dockerfile is read here, once; the executor takes its text.
   auto text = stdin_text ? Result<std::string>(*stdin_text) : ReadFile(dockerfile);
   if (!text) return Fail(text.error());
+  // --platform a,b,...: one image per platform and an index of them; one
+  // platform is a plain image for it (as buildx), the host's exactly today's.
+  std::vector<oci::Platform> platforms;
+  if (!f.platform.empty()) {
+    auto ps = builder::ParsePlatformList(f.platform);
+    if (!ps) return Usage(ps.error());
+    platforms = std::move(*ps);
+  }
+  const bool multi_platform = platforms.size() > 1;
   if (f.print_plan) {
+    // One plan per platform (the predefined ARGs differ): an object, or an
+    // array of them for several platforms.
     builder::ParseOptions po;
     po.file_name = dockerfile.filename().string();
     po.build_args = *args;
     po.target = f.target;
-    auto plan = builder::ParseDockerfileToJson(*text, po);
-    if (!plan) return Fail(plan.error());
-    fmt::print("{}\n", oci::DumpJson(*plan, 2));
+    if (platforms.empty()) platforms.push_back(oci::Platform::Host());
+    nlohmann::json plans = nlohmann::json::array();
+    for (const auto& p : platforms) {
+      auto bp = builder::BuildPlatform::Parse(p.ToString());
+      if (!bp) return Usage(bp.error());
+      po.target_platform = *bp;
+      auto plan = builder::ParseDockerfileToJson(*text, po);
+      if (!plan) return Fail(plan.error());
+      plans.push_back(std::move(*plan));
+    }
+    fmt::print("{}\n", oci::DumpJson(multi_platform ? plans : plans[0], 2));
     return kExitOk;
+  }
+  if (multi_platform) {
+    // The index and its children go to the store, a registry or an OCI
+    // layout; a file system or a docker-archive holds one image: refused,
+    // not half-done.
+    for (const auto& out : *outputs) {
+      if (out.type == OutputType::kTar || out.type == OutputType::kDocker ||
+          (out.type == OutputType::kLocal && out.ToStdout())) {
+        return Usage(Error(ErrorCode::kUnimplemented,
+                           fmt::format("--output {}: a multi-platform build (--platform {}) "
+                                       "exports to the store, a registry, an OCI layout or "
+                                       "local directories only (type=image, type=registry, "
+                                       "type=oci, type=local)",
+                                       out.raw, f.platform)));
+      }
+    }
   }
   builder::BuildOptions o;
   o.context_dir = context;
@@ -704,19 +740,18 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
                                      out.raw)));
     }
   }
-  if (!f.platform.empty()) {
-    // Cross-platform builds (emulation) are not supported: refuse rather
-    // than build for the host under another name.
-    auto p = oci::Platform::Parse(f.platform);
-    if (!p) return Fail(p.error());
-    if (!oci::Platform::Host().Matches(*p)) {
-      return Fail(Error(ErrorCode::kUnimplemented,
-                        fmt::format("--platform {}: only the host platform ({}) can be built here",
-                                    f.platform, oci::Platform::Host().ToString())));
-    }
+  if (platforms.size() == 1 && !oci::Platform::Host().Matches(platforms[0])) {
+    o.platform = platforms[0];
   }
   if (f.push && f.tags.empty()) {
     return Fail(Error(ErrorCode::kInvalidArgument, "build --push needs at least one -t REF"));
+  }
+  // binfmt_misc as this mount namespace has it: the build's own /proc does
+  // not (builder/runtime/binfmt.h). Without it a foreign RUN says so.
+  std::optional<builder::PinnedBinfmtDir> binfmt;
+  if (auto pinned = builder::PinBinfmtDir(); pinned) {
+    binfmt = std::move(*pinned);
+    o.binfmt_dir = binfmt->path;
   }
   // From here on the build runs in its own pid and mount namespaces: its
   // containers and mounts die with it (builder/build_namespace.h). This
@@ -766,7 +801,10 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   std::shared_ptr<registry::CredentialStore> creds;
   std::unique_ptr<registry::Client> client;
   StderrProgress pull_progress(quiet || mode == "json" || mode == "rawjson" || mode == "quiet");
+  // Platforms (and stages) build on their own threads: one client, made once.
+  std::mutex client_mu;
   auto ensure_client = [&]() -> Status {
+    std::lock_guard<std::mutex> lock(client_mu);
     if (client) return OkStatus();
     STRATA_ASSIGN_OR_RETURN(creds, MakeCredentialStore(ctx));
     client = MakeClient(ctx, creds);
@@ -881,7 +919,7 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   o.git = &git_cli;
   builder::Executor exec(**store, runner, *progress);
   auto start = std::chrono::steady_clock::now();
-  auto r = exec.Build(o);
+  auto r = multi_platform ? exec.BuildPlatforms(o, platforms) : exec.Build(o);
   progress.reset();  // a live tty display is erased/finished before we print
   if (!r) {
     if (mode == "json" || mode == "rawjson") {
@@ -900,8 +938,21 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   }
   // Metadata only: a lazy base's layers stay at their registry unless an
   // output reads layers (push mounts or fetches them itself).
-  auto image = (*store)->LoadImageMetadata(r->manifest);
-  if (!image) return Fail(image.error());
+  // An index (several platforms) has no one image: its children's layers
+  // are what --cache-to mode=min keeps.
+  std::optional<oci::Image> image;
+  std::vector<oci::Descriptor> final_layers;
+  if (!multi_platform) {
+    auto loaded = (*store)->LoadImageMetadata(r->manifest);
+    if (!loaded) return Fail(loaded.error());
+    image = std::move(*loaded);
+    final_layers = image->manifest.layers;
+  }
+  for (const auto& [p, child] : r->platform_images) {
+    auto loaded = (*store)->LoadImageMetadata(child, p);
+    if (!loaded) return Fail(loaded.error());
+    for (const auto& l : loaded->manifest.layers) final_layers.push_back(l);
+  }
   const bool outputs_read_layers =
       std::any_of(outputs->begin(), outputs->end(), [](const OutputSpec& o) {
         return o.type == OutputType::kLocal || o.type == OutputType::kTar ||
@@ -911,15 +962,36 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     if (auto s = FetchLazyLayers(ctx, **store, r->manifest.digest.ToString()); !s) {
       return Fail(s.error());
     }
+    for (const auto& [p, child] : r->platform_images) {
+      if (auto s = FetchLazyLayers(ctx, **store, child.digest.ToString()); !s) {
+        return Fail(s.error());
+      }
+    }
   }
   for (const auto& out : *outputs) {
     std::vector<std::string> names = out.names.empty() ? f.tags : out.names;
     if (names.empty()) names.push_back(r->manifest.digest.ToString());
-    if (auto s = RunOutput(ctx, **store, *image, out, names); !s) return Fail(s.error());
+    if (multi_platform && out.type == OutputType::kLocal) {
+      // BuildKit's platform split: DEST/linux_amd64, DEST/linux_arm64, ...
+      for (const auto& [p, child] : r->platform_images) {
+        auto img = (*store)->LoadImageMetadata(child, p);
+        if (!img) return Fail(img.error());
+        OutputSpec one = out;
+        std::string sub = p.os + "_" + p.architecture + (p.variant.empty() ? "" : "_" + p.variant);
+        one.dest = (fs::path(out.dest) / sub).string();
+        if (auto s = RunOutput(ctx, **store, *img, one, names); !s) return Fail(s.error());
+      }
+      continue;
+    }
+    // Several platforms: only image/registry/oci outputs are left (checked
+    // before the build); none of them reads `image`.
+    if (auto s = RunOutput(ctx, **store, image ? *image : oci::Image{}, out, names); !s) {
+      return Fail(s.error());
+    }
   }
   for (const auto& spec : cache_to) {
     auto exported = [&]() -> Status {
-      STRATA_ASSIGN_OR_RETURN(auto cache, ExportCacheFor(**store, spec, *r, *image));
+      STRATA_ASSIGN_OR_RETURN(auto cache, ExportCacheFor(**store, spec, *r, final_layers));
       if (spec.type == CacheType::kLocal) {
         return oci::SaveOciLayout(**store, {cache.digest.ToString()}, spec.dir, spec.tag);
       }
@@ -950,6 +1022,8 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   }
   if (!f.metadata_file.empty()) {
     auto md = BuildMetadataJson(r->manifest, r->config, r->tags);
+    // An index has no config of its own (buildx writes none either).
+    if (multi_platform) md.erase("containerimage.config.digest");
     if (auto s = WriteFileAtomic(f.metadata_file, md.dump(2) + "\n"); !s) {
       return Fail(s.error().Wrap("--metadata-file"));
     }
@@ -1007,7 +1081,9 @@ Verb BuildVerb() {
                        "Pull policy: always, missing, never; a bare --pull is always")
             ->expected(0, 1)
             ->default_str("always");
-        app.add_option("--platform", f->platform, "Target platform (host only for now)");
+        app.add_option("--platform", f->platform,
+                       "Target platforms os/arch[/variant],... (several: one image each and an "
+                       "index; foreign RUN steps need `strata binfmt --install`)");
         app.add_option("--cache-from", f->cache_from,
                        "Import build-cache records: REF, or BuildKit's type=registry,ref=R / "
                        "type=local,src=DIR (repeatable)")

@@ -22,7 +22,8 @@ Verb BuildVerb();
 Verb ImportVerb();
 Verb UnpackVerb();
 Verb ParseVerb();
-Verb DiffVerb();  // cmd_diff.cc
-Verb DfVerb();    // cmd_df.cc
+Verb DiffVerb();    // cmd_diff.cc
+Verb DfVerb();      // cmd_df.cc
+Verb BinfmtVerb();  // cmd_binfmt.cc
 
 }  // namespace strata::cli

@@ -389,6 +389,15 @@ Result<BuildResult> EngineHarness::Build(std::string_view text, const BuildOptio
   return ex.Build(o);
 }
 
+Result<BuildResult> EngineHarness::BuildPlatforms(const std::vector<oci::Platform>& platforms,
+                                                  std::optional<std::string_view> text) {
+  BuildOptions o = options_;
+  if (text) o.dockerfile_text = std::string(*text);
+  if (o.context_dir.empty()) o.context_dir = context_;
+  Executor ex(*store_, runner_, progress_, snapshotter_, clock_);
+  return ex.BuildPlatforms(o, platforms);
+}
+
 Result<oci::Image> EngineHarness::Load(const std::string& ref) { return store_->LoadImage(ref); }
 
 Result<fs::path> EngineHarness::Flatten(const std::string& ref) {

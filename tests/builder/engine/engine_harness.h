@@ -151,6 +151,9 @@ class EngineHarness {
   // given). Each call builds with a fresh Executor over the same store.
   Result<BuildResult> Build(std::optional<std::string_view> text = std::nullopt);
   Result<BuildResult> Build(std::string_view text, const BuildOptions& options);
+  // Executor::BuildPlatforms with options() (multi-platform: an index).
+  Result<BuildResult> BuildPlatforms(const std::vector<oci::Platform>& platforms,
+                                     std::optional<std::string_view> text = std::nullopt);
 
   // The image a ref names, loaded from the store.
   Result<oci::Image> Load(const std::string& ref = "out:latest");

@@ -133,6 +133,13 @@ TEST(LintTest, InvalidDefaultArgInFrom) {
   EXPECT_THAT(Lint("ARG TAG=3.19\nFROM alpine:${TAG}\n"), IsEmpty());
 }
 
+TEST(LintTest, PredefinedPlatformArgsInFromAreValidDefaults) {
+  // BuildKit's automatic ARGs always have a value: a base per architecture
+  // (`FROM busybox:${TARGETARCH}`) is not an invalid default.
+  EXPECT_THAT(Lint("FROM busybox:${TARGETARCH}\n"), IsEmpty());
+  EXPECT_THAT(Lint("FROM busybox:$BUILDOS-$BUILDARCH\n"), IsEmpty());
+}
+
 TEST(LintTest, FromPlatformFlags) {
   EXPECT_THAT(Lint("FROM --platform=linux/amd64 alpine\n"),
               ElementsAre("FromPlatformFlagConstDisallowed@1: FROM --platform flag should not use "
