@@ -117,6 +117,10 @@ class Build {
     if (it == done_.end()) return std::nullopt;
     return it->second;
   }
+  void Resolved(ResolvedInput in) {
+    std::lock_guard<std::mutex> lock(mu_);
+    inputs_.push_back(std::move(in));
+  }
   void Used(const oci::Digest& key, const CacheRecord& rec) {
     std::lock_guard<std::mutex> lock(mu_);
     used_.emplace_back(key, rec);
@@ -160,6 +164,7 @@ class Build {
   // Every cache record this build hit or wrote, in step order per stage:
   // what --cache-to exports.
   std::vector<std::pair<oci::Digest, CacheRecord>> used_;
+  std::vector<ResolvedInput> inputs_;  // guarded by mu_
   std::atomic<int> step_{0};
   std::atomic<int> cached_{0};
 };

@@ -128,6 +128,18 @@ struct BuildOptions {
   UrlFetcher fetcher;
 };
 
+// An input the build resolved from outside the context (provenance's
+// resolvedDependencies): an image by manifest digest, an ADD URL by the
+// digest of its content.
+struct ResolvedInput {
+  enum class Kind { kImage, kUrl };
+  Kind kind = Kind::kImage;
+  std::string ref;       // image: the normalized reference; url: the URL as written
+  oci::Digest digest;    // image: the platform's manifest; url: the content
+  std::string platform;  // image: the platform resolved ("linux/amd64"); url: ""
+  auto operator<=>(const ResolvedInput&) const = default;
+};
+
 struct BuildResult {
   oci::Descriptor manifest;
   oci::Digest config;
@@ -136,6 +148,8 @@ struct BuildResult {
   int cached_steps = 0;
   // The cache records the build hit or wrote (for --cache-to).
   std::vector<std::pair<oci::Digest, CacheRecord>> cache_records;
+  // Every image and URL the build resolved, sorted, each once.
+  std::vector<ResolvedInput> inputs;
 };
 
 // The ENV of `image` when it is in the store (for the UndefinedVar check,

@@ -98,6 +98,8 @@ Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string
           s.error().Wrap(fmt::format("{}: image {} layer {}", name, img->descriptor.digest, i)));
     }
   }
+  Resolved({ResolvedInput::Kind::kImage, ref->ToString(), img->descriptor.digest,
+            want.ToString()});
   ResolvedSource r;
   r.state.config = img->config;
   r.state.layers = img->manifest.layers;
