@@ -210,3 +210,54 @@ Status MarkReferrers(const Store& store, GcMarks& marks) {
 }
 
 }  // namespace strata::oci
+
+namespace strata::oci {
+
+Result<Descriptor> PutBuildkitAttestationIndex(Store& store, const Descriptor& image,
+                                               const Platform& platform,
+                                               const std::vector<Statement>& statements) {
+  Manifest att;
+  att.media_type = std::string(media_type::kImageManifest);
+  nlohmann::json diff_ids = nlohmann::json::array();
+  for (const auto& s : statements) {
+    STRATA_ASSIGN_OR_RETURN(auto d, store.Put(s.bytes, std::string(kInTotoMediaType)));
+    d.annotations[std::string(kAnnotationPredicateType)] = s.predicate_type;
+    diff_ids.push_back(d.digest.ToString());
+    att.layers.push_back(std::move(d));
+  }
+  const nlohmann::json cfg = {{"architecture", "unknown"},
+                              {"os", "unknown"},
+                              {"config", nlohmann::json::object()},
+                              {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}};
+  STRATA_ASSIGN_OR_RETURN(att.config,
+                          store.Put(DumpJson(cfg), std::string(media_type::kImageConfig)));
+  STRATA_ASSIGN_OR_RETURN(auto att_desc,
+                          store.Put(att.Serialize(), std::string(media_type::kImageManifest)));
+  att_desc.annotations[std::string(kAnnotationReferenceDigest)] = image.digest.ToString();
+  att_desc.annotations[std::string(kAnnotationReferenceType)] =
+      std::string(kReferenceTypeAttestation);
+  Platform unknown;
+  unknown.os = "unknown";
+  unknown.architecture = "unknown";
+  att_desc.platform = unknown;
+  Descriptor img = Descriptor::Of(image.media_type, image.digest, image.size);
+  img.platform = platform;
+  Index idx;
+  idx.media_type = std::string(media_type::kImageIndex);
+  idx.manifests = {img, att_desc};
+  return store.Put(idx.Serialize(), std::string(media_type::kImageIndex));
+}
+
+std::vector<Descriptor> BuildkitAttestations(const Index& index, const Digest& image) {
+  std::vector<Descriptor> out;
+  for (const auto& m : index.manifests) {
+    auto t = m.annotations.find(std::string(kAnnotationReferenceType));
+    auto d = m.annotations.find(std::string(kAnnotationReferenceDigest));
+    if (t == m.annotations.end() || t->second != kReferenceTypeAttestation) continue;
+    if (d == m.annotations.end() || d->second != image.ToString()) continue;
+    out.push_back(m);
+  }
+  return out;
+}
+
+}  // namespace strata::oci

@@ -43,6 +43,7 @@
 #include "oci/descriptor.h"
 #include "oci/digest.h"
 #include "oci/gc.h"
+#include "oci/descriptor.h"
 #include "oci/manifest.h"
 #include "oci/util/error.h"
 
@@ -116,5 +117,29 @@ Result<bool> ReferrerIsKind(const Descriptor& referrer, std::string_view kind);
 // the records of subjects not in marks.live. Bounded: each round adds at
 // least one new blob or stops.
 Status MarkReferrers(const Store& store, GcMarks& marks);
+
+}  // namespace strata::oci
+
+namespace strata::oci {
+
+// BuildKit's in-index form (--attest-format buildkit): one attestation
+// manifest holding every statement as a layer (kInTotoMediaType, annotated
+// with its predicate type), config {"architecture":"unknown","os":"unknown",
+// ...}; and an image index listing `image` (with `platform`) and that
+// manifest (platform unknown/unknown, annotations
+// vnd.docker.reference.type=attestation-manifest and
+// vnd.docker.reference.digest=<image digest>). Writes the blobs and returns
+// the index's descriptor. Deterministic.
+struct Statement {
+  std::string bytes;
+  std::string predicate_type;
+};
+Result<Descriptor> PutBuildkitAttestationIndex(Store& store, const Descriptor& image,
+                                               const Platform& platform,
+                                               const std::vector<Statement>& statements);
+
+// The attestation manifests an index lists in BuildKit's form (entries
+// annotated vnd.docker.reference.type=attestation-manifest) for `image`.
+std::vector<Descriptor> BuildkitAttestations(const Index& index, const Digest& image);
 
 }  // namespace strata::oci

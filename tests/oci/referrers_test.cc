@@ -159,3 +159,41 @@ TEST_F(ReferrersTest, CorruptRecordIsDataLoss) {
 
 }  // namespace
 }  // namespace strata::oci
+
+namespace strata::oci {
+namespace {
+
+TEST_F(ReferrersTest, BuildkitIndexListsImageAndAttestationManifest) {
+  auto img = MakeImage("a");
+  auto idx_desc = PutBuildkitAttestationIndex(
+      *store_, img, Platform::Host(),
+      {{"{\"sbom\":1}", std::string(kSpdxPredicateType)},
+       {"{\"prov\":1}", std::string(kSlsaProvenanceV1PredicateType)}});
+  ASSERT_OK(idx_desc);
+  auto idx = Index::Parse(*store_->ReadBlob(idx_desc->digest));
+  ASSERT_OK(idx);
+  ASSERT_EQ(idx->manifests.size(), 2u);
+  EXPECT_EQ(idx->manifests[0].digest, img.digest);
+  ASSERT_TRUE(idx->manifests[1].platform.has_value());
+  EXPECT_EQ(idx->manifests[1].platform->os, "unknown");
+  auto atts = BuildkitAttestations(*idx, img.digest);
+  ASSERT_EQ(atts.size(), 1u);
+  auto m = Manifest::Parse(*store_->ReadBlob(atts[0].digest));
+  ASSERT_OK(m);
+  ASSERT_EQ(m->layers.size(), 2u);
+  EXPECT_EQ(m->layers[1].annotations.at(std::string(kAnnotationPredicateType)),
+            kSlsaProvenanceV1PredicateType);
+  // The host platform still selects the image, and the whole index is kept
+  // by prune once tagged.
+  auto ref = Reference::Parse("app:bk");
+  ASSERT_OK(store_->Tag(*ref, *idx_desc));
+  auto loaded = store_->LoadImage("app:bk");
+  ASSERT_OK(loaded);
+  EXPECT_EQ(loaded->descriptor.digest, img.digest);
+  ASSERT_OK(store_->Prune({}));
+  EXPECT_TRUE(store_->Has(atts[0].digest));
+  EXPECT_TRUE(store_->Has(m->layers[0].digest));
+}
+
+}  // namespace
+}  // namespace strata::oci

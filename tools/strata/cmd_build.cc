@@ -29,6 +29,8 @@
 #include "oci/util/unique_fd.h"
 #include "registry/transport.h"
 #include "tools/curl/curl_transport.h"
+#include "tools/strata/attest_options.h"
+#include "tools/strata/attestations.h"
 #include "tools/strata/build_metadata.h"
 #include "tools/strata/build_output.h"
 #include "tools/strata/cache_spec.h"
@@ -220,6 +222,7 @@ struct BuildFlags {
   bool load = false;
   std::string provenance;
   std::string sbom;
+  std::string attest_format;
   std::vector<std::string> ulimits;
   std::string shm_size;
   std::string context;
@@ -417,16 +420,9 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     return Usage(Error(ErrorCode::kInvalidArgument,
                        fmt::format("--pull {}: want always, missing or never", f.pull)));
   }
-  // Attestations: strata makes none, which is what =false asks for.
-  for (const auto& [flag, v] :
-       {std::pair<std::string_view, std::string>{"--provenance", f.provenance},
-        {"--sbom", f.sbom}}) {
-    if (!v.empty() && v != "false" && v != "0") {
-      return Usage(Error(
-          ErrorCode::kUnimplemented,
-          fmt::format("{}={}: attestations are not supported (only {}=false)", flag, v, flag)));
-    }
-  }
+  // Attestations (tools/strata/attestations.h): made after the build.
+  auto attest = ParseAttestOptions(f.sbom, f.provenance, f.attest_format);
+  if (!attest) return Usage(attest.error());
   // The image's names: -t, and name= of image/registry/oci/docker outputs
   // (which tag the image in the store too). Pushed: all of them with --push,
   // an output's own with push=true / type=registry.
@@ -871,6 +867,7 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     if (!n) return Fail(n.error().Wrap(fmt::format("--cache-from {}", spec.raw)));
   }
   builder::Executor exec(**store, runner, *progress);
+  const int64_t started_unix = o.source_date_epoch.value_or(static_cast<int64_t>(::time(nullptr)));
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
   progress.reset();  // a live tty display is erased/finished before we print
@@ -893,6 +890,35 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   // output reads layers (push mounts or fetches them itself).
   auto image = (*store)->LoadImageMetadata(r->manifest);
   if (!image) return Fail(image.error());
+  // --sbom / --provenance: stored as referrers of the manifest (pushed with
+  // it below), or in BuildKit's form, an index the tags move to.
+  std::string push_source = r->manifest.digest.ToString();
+  if (attest->any()) {
+    AttestRequest areq;
+    areq.options = *attest;
+    areq.build = &o;
+    areq.result = &*r;
+    areq.subject_name = r->tags.empty() ? r->manifest.digest.ToString() : r->tags[0].ToString();
+    areq.started = started_unix;
+    areq.finished = o.source_date_epoch.value_or(static_cast<int64_t>(::time(nullptr)));
+    auto made = MakeAttestations(ctx, **store, areq, [](std::string_view w) {
+      fmt::print(stderr, "WARNING: {}\n", w);
+    });
+    if (!made) return Fail(made.error().Wrap("attestations"));
+    if (made->index) {
+      for (const auto& t : r->tags) {
+        if (auto s = (*store)->Tag(t, *made->index); !s) return Fail(s.error());
+      }
+      push_source = made->index->digest.ToString();
+      if (!quiet) {
+        fmt::print(stderr, "Attestations: index {} (BuildKit form)\n", push_source);
+      }
+    } else if (!quiet) {
+      for (const auto& d : made->referrers) {
+        fmt::print(stderr, "Attestation {} {}\n", d.artifact_type, d.digest.ToString());
+      }
+    }
+  }
   const bool outputs_read_layers =
       std::any_of(outputs->begin(), outputs->end(), [](const OutputSpec& o) {
         return o.type == OutputType::kLocal || o.type == OutputType::kTar ||
@@ -932,8 +958,11 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     if (auto s = ensure_client(); !s) return Fail(s.error());
     registry::PushOptions po;
     po.progress = &pull_progress;
-    auto pushed = client->Push(**store, r->manifest.digest.ToString(), t, po);
+    auto pushed = client->Push(**store, push_source, t, po);
     if (!pushed) return Fail(pushed.error().Wrap(fmt::format("push {}", t.Familiar())));
+    if (auto s = PushAttestations(*client, **store, r->manifest.digest, t, po, quiet); !s) {
+      return Fail(s.error().Wrap(fmt::format("push {}", t.Familiar())));
+    }
     PrintPushSummary(*pushed, quiet);
     if (!quiet) {
       fmt::print(stderr, "Pushed {} {}\n", t.ToString(), pushed->descriptor.digest.ToString());
@@ -1026,8 +1055,18 @@ Verb BuildVerb() {
             ->allow_extra_args(false);
         app.add_flag("--load", f->load,
                      "Keep the image in the local store (buildx's --load; strata always does)");
-        app.add_option("--provenance", f->provenance, "Only false: strata makes no attestations");
-        app.add_option("--sbom", f->sbom, "Only false: strata makes no attestations");
+        app.add_option("--provenance", f->provenance,
+                       "SLSA provenance attestation: true (mode=min), false, "
+                       "mode=min|max[,builder-id=URI]; a bare --provenance is true")
+            ->expected(0, 1)
+            ->default_str("true");
+        app.add_option("--sbom", f->sbom,
+                       "SPDX SBOM attestation of the image: true or false; a bare --sbom is true")
+            ->expected(0, 1)
+            ->default_str("true");
+        app.add_option("--attest-format", f->attest_format,
+                       "oci (default: OCI 1.1 referrers of the image manifest) or buildkit "
+                       "(attestation manifests inside an image index)");
         app.add_option("--add-host", f->add_hosts,
                        "Add HOST:IP to every RUN's /etc/hosts (repeatable)")
             ->allow_extra_args(false);

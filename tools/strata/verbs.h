@@ -24,5 +24,6 @@ Verb UnpackVerb();
 Verb ParseVerb();
 Verb DiffVerb();  // cmd_diff.cc
 Verb DfVerb();    // cmd_df.cc
+Verb AttestVerb();  // cmd_attest.cc
 
 }  // namespace strata::cli
