@@ -65,7 +65,11 @@ Result<ReferrersPushResult> PushReferrers(Client& client, oci::Store& store,
   const std::string what =
       fmt::format("push referrers of {} to {}/{}", subject, dest.domain(), dest.path());
   for (const auto& r : local) {
-    auto pushed = client.Push(store, r.digest.ToString(), dest.WithDigest(r.digest), opts);
+    // By digest only: a reference that kept dest's tag would move the tag.
+    auto by_digest = oci::Reference::Parse(
+        fmt::format("{}/{}@{}", dest.domain(), dest.path(), r.digest.ToString()));
+    if (!by_digest) return Unexpected(by_digest.error().Wrap(what));
+    auto pushed = client.Push(store, r.digest.ToString(), *by_digest, opts);
     if (!pushed) return Unexpected(pushed.error().Wrap(what));
     ++result.pushed;
   }

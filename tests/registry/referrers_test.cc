@@ -48,6 +48,8 @@ TEST_F(ReferrersPushTest, TagSchemaWhenTheRegistryHasNoReferrersApi) {
   ASSERT_EQ(idx->manifests.size(), 2u);
   EXPECT_TRUE(repo.manifests.count(sbom_.digest.ToString()));
   EXPECT_TRUE(repo.manifests.count(prov_.digest.ToString()));
+  // The image's tag still names the image (the artifacts go by digest).
+  EXPECT_EQ(oci::Digest::Of(repo.manifests["1"]), img.manifest.digest);
   // Read back through the tag schema, and one blob.
   auto listed = ListRemoteReferrers(*client_, Dest(), img.manifest.digest);
   ASSERT_OK(listed);

@@ -1,0 +1,240 @@
+// build --sbom / --provenance end to end under the strata binary: the
+// attestations are stored as referrers, pushed to a real CNCF Distribution
+// registry (2.8: no referrers API, so through the referrers tag schema),
+// read back from a fresh store with `strata attest`, and skopeo / podman
+// still see an ordinary image. The SBOM of an image whose dpkg database is
+// this host's (Debian) lists every package dpkg-query lists, with versions.
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include "oci/digest.h"
+#include "oci/util/file_util.h"
+#include "tests/registry/registry_fixture.h"
+#include "tests/testing/test_util.h"
+
+namespace strata {
+namespace {
+
+namespace fs = std::filesystem;
+using ::strata::testing::CommandResult;
+using ::strata::testing::RunCommand;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Q(const fs::path& p) { return fmt::format("'{}'", p.string()); }
+
+class AttestIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (strata build)";
+    static int counter = 0;
+    owner_ = fs::path("/tmp") /
+             fmt::format("strata-attest-it-{}-{}-{}", ::getpid(), ++counter,
+                         std::chrono::steady_clock::now().time_since_epoch().count() % 1000000);
+    (void)RemoveAll(owner_);
+    ASSERT_OK(MakeDirs(owner_));
+    root_ = owner_ / "store";
+    // busybox plus this host's dpkg database: a "Debian-based" base image
+    // whose package list dpkg-query can tell independently.
+    fs::path rootfs = owner_ / "rootfs";
+    auto r =
+        RunCommand(std::string(STRATA_SOURCE_DIR) + "/tools/make-busybox-rootfs.sh " + Q(rootfs));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_OK(MakeDirs(rootfs / "var/lib/dpkg"));
+    auto status = ReadFile("/var/lib/dpkg/status");
+    ASSERT_OK(status);
+    ASSERT_OK(WriteFileAtomic(rootfs / "var/lib/dpkg/status", *status));
+    ASSERT_OK(WriteFileAtomic(rootfs / "etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n"));
+    r = Strata("import " + Q(rootfs) + " base:1");
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  void TearDown() override {
+    if (!owner_.empty()) (void)RemoveAll(owner_);
+  }
+
+  CommandResult Strata(const std::string& args) {
+    return RunCommand(std::string(STRATA_BINARY) + " --root " + Q(root_) + " " + args);
+  }
+
+  // Builds; returns the printed image ID; stderr in err_.
+  std::string Build(const std::string& flags, const std::string& dockerfile) {
+    fs::path ctx = owner_ / "ctx";
+    testing::WriteTestFile(ctx / "Dockerfile", dockerfile);
+    // RunCommand adds 2>&1 after the command: the group keeps ours.
+    auto r = RunCommand("{ " + std::string(STRATA_BINARY) + " --root " + Q(root_) +
+                        " build --progress plain " + flags + " " + Q(ctx) + " 2>" +
+                        Q(owner_ / "err.txt") + "; }");
+    auto err = ReadFile(owner_ / "err.txt");
+    err_ = err ? *err : "";
+    EXPECT_EQ(r.exit_code, 0) << r.output << err_;
+    std::string out = r.output;
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    auto nl = out.rfind('\n');
+    return nl == std::string::npos ? out : out.substr(nl + 1);
+  }
+
+  nlohmann::json Json(const std::string& text) {
+    return nlohmann::json::parse(text, nullptr, false);
+  }
+
+  // package -> version, as dpkg-query lists this host's installed packages.
+  static std::map<std::string, std::string> HostPackages() {
+    auto r = RunCommand(
+        "dpkg-query -W -f '${db:Status-Status} ${Package} ${Version}\\n' | "
+        "awk '$1 == \"installed\" {print $2, $3}'");
+    std::map<std::string, std::string> out;
+    size_t i = 0;
+    while (i < r.output.size()) {
+      size_t j = r.output.find('\n', i);
+      if (j == std::string::npos) j = r.output.size();
+      std::string line = r.output.substr(i, j - i);
+      i = j + 1;
+      size_t sp = line.find(' ');
+      if (sp != std::string::npos) out[line.substr(0, sp)] = line.substr(sp + 1);
+    }
+    return out;
+  }
+
+  fs::path owner_;
+  fs::path root_;
+  std::string err_;
+};
+
+TEST_F(AttestIntegrationTest, PushedAttestationsReadBackThroughTheTagSchema) {
+  registry::testing::RegistryProcess reg({});
+  ASSERT_TRUE(reg.ok()) << reg.error();
+  const std::string host = reg.host();
+  const std::string ref = host + "/team/app:1";
+  const std::string id =
+      Build("--tls-verify=false --sbom --provenance=mode=max --build-arg V=2 --push -t " + ref,
+            "FROM base:1\nARG V=1\nRUN echo hi > /x\n");
+  ASSERT_THAT(id, ::testing::StartsWith("sha256:"));
+  const std::string hex = id.substr(7);
+  EXPECT_THAT(err_, HasSubstr("Pushed 2 attestation(s)"));
+  EXPECT_THAT(err_, HasSubstr("referrers tag sha256-" + hex));
+  // The tag-schema index, as any client sees it.
+  auto raw = RunCommand("skopeo inspect --raw --tls-verify=false docker://" + host +
+                        "/team/app:sha256-" + hex + " 2>&1");
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  auto idx = Json(raw.output);
+  ASSERT_TRUE(idx.is_object()) << raw.output;
+  ASSERT_EQ(idx["manifests"].size(), 2u);
+  std::set<std::string> types;
+  for (const auto& m : idx["manifests"]) types.insert(m.value("artifactType", ""));
+  EXPECT_EQ(types, (std::set<std::string>{"application/spdx+json",
+                                          "application/vnd.in-toto.provenance+json"}));
+  // skopeo and podman still see an ordinary image.
+  auto sk = RunCommand("skopeo inspect --tls-verify=false docker://" + ref + " 2>&1");
+  ASSERT_EQ(sk.exit_code, 0) << sk.output;
+  EXPECT_EQ(Json(sk.output).value("Digest", ""), id);
+  const fs::path proot = owner_ / "podman";
+  auto pull = RunCommand("podman --root " + Q(proot / "root") + " --runroot " + Q(proot / "run") +
+                         " --storage-driver vfs pull --tls-verify=false " + ref + " 2>&1");
+  EXPECT_EQ(pull.exit_code, 0) << pull.output;
+  // A fresh store: `attest` reads from the registry.
+  root_ = owner_ / "fresh";
+  auto ls = Strata("--tls-verify=false attest ls " + ref + " 2>&1");
+  ASSERT_EQ(ls.exit_code, 0) << ls.output;
+  EXPECT_THAT(ls.output, HasSubstr("sbom\treferrer"));
+  EXPECT_THAT(ls.output, HasSubstr("provenance\treferrer"));
+  auto sbom = Strata("--tls-verify=false attest get " + ref + " --type sbom 2>/dev/null");
+  ASSERT_EQ(sbom.exit_code, 0) << sbom.output;
+  auto stmt = Json(sbom.output);
+  ASSERT_TRUE(stmt.is_object()) << sbom.output.substr(0, 500);
+  EXPECT_EQ(stmt["_type"], "https://in-toto.io/Statement/v1");
+  EXPECT_EQ(stmt["subject"][0]["digest"]["sha256"], hex);
+  EXPECT_EQ(stmt["predicateType"], "https://spdx.dev/Document");
+  const auto& doc = stmt["predicate"];
+  EXPECT_EQ(doc["spdxVersion"], "SPDX-2.3");
+  std::map<std::string, std::string> listed;
+  for (const auto& p : doc["packages"]) {
+    if (p["SPDXID"] == "SPDXRef-Image") continue;
+    listed[p["name"].get<std::string>()] = p["versionInfo"].get<std::string>();
+  }
+  auto host_pkgs = HostPackages();
+  ASSERT_GT(host_pkgs.size(), 20u);
+  EXPECT_EQ(listed, host_pkgs);
+  auto prov = Strata("--tls-verify=false attest get " + ref + " --type provenance 2>/dev/null");
+  ASSERT_EQ(prov.exit_code, 0) << prov.output;
+  auto p = Json(prov.output);
+  ASSERT_TRUE(p.is_object());
+  EXPECT_EQ(p["predicateType"], "https://slsa.dev/provenance/v1");
+  const auto& def = p["predicate"]["buildDefinition"];
+  EXPECT_EQ(def["externalParameters"]["request"]["args"]["build-arg:V"], "2");
+  EXPECT_EQ(def["internalParameters"]["dockerfile"], "FROM base:1\nARG V=1\nRUN echo hi > /x\n");
+  ASSERT_EQ(def["resolvedDependencies"].size(), 1u);
+  EXPECT_THAT(def["resolvedDependencies"][0]["uri"].get<std::string>(),
+              HasSubstr("pkg:docker/base@1"));
+}
+
+TEST_F(AttestIntegrationTest, LocalAttestationsSurvivePruneWhileTaggedAndNoSecretLeaks) {
+  testing::WriteTestFile(owner_ / "secret.txt", "hunter2-very-secret");
+  const std::string id = Build(
+      "--sbom=true --provenance=true --secret id=tok,src=" + (owner_ / "secret.txt").string() +
+          " -t app:1",
+      "FROM base:1\nRUN --mount=type=secret,id=tok cat /run/secrets/tok >/dev/null && "
+      "echo ok > /y\n");
+  ASSERT_THAT(id, ::testing::StartsWith("sha256:"));
+  auto prune = Strata("prune 2>&1");
+  ASSERT_EQ(prune.exit_code, 0) << prune.output;
+  auto prov = Strata("attest get app:1 --type provenance 2>&1");
+  ASSERT_EQ(prov.exit_code, 0) << prov.output;
+  EXPECT_THAT(prov.output, HasSubstr("\"id\":\"tok\""));
+  EXPECT_THAT(prov.output, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(prov.output, Not(HasSubstr("secret.txt")));
+  auto sbom = Strata("attest get app:1 --type sbom 2>&1");
+  ASSERT_EQ(sbom.exit_code, 0) << sbom.output;
+  auto fsck = Strata("fsck 2>&1");
+  EXPECT_EQ(fsck.exit_code, 0) << fsck.output;
+  // Untagged, the next prune reclaims the attestations with the image.
+  ASSERT_EQ(Strata("rmi app:1 2>&1").exit_code, 0);
+  ASSERT_EQ(Strata("prune 2>&1").exit_code, 0);
+  auto gone = Strata("attest ls " + id + " 2>&1");
+  EXPECT_NE(gone.exit_code, 0) << gone.output;
+}
+
+TEST_F(AttestIntegrationTest, BuildkitFormatPutsAttestationsInTheIndex) {
+  registry::testing::RegistryProcess reg({});
+  ASSERT_TRUE(reg.ok()) << reg.error();
+  const std::string ref = reg.host() + "/team/bk:1";
+  const std::string id = Build(
+      "--tls-verify=false --sbom --provenance --attest-format buildkit "
+      "--push -t " +
+          ref,
+      "FROM base:1\nRUN echo bk > /z\n");
+  ASSERT_THAT(id, ::testing::StartsWith("sha256:"));
+  auto ls = Strata("attest ls app:1 2>&1");
+  auto local = Strata("attest ls " + ref + " 2>&1");
+  ASSERT_EQ(local.exit_code, 0) << local.output;
+  EXPECT_THAT(local.output, HasSubstr("sbom\tbuildkit"));
+  EXPECT_THAT(local.output, HasSubstr("provenance\tbuildkit"));
+  auto raw = RunCommand("skopeo inspect --raw --tls-verify=false docker://" + ref + " 2>&1");
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  auto idx = Json(raw.output);
+  ASSERT_TRUE(idx.is_object()) << raw.output;
+  ASSERT_EQ(idx["manifests"].size(), 2u);
+  EXPECT_EQ(idx["manifests"][0]["digest"], id);
+  EXPECT_EQ(idx["manifests"][1]["annotations"]["vnd.docker.reference.type"],
+            "attestation-manifest");
+  EXPECT_EQ(idx["manifests"][1]["annotations"]["vnd.docker.reference.digest"], id);
+  EXPECT_EQ(idx["manifests"][1]["platform"]["os"], "unknown");
+  const fs::path proot = owner_ / "podman";
+  auto pull = RunCommand("podman --root " + Q(proot / "root") + " --runroot " + Q(proot / "run") +
+                         " --storage-driver vfs pull --tls-verify=false " + ref + " 2>&1");
+  EXPECT_EQ(pull.exit_code, 0) << pull.output;
+  root_ = owner_ / "fresh";
+  auto remote = Strata("--tls-verify=false attest get " + ref + " --type provenance 2>&1");
+  ASSERT_EQ(remote.exit_code, 0) << remote.output;
+  EXPECT_THAT(remote.output, HasSubstr("https://slsa.dev/provenance/v1"));
+}
+
+}  // namespace
+}  // namespace strata
