@@ -35,6 +35,7 @@
 #include "tools/strata/build_output.h"
 #include "tools/strata/cache_spec.h"
 #include "tools/strata/registry_cli.h"
+#include "tools/strata/reproducible_check.h"
 #include "tools/strata/run_options.h"
 #include "tools/strata/stdin_context.h"
 #include "tools/strata/verbs.h"
@@ -223,6 +224,7 @@ struct BuildFlags {
   std::string provenance;
   std::string sbom;
   std::string attest_format;
+  bool check_reproducible = false;
   std::vector<std::string> ulimits;
   std::string shm_size;
   std::string context;
@@ -890,6 +892,17 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   // output reads layers (push mounts or fetches them itself).
   auto image = (*store)->LoadImageMetadata(r->manifest);
   if (!image) return Fail(image.error());
+  if (f.check_reproducible) {
+    // A second build from the same inputs in a fresh store, compared.
+    auto rep = CheckReproducible(ctx, **store, runner, o, *r);
+    if (!rep) return Fail(rep.error());
+    if (!rep->reproducible) {
+      return Fail(Error(ErrorCode::kFailedPrecondition,
+                        fmt::format("not reproducible: a second build gave {}: {}",
+                                    rep->second.ToString(), rep->difference)));
+    }
+    if (!quiet) fmt::print(stderr, "Reproducible: a second build gave the same image\n");
+  }
   // --sbom / --provenance: stored as referrers of the manifest (pushed with
   // it below), or in BuildKit's form, an index the tags move to.
   std::string push_source = r->manifest.digest.ToString();
@@ -901,9 +914,8 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     areq.subject_name = r->tags.empty() ? r->manifest.digest.ToString() : r->tags[0].ToString();
     areq.started = started_unix;
     areq.finished = o.source_date_epoch.value_or(static_cast<int64_t>(::time(nullptr)));
-    auto made = MakeAttestations(ctx, **store, areq, [](std::string_view w) {
-      fmt::print(stderr, "WARNING: {}\n", w);
-    });
+    auto made = MakeAttestations(
+        ctx, **store, areq, [](std::string_view w) { fmt::print(stderr, "WARNING: {}\n", w); });
     if (!made) return Fail(made.error().Wrap("attestations"));
     if (made->index) {
       for (const auto& t : r->tags) {
@@ -1064,6 +1076,9 @@ Verb BuildVerb() {
                        "SPDX SBOM attestation of the image: true or false; a bare --sbom is true")
             ->expected(0, 1)
             ->default_str("true");
+        app.add_flag("--check-reproducible", f->check_reproducible,
+                     "Build a second time in a fresh temporary store from the same inputs "
+                     "(no cache) and fail naming the first differing file if the images differ");
         app.add_option("--attest-format", f->attest_format,
                        "oci (default: OCI 1.1 referrers of the image manifest) or buildkit "
                        "(attestation manifests inside an image index)");
