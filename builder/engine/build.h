@@ -117,9 +117,13 @@ class Build {
     if (it == done_.end()) return std::nullopt;
     return it->second;
   }
-  void Resolved(ResolvedInput in) {
+  // Records an input (BuildResult::inputs) and checks it
+  // (BuildOptions::check_input).
+  Status Resolved(ResolvedInput in) {
+    if (opts_.check_input) STRATA_RETURN_IF_ERROR(opts_.check_input(in));
     std::lock_guard<std::mutex> lock(mu_);
     inputs_.push_back(std::move(in));
+    return OkStatus();
   }
   void Used(const oci::Digest& key, const CacheRecord& rec) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -182,7 +182,9 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     fetched = std::move(*got);
     for (size_t i = 0; i < fetched.size() && i < urls.size(); ++i) {
       if (auto d = oci::Digest::Parse(fetched[i].digest)) {
-        Resolved({ResolvedInput::Kind::kUrl, urls[i], *d, ""});
+        if (auto s = Resolved({ResolvedInput::Kind::kUrl, urls[i], *d, ""}); !s) {
+          return Fail(ins, s.error());
+        }
       }
     }
   }

@@ -61,6 +61,18 @@ using UrlFetcher = std::function<Status(const std::string& url, const std::files
 inline constexpr std::string_view kAllowNetworkHost = "network.host";
 inline constexpr std::string_view kAllowSecurityInsecure = "security.insecure";
 
+// An input the build resolved from outside the context (provenance's
+// resolvedDependencies): an image by manifest digest, an ADD URL by the
+// digest of its content.
+struct ResolvedInput {
+  enum class Kind { kImage, kUrl };
+  Kind kind = Kind::kImage;
+  std::string ref;       // image: the normalized reference; url: the URL as written
+  oci::Digest digest;    // image: the platform's manifest; url: the content
+  std::string platform;  // image: the platform resolved ("linux/amd64"); url: ""
+  auto operator<=>(const ResolvedInput&) const = default;
+};
+
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
@@ -126,18 +138,9 @@ struct BuildOptions {
   uint64_t shm_size_bytes = 0;
   // ADD https://...; empty = ADD of a URL is an error.
   UrlFetcher fetcher;
-};
-
-// An input the build resolved from outside the context (provenance's
-// resolvedDependencies): an image by manifest digest, an ADD URL by the
-// digest of its content.
-struct ResolvedInput {
-  enum class Kind { kImage, kUrl };
-  Kind kind = Kind::kImage;
-  std::string ref;       // image: the normalized reference; url: the URL as written
-  oci::Digest digest;    // image: the platform's manifest; url: the content
-  std::string platform;  // image: the platform resolved ("linux/amd64"); url: ""
-  auto operator<=>(const ResolvedInput&) const = default;
+  // Called with every image and URL as it is resolved (`build --locked`:
+  // builder/engine/lockfile.h); an error fails the build at that step.
+  std::function<Status(const ResolvedInput&)> check_input;
 };
 
 struct BuildResult {

@@ -275,3 +275,50 @@ TEST_F(AttestIntegrationTest, CheckReproducibleNamesTheFirstDifferingFile) {
 
 }  // namespace
 }  // namespace strata
+
+namespace strata {
+namespace {
+
+TEST_F(AttestIntegrationTest, LockfileRoundTripsAndAMovedTagFailsLocked) {
+  fs::path ctx = owner_ / "lockctx";
+  testing::WriteTestFile(ctx / "Dockerfile", "FROM base:1\nRUN echo locked > /l\n");
+  auto run = [&](const std::string& flags) {
+    return RunCommand(std::string(STRATA_BINARY) + " --root " + Q(root_) + " build -q " + flags +
+                      " " + Q(ctx));
+  };
+  auto r = run("--lock");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto lock = ReadFile(ctx / "strata.lock");
+  ASSERT_OK(lock);
+  auto j = Json(*lock);
+  ASSERT_TRUE(j.is_object()) << *lock;
+  const std::string pinned =
+      j["images"]["docker.io/library/base:1"].begin().value().get<std::string>();
+  EXPECT_EQ(run("--locked").exit_code, 0);
+  // Move the tag: a different image under base:1.
+  fs::path other = owner_ / "other";
+  testing::WriteTestFile(other / "Dockerfile", "FROM base:1\nRUN echo moved > /m\n");
+  auto moved = RunCommand(std::string(STRATA_BINARY) + " --root " + Q(root_) +
+                          " build -q -t base:1 " + Q(other));
+  ASSERT_EQ(moved.exit_code, 0) << moved.output;
+  r = run("--locked");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("Dockerfile:1"));
+  EXPECT_THAT(r.output, HasSubstr("docker.io/library/base:1 (linux/amd64) moved"));
+  EXPECT_THAT(r.output, HasSubstr(pinned));
+  // --update-lock picks up the move; --locked passes again.
+  r = run("--update-lock");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto updated = Json(*ReadFile(ctx / "strata.lock"));
+  EXPECT_NE(updated["images"]["docker.io/library/base:1"].begin().value().get<std::string>(),
+            pinned);
+  EXPECT_EQ(run("--locked").exit_code, 0);
+  // Nothing to check against: a clear error.
+  ASSERT_OK(RemoveAll(ctx / "strata.lock"));
+  r = run("--locked");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr("strata.lock not found"));
+}
+
+}  // namespace
+}  // namespace strata

@@ -31,6 +31,7 @@
 #include "tools/curl/curl_transport.h"
 #include "tools/strata/attest_options.h"
 #include "tools/strata/attestations.h"
+#include "tools/strata/build_lock.h"
 #include "tools/strata/build_metadata.h"
 #include "tools/strata/build_output.h"
 #include "tools/strata/cache_spec.h"
@@ -225,6 +226,7 @@ struct BuildFlags {
   std::string sbom;
   std::string attest_format;
   bool check_reproducible = false;
+  LockFlags lock;
   std::vector<std::string> ulimits;
   std::string shm_size;
   std::string context;
@@ -558,6 +560,9 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     }
   }
   o.labels = *labels;
+  if (auto s = PrepareLock(f.lock, dockerfile, stdin_text.has_value(), o); !s) {
+    return s.error().code() == ErrorCode::kInvalidArgument ? Usage(s.error()) : Fail(s.error());
+  }
   if (f.check) {
     // BuildKit's `--check`: the build checks only; exit 1 on any violation.
     auto store = ctx.OpenStore();
@@ -892,6 +897,12 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   // output reads layers (push mounts or fetches them itself).
   auto image = (*store)->LoadImageMetadata(r->manifest);
   if (!image) return Fail(image.error());
+  if (f.lock.lock || f.lock.update_lock) {
+    auto written = WriteLock(dockerfile, *r);
+    if (!written) return Fail(written.error().Wrap("--lock"));
+    if (!quiet)
+      fmt::print(stderr, "Pinned {} input(s) in {}\n", r->inputs.size(), written->string());
+  }
   if (f.check_reproducible) {
     // A second build from the same inputs in a fresh store, compared.
     auto rep = CheckReproducible(ctx, **store, runner, o, *r);
@@ -1076,6 +1087,14 @@ Verb BuildVerb() {
                        "SPDX SBOM attestation of the image: true or false; a bare --sbom is true")
             ->expected(0, 1)
             ->default_str("true");
+        app.add_flag("--lock", f->lock.lock,
+                     "Write strata.lock next to the Dockerfile: every image and ADD URL the "
+                     "build resolved, pinned by digest (merged with the pins already there)");
+        app.add_flag("--update-lock", f->lock.update_lock,
+                     "Refresh strata.lock with what the inputs resolve to now");
+        app.add_flag("--locked", f->lock.locked,
+                     "Fail at the first image or ADD URL that is not pinned in strata.lock or "
+                     "resolves to something else");
         app.add_flag("--check-reproducible", f->check_reproducible,
                      "Build a second time in a fresh temporary store from the same inputs "
                      "(no cache) and fail naming the first differing file if the images differ");

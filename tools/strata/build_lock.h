@@ -1,0 +1,35 @@
+// build --lock / --update-lock / --locked (builder/engine/lockfile.h): where
+// strata.lock is, what --locked refuses, and writing the pins after a build.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+
+#include "builder/engine/executor.h"
+#include "builder/engine/lockfile.h"
+#include "oci/util/error.h"
+
+namespace strata::cli {
+
+struct LockFlags {
+  bool lock = false;         // write strata.lock after the build
+  bool update_lock = false;  // the same, over an existing one
+  bool locked = false;       // check every input against strata.lock
+  bool any() const { return lock || update_lock || locked; }
+};
+
+// Validates the flag combination, and for --locked reads the lockfile next
+// to `dockerfile` and sets options.check_input. InvalidArgument for
+// --locked with --lock/--update-lock, a Dockerfile from stdin; NotFound for
+// a missing lockfile; Unimplemented naming an input kind --locked cannot pin
+// yet (an https:// --build-context, git pins in the lockfile).
+Status PrepareLock(const LockFlags& flags, const std::filesystem::path& dockerfile,
+                   bool dockerfile_from_stdin, builder::BuildOptions& options);
+
+// After a successful build with --lock/--update-lock: merges the build's
+// inputs into strata.lock (created if missing) and writes it atomically.
+// Returns its path.
+Result<std::filesystem::path> WriteLock(const std::filesystem::path& dockerfile,
+                                        const builder::BuildResult& result);
+
+}  // namespace strata::cli
