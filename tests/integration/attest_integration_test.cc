@@ -281,7 +281,10 @@ namespace {
 
 TEST_F(AttestIntegrationTest, LockfileRoundTripsAndAMovedTagFailsLocked) {
   fs::path ctx = owner_ / "lockctx";
-  testing::WriteTestFile(ctx / "Dockerfile", "FROM base:1\nRUN echo locked > /l\n");
+  // A stage the target does not need: its base is pinned too.
+  ASSERT_EQ(Strata("tag base:1 tools:1 2>&1").exit_code, 0);
+  testing::WriteTestFile(ctx / "Dockerfile",
+                         "FROM tools:1 AS tools\nRUN false\nFROM base:1\nRUN echo locked > /l\n");
   auto run = [&](const std::string& flags) {
     return RunCommand(std::string(STRATA_BINARY) + " --root " + Q(root_) + " build -q " + flags +
                       " " + Q(ctx));
@@ -294,6 +297,7 @@ TEST_F(AttestIntegrationTest, LockfileRoundTripsAndAMovedTagFailsLocked) {
   ASSERT_TRUE(j.is_object()) << *lock;
   const std::string pinned =
       j["images"]["docker.io/library/base:1"].begin().value().get<std::string>();
+  EXPECT_EQ(j["images"]["docker.io/library/tools:1"].begin().value().get<std::string>(), pinned);
   EXPECT_EQ(run("--locked").exit_code, 0);
   // Move the tag: a different image under base:1.
   fs::path other = owner_ / "other";
@@ -303,7 +307,7 @@ TEST_F(AttestIntegrationTest, LockfileRoundTripsAndAMovedTagFailsLocked) {
   ASSERT_EQ(moved.exit_code, 0) << moved.output;
   r = run("--locked");
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("Dockerfile:1"));
+  EXPECT_THAT(r.output, HasSubstr("Dockerfile:3"));
   EXPECT_THAT(r.output, HasSubstr("docker.io/library/base:1 (linux/amd64) moved"));
   EXPECT_THAT(r.output, HasSubstr(pinned));
   // --update-lock picks up the move; --locked passes again.

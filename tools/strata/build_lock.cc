@@ -4,7 +4,10 @@
 
 #include <memory>
 
+#include <algorithm>
+
 #include "builder/engine/named_contexts.h"
+#include "builder/frontend/plan.h"
 #include "oci/util/file_util.h"
 
 namespace strata::cli {
@@ -58,7 +61,37 @@ Status PrepareLock(const LockFlags& flags, const fs::path& dockerfile, bool dock
   return OkStatus();
 }
 
-Result<fs::path> WriteLock(const fs::path& dockerfile, const builder::BuildResult& result) {
+Result<std::vector<builder::ResolvedInput>> UnbuiltStageInputs(
+    std::string_view text, const builder::BuildOptions& options,
+    const std::vector<builder::ResolvedInput>& have,
+    const std::function<Result<builder::ResolvedInput>(const oci::Reference&)>& resolve) {
+  builder::ParseOptions po;
+  po.file_name = options.dockerfile.filename().string();
+  po.build_args = options.build_args;
+  po.target = options.target;
+  STRATA_ASSIGN_OR_RETURN(auto plan, builder::ParseDockerfile(text, po));
+  std::vector<builder::ResolvedInput> out;
+  for (const auto& st : plan.stages) {
+    if (st.needed || st.base.kind != builder::StageBase::Kind::kImage) continue;
+    if (builder::FindNamedContext(options.named_contexts, st.base.image)) continue;
+    auto ref = oci::Reference::Parse(st.base.image);
+    if (!ref) return Unexpected(ref.error().Wrap(fmt::format("--lock: stage {}", st.index)));
+    const std::string key = ref->ToString();
+    auto seen = [&](const builder::ResolvedInput& in) {
+      return in.kind == builder::ResolvedInput::Kind::kImage && in.ref == key;
+    };
+    if (std::any_of(have.begin(), have.end(), seen) || std::any_of(out.begin(), out.end(), seen)) {
+      continue;
+    }
+    auto in = resolve(*ref);
+    if (!in) return Unexpected(in.error().Wrap(fmt::format("--lock: FROM {}", st.base.image)));
+    out.push_back(std::move(*in));
+  }
+  return out;
+}
+
+Result<fs::path> WriteLock(const fs::path& dockerfile,
+                           const std::vector<builder::ResolvedInput>& inputs) {
   const fs::path path = LockPath(dockerfile);
   builder::Lockfile lf;
   auto text = ReadFile(path);
@@ -67,7 +100,7 @@ Result<fs::path> WriteLock(const fs::path& dockerfile, const builder::BuildResul
   } else if (text.error().code() != ErrorCode::kNotFound) {
     return Unexpected(text.error());
   }
-  lf.Update(result.inputs);
+  lf.Update(inputs);
   STRATA_RETURN_IF_ERROR(WriteFileAtomic(path, lf.Serialize()));
   return path;
 }

@@ -3,10 +3,14 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 #include "builder/engine/executor.h"
 #include "builder/engine/lockfile.h"
+#include "oci/reference.h"
 #include "oci/util/error.h"
 
 namespace strata::cli {
@@ -26,10 +30,20 @@ struct LockFlags {
 Status PrepareLock(const LockFlags& flags, const std::filesystem::path& dockerfile,
                    bool dockerfile_from_stdin, builder::BuildOptions& options);
 
-// After a successful build with --lock/--update-lock: merges the build's
-// inputs into strata.lock (created if missing) and writes it atomically.
-// Returns its path.
+// After a successful build with --lock/--update-lock: merges `inputs` (the
+// build's, plus UnbuiltStageInputs) into strata.lock (created if missing)
+// and writes it atomically. Returns its path.
 Result<std::filesystem::path> WriteLock(const std::filesystem::path& dockerfile,
-                                        const builder::BuildResult& result);
+                                        const std::vector<builder::ResolvedInput>& inputs);
+
+// The FROM images of the stages the build did not run (not needed by the
+// target; not overridden by a --build-context), resolved with `resolve`
+// (store, else the registry: manifest and config only), skipping those
+// already in `have`: so that one strata.lock pins every target's bases.
+// `text` is the Dockerfile; errors name the image.
+Result<std::vector<builder::ResolvedInput>> UnbuiltStageInputs(
+    std::string_view text, const builder::BuildOptions& options,
+    const std::vector<builder::ResolvedInput>& have,
+    const std::function<Result<builder::ResolvedInput>(const oci::Reference&)>& resolve);
 
 }  // namespace strata::cli
