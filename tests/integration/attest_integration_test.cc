@@ -326,3 +326,135 @@ TEST_F(AttestIntegrationTest, LockfileRoundTripsAndAMovedTagFailsLocked) {
 
 }  // namespace
 }  // namespace strata
+
+namespace strata {
+namespace {
+
+// JSON Schemas (draft-07) of what the specs require: SPDX 2.3 (the
+// document fields, package and relationship shapes), in-toto Statement v1,
+// SLSA Provenance v1. Checked by ajv (npm ajv-cli, installed by
+// tools/setup.sh into /opt/strata-test-tools), not by strata's code.
+constexpr char kSpdxSchema[] = R"({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "required": ["spdxVersion", "dataLicense", "SPDXID", "name", "documentNamespace",
+               "creationInfo"],
+  "properties": {
+    "spdxVersion": {"const": "SPDX-2.3"},
+    "dataLicense": {"const": "CC0-1.0"},
+    "SPDXID": {"const": "SPDXRef-DOCUMENT"},
+    "name": {"type": "string", "minLength": 1},
+    "documentNamespace": {"type": "string", "format": "uri"},
+    "creationInfo": {
+      "type": "object", "required": ["created", "creators"],
+      "properties": {
+        "created": {"type": "string", "format": "date-time"},
+        "creators": {"type": "array", "minItems": 1,
+                     "items": {"type": "string", "pattern": "^(Tool|Person|Organization): .+"}}
+      }
+    },
+    "packages": {"type": "array", "items": {
+      "type": "object", "required": ["SPDXID", "name", "downloadLocation"],
+      "properties": {
+        "SPDXID": {"type": "string", "pattern": "^SPDXRef-[A-Za-z0-9.-]+$"},
+        "name": {"type": "string", "minLength": 1},
+        "versionInfo": {"type": "string"},
+        "downloadLocation": {"type": "string"},
+        "filesAnalyzed": {"type": "boolean"},
+        "primaryPackagePurpose": {"enum": ["APPLICATION", "FRAMEWORK", "LIBRARY", "CONTAINER",
+          "OPERATING-SYSTEM", "DEVICE", "FIRMWARE", "SOURCE", "ARCHIVE", "FILE", "INSTALL", "OTHER"]},
+        "externalRefs": {"type": "array", "items": {
+          "type": "object", "required": ["referenceCategory", "referenceType", "referenceLocator"],
+          "properties": {
+            "referenceCategory": {"enum": ["OTHER", "PERSISTENT-ID", "PERSISTENT_ID", "SECURITY",
+                                           "PACKAGE-MANAGER", "PACKAGE_MANAGER"]},
+            "referenceType": {"type": "string"},
+            "referenceLocator": {"type": "string", "pattern": "^pkg:[a-z]+/"}
+          }}}
+      }}},
+    "relationships": {"type": "array", "items": {
+      "type": "object", "required": ["spdxElementId", "relationshipType", "relatedSpdxElement"],
+      "properties": {"relationshipType": {"enum": ["DESCRIBES", "CONTAINS", "DEPENDS_ON",
+                                                   "DESCRIBED_BY", "CONTAINED_BY", "OTHER"]}}}}
+  }
+})";
+
+constexpr char kStatementSchema[] = R"({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "required": ["_type", "subject", "predicateType", "predicate"],
+  "properties": {
+    "_type": {"const": "https://in-toto.io/Statement/v1"},
+    "subject": {"type": "array", "minItems": 1, "items": {
+      "type": "object", "required": ["digest"],
+      "properties": {"name": {"type": "string"},
+                     "digest": {"type": "object", "minProperties": 1,
+                                "properties": {"sha256": {"type": "string",
+                                                          "pattern": "^[a-f0-9]{64}$"}}}}}},
+    "predicateType": {"type": "string", "format": "uri"},
+    "predicate": {"type": "object"}
+  }
+})";
+
+constexpr char kSlsaSchema[] = R"({
+  "$schema": "http://json-schema.org/draft-07/schema#",
+  "type": "object",
+  "required": ["buildDefinition", "runDetails"],
+  "properties": {
+    "buildDefinition": {
+      "type": "object", "required": ["buildType", "externalParameters"],
+      "properties": {
+        "buildType": {"type": "string", "format": "uri"},
+        "externalParameters": {"type": "object"},
+        "internalParameters": {"type": "object"},
+        "resolvedDependencies": {"type": "array", "items": {
+          "type": "object", "anyOf": [{"required": ["uri"]}, {"required": ["digest"]}],
+          "properties": {"uri": {"type": "string", "format": "uri"},
+                         "digest": {"type": "object"}}}}
+      }},
+    "runDetails": {
+      "type": "object", "required": ["builder"],
+      "properties": {
+        "builder": {"type": "object", "required": ["id"],
+                    "properties": {"id": {"type": "string", "format": "uri"}}},
+        "metadata": {"type": "object", "properties": {
+          "startedOn": {"type": "string", "format": "date-time"},
+          "finishedOn": {"type": "string", "format": "date-time"}}}
+      }}
+  }
+})";
+
+constexpr char kAjv[] = "/opt/strata-test-tools/node_modules/.bin/ajv";
+
+TEST_F(AttestIntegrationTest, StatementsPassAnIndependentSchemaValidator) {
+  if (::access(kAjv, X_OK) != 0) {
+    GTEST_SKIP() << kAjv << " missing: run tools/setup.sh (installs ajv-cli from npm)";
+  }
+  Build("--sbom --provenance=mode=max -t val:1", "FROM base:1\nRUN echo v > /v\n");
+  auto validate = [&](const std::string& schema, const nlohmann::json& data,
+                      const std::string& name) {
+    testing::WriteTestFile(owner_ / (name + ".schema.json"), schema);
+    testing::WriteTestFile(owner_ / (name + ".json"), data.dump());
+    return RunCommand(std::string(kAjv) + " validate --strict=false -c ajv-formats -s " +
+                      Q(owner_ / (name + ".schema.json")) + " -d " + Q(owner_ / (name + ".json")));
+  };
+  for (const std::string type : {"sbom", "provenance"}) {
+    auto got = Strata("attest get val:1 --type " + type + " 2>/dev/null");
+    ASSERT_EQ(got.exit_code, 0) << got.output;
+    auto stmt = Json(got.output);
+    ASSERT_TRUE(stmt.is_object());
+    auto r = validate(kStatementSchema, stmt, type + "-statement");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    r = validate(type == "sbom" ? kSpdxSchema : kSlsaSchema, stmt["predicate"],
+                 type + "-predicate");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    // The validator does fail on a broken document.
+    auto broken = stmt["predicate"];
+    broken.erase(type == "sbom" ? "spdxVersion" : "runDetails");
+    r = validate(type == "sbom" ? kSpdxSchema : kSlsaSchema, broken, type + "-broken");
+    EXPECT_NE(r.exit_code, 0) << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace strata
