@@ -43,7 +43,6 @@
 #include "oci/descriptor.h"
 #include "oci/digest.h"
 #include "oci/gc.h"
-#include "oci/descriptor.h"
 #include "oci/manifest.h"
 #include "oci/util/error.h"
 

@@ -165,10 +165,10 @@ namespace {
 
 TEST_F(ReferrersTest, BuildkitIndexListsImageAndAttestationManifest) {
   auto img = MakeImage("a");
-  auto idx_desc = PutBuildkitAttestationIndex(
-      *store_, img, Platform::Host(),
-      {{"{\"sbom\":1}", std::string(kSpdxPredicateType)},
-       {"{\"prov\":1}", std::string(kSlsaProvenanceV1PredicateType)}});
+  auto idx_desc =
+      PutBuildkitAttestationIndex(*store_, img, Platform::Host(),
+                                  {{"{\"sbom\":1}", std::string(kSpdxPredicateType)},
+                                   {"{\"prov\":1}", std::string(kSlsaProvenanceV1PredicateType)}});
   ASSERT_OK(idx_desc);
   auto idx = Index::Parse(*store_->ReadBlob(idx_desc->digest));
   ASSERT_OK(idx);
