@@ -35,9 +35,11 @@ class TreeDiffTest : public ::testing::Test {
     struct timespec ts[2] = {{1700000000, 0}, {1700000000, 0}};
     ::utimensat(AT_FDCWD, p.c_str(), ts, AT_SYMLINK_NOFOLLOW);
   }
-  // Directory mtimes change as entries are made: pin them last.
+  // Directory (and link) mtimes change as entries are made: pin them last.
   void PinDirs() {
     for (const auto& root : {a_, b_}) {
+      struct timespec lt[2] = {{1700000000, 0}, {1700000000, 0}};
+      ::utimensat(AT_FDCWD, (root / "link").c_str(), lt, AT_SYMLINK_NOFOLLOW);
       for (const auto& d : {root / "etc", root}) {
         struct timespec ts[2] = {{1700000000, 0}, {1700000000, 0}};
         ::utimensat(AT_FDCWD, d.c_str(), ts, 0);
