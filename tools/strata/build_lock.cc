@@ -105,4 +105,26 @@ Result<fs::path> WriteLock(const fs::path& dockerfile,
   return path;
 }
 
+Result<fs::path> WriteLockForBuild(oci::Store& store, const builder::BuildOptions& options,
+                                   const builder::BuildResult& result, const fs::path& dockerfile,
+                                   std::vector<builder::ResolvedInput>* pins) {
+  auto resolve = [&](const oci::Reference& ref) -> Result<builder::ResolvedInput> {
+    const oci::Platform host = oci::Platform::Host();
+    auto desc = store.Resolve(ref);
+    if (!desc && desc.error().code() == ErrorCode::kNotFound && options.resolver) {
+      desc = options.metadata_resolver ? options.metadata_resolver(ref, host)
+                                       : options.resolver(ref, host);
+    }
+    if (!desc) return Unexpected(desc.error());
+    STRATA_ASSIGN_OR_RETURN(auto img, store.LoadImageMetadata(*desc, host));
+    return builder::ResolvedInput{builder::ResolvedInput::Kind::kImage, ref.ToString(),
+                                  img.descriptor.digest, host.ToString()};
+  };
+  STRATA_ASSIGN_OR_RETURN(auto extra, UnbuiltStageInputs(options.dockerfile_text.value_or(""),
+                                                         options, result.inputs, resolve));
+  *pins = result.inputs;
+  pins->insert(pins->end(), extra.begin(), extra.end());
+  return WriteLock(dockerfile, *pins);
+}
+
 }  // namespace strata::cli

@@ -11,6 +11,7 @@
 #include "builder/engine/executor.h"
 #include "builder/engine/lockfile.h"
 #include "oci/reference.h"
+#include "oci/store.h"
 #include "oci/util/error.h"
 
 namespace strata::cli {
@@ -45,5 +46,14 @@ Result<std::vector<builder::ResolvedInput>> UnbuiltStageInputs(
     std::string_view text, const builder::BuildOptions& options,
     const std::vector<builder::ResolvedInput>& have,
     const std::function<Result<builder::ResolvedInput>(const oci::Reference&)>& resolve);
+
+// --lock/--update-lock after a successful build: the build's inputs plus
+// UnbuiltStageInputs resolved from `store` (else through options' resolvers:
+// manifest and config only), written with WriteLock. `pins` gets them all.
+Result<std::filesystem::path> WriteLockForBuild(oci::Store& store,
+                                                const builder::BuildOptions& options,
+                                                const builder::BuildResult& result,
+                                                const std::filesystem::path& dockerfile,
+                                                std::vector<builder::ResolvedInput>* pins);
 
 }  // namespace strata::cli

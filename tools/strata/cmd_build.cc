@@ -898,24 +898,8 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   auto image = (*store)->LoadImageMetadata(r->manifest);
   if (!image) return Fail(image.error());
   if (f.lock.lock || f.lock.update_lock) {
-    // Every target's bases: the FROM images of the stages this build did
-    // not run are resolved too (store, else their manifest and config only).
-    auto resolve = [&](const oci::Reference& ref) -> Result<builder::ResolvedInput> {
-      const oci::Platform host = oci::Platform::Host();
-      auto desc = (*store)->Resolve(ref);
-      if (!desc && desc.error().code() == ErrorCode::kNotFound && o.resolver) {
-        desc = o.metadata_resolver ? o.metadata_resolver(ref, host) : o.resolver(ref, host);
-      }
-      if (!desc) return Unexpected(desc.error());
-      STRATA_ASSIGN_OR_RETURN(auto img, (*store)->LoadImageMetadata(*desc, host));
-      return builder::ResolvedInput{builder::ResolvedInput::Kind::kImage, ref.ToString(),
-                                    img.descriptor.digest, host.ToString()};
-    };
-    auto extra = UnbuiltStageInputs(o.dockerfile_text.value_or(""), o, r->inputs, resolve);
-    if (!extra) return Fail(extra.error());
-    std::vector<builder::ResolvedInput> pins = r->inputs;
-    pins.insert(pins.end(), extra->begin(), extra->end());
-    auto written = WriteLock(dockerfile, pins);
+    std::vector<builder::ResolvedInput> pins;
+    auto written = WriteLockForBuild(**store, o, *r, dockerfile, &pins);
     if (!written) return Fail(written.error().Wrap("--lock"));
     if (!quiet) fmt::print(stderr, "Pinned {} input(s) in {}\n", pins.size(), written->string());
   }
