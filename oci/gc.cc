@@ -12,6 +12,7 @@
 #include "oci/image_walk.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
+#include "oci/referrers.h"
 #include "oci/snapshots.h"
 #include "oci/store.h"
 #include "oci/util/file_util.h"
@@ -192,6 +193,8 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
     }
     for (const auto& d : *roots) marks.live.insert(d);
   }
+  // Attestations and other referrers live as long as their subject.
+  STRATA_RETURN_IF_ERROR(MarkReferrers(*this, marks));
   STRATA_RETURN_IF_ERROR(blobs().Walk([&](const BlobInfo& info) -> Status {
     if (marks.live.count(info.digest)) return OkStatus();
     if (blobs().Delete(info.digest)) {

@@ -61,6 +61,10 @@
 //                              oci/blob_sources (format there); the registry
 //                              client records and reads them; Prune drops
 //                              the records of blobs it does not keep.
+//   ROOT/referrers/<alg>/<hex> the referrers (attestations) of manifest
+//   ROOT/referrers/.lock       <alg>:<hex>, an OCI index; oci/referrers
+//                              (format there). Prune keeps a referrer while
+//                              its subject lives and drops dead records.
 //   ROOT/cache-mounts/<id>/    RUN --mount=type=cache dirs (builder executor).
 //   ROOT/runtime/<id>/         OCI runtime state of RUN containers,
 //   ROOT/bundles/run-*/        their bundle dirs (builder OciRuntimeRunner),

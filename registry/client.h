@@ -62,6 +62,7 @@ class Client {
 
   Puller& puller() { return puller_; }
   Pusher& pusher() { return pusher_; }
+  SessionFactory& sessions() { return sessions_; }
 
  private:
   SessionFactory sessions_;

@@ -51,6 +51,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Test-only: ajv-cli, the JSON Schema validator the attestation integration
+# test checks the SBOM and provenance statements with (npm; idempotent).
+if command -v npm >/dev/null && [ ! -x /opt/strata-test-tools/node_modules/.bin/ajv ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO mkdir -p /opt/strata-test-tools
+  $SUDO npm install --no-audit --no-fund --prefix /opt/strata-test-tools \
+    ajv-cli@5.0.0 ajv-formats@2 >/dev/null
+fi
+
 # STRATA_WERROR=1 (CI) makes any compiler warning an error. ccache, when
 # installed, with paths relative to the checkout: another clone hits the cache.
 launcher=()

@@ -267,6 +267,9 @@ Result<BuildResult> Build::Run() {
   r.steps = step_;
   r.cached_steps = cached_;
   r.cache_records = used_;
+  r.inputs = inputs_;
+  std::sort(r.inputs.begin(), r.inputs.end());
+  r.inputs.erase(std::unique(r.inputs.begin(), r.inputs.end()), r.inputs.end());
   return r;
 }
 

@@ -120,6 +120,14 @@ class Build {
     if (it == done_.end()) return std::nullopt;
     return it->second;
   }
+  // Records an input (BuildResult::inputs) and checks it
+  // (BuildOptions::check_input).
+  Status Resolved(ResolvedInput in) {
+    if (opts_.check_input) STRATA_RETURN_IF_ERROR(opts_.check_input(in));
+    std::lock_guard<std::mutex> lock(mu_);
+    inputs_.push_back(std::move(in));
+    return OkStatus();
+  }
   void Used(const oci::Digest& key, const CacheRecord& rec) {
     std::lock_guard<std::mutex> lock(mu_);
     used_.emplace_back(key, rec);
@@ -168,6 +176,7 @@ class Build {
   // Every cache record this build hit or wrote, in step order per stage:
   // what --cache-to exports.
   std::vector<std::pair<oci::Digest, CacheRecord>> used_;
+  std::vector<ResolvedInput> inputs_;  // guarded by mu_
   std::atomic<int> step_{0};
   std::atomic<int> cached_{0};
 };

@@ -236,6 +236,13 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     auto got = FetchUrls(urls, opts_.fetcher, downloads->path(), copy.checksum, now);
     if (!got) return Fail(ins, got.error());
     fetched = std::move(*got);
+    for (size_t i = 0; i < fetched.size() && i < urls.size(); ++i) {
+      if (auto d = oci::Digest::Parse(fetched[i].digest)) {
+        if (auto s = Resolved({ResolvedInput::Kind::kUrl, urls[i], *d, ""}); !s) {
+          return Fail(ins, s.error());
+        }
+      }
+    }
   }
   multi = multi || (urls.size() + selected.size() > 1);
   if (selected.empty() && copy.source_contents.empty() && fetched.empty()) {

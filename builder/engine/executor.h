@@ -63,6 +63,18 @@ using UrlFetcher = std::function<Status(const std::string& url, const std::files
 inline constexpr std::string_view kAllowNetworkHost = "network.host";
 inline constexpr std::string_view kAllowSecurityInsecure = "security.insecure";
 
+// An input the build resolved from outside the context (provenance's
+// resolvedDependencies): an image by manifest digest, an ADD URL by the
+// digest of its content.
+struct ResolvedInput {
+  enum class Kind { kImage, kUrl };
+  Kind kind = Kind::kImage;
+  std::string ref;       // image: the normalized reference; url: the URL as written
+  oci::Digest digest;    // image: the platform's manifest; url: the content
+  std::string platform;  // image: the platform resolved ("linux/amd64"); url: ""
+  auto operator<=>(const ResolvedInput&) const = default;
+};
+
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
@@ -143,6 +155,9 @@ struct BuildOptions {
   // binfmt_misc, checked before a RUN for a foreign architecture runs
   // (builder/runtime/binfmt.h); tests point it at a fake directory.
   std::filesystem::path binfmt_dir = std::string(kBinfmtMiscDir);
+  // Called with every image and URL as it is resolved (`build --locked`:
+  // builder/engine/lockfile.h); an error fails the build at that step.
+  std::function<Status(const ResolvedInput&)> check_input;
 };
 
 struct BuildResult {
@@ -155,6 +170,8 @@ struct BuildResult {
   std::vector<std::pair<oci::Digest, CacheRecord>> cache_records;
   // BuildPlatforms: each platform's image (manifest above is their index).
   std::vector<std::pair<oci::Platform, oci::Descriptor>> platform_images;
+  // Every image and URL the build resolved, sorted, each once.
+  std::vector<ResolvedInput> inputs;
 };
 
 // The ENV of `image` when it is in the store (for the UndefinedVar check,

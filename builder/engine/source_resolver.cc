@@ -153,6 +153,11 @@ Result<ResolvedSource> Build::ResolveImage(const std::string& image, std::string
           s.error().Wrap(fmt::format("{}: image {} layer {}", name, img->descriptor.digest, i)));
     }
   }
+  if (auto s = Resolved(
+          {ResolvedInput::Kind::kImage, ref->ToString(), img->descriptor.digest, want.ToString()});
+      !s) {
+    return Unexpected(s.error().Wrap(name));
+  }
   ResolvedSource r;
   r.state.config = img->config;
   r.state.layers = img->manifest.layers;

@@ -279,8 +279,9 @@ TEST_F(BuildOutputIntegrationTest, UnsupportedOrBadRunOptionsAreRefusedByName) {
            {"--add-host db", "--add-host db: want HOST:IP"},
            {"--ulimit files=1", "--ulimit files=1: unknown limit \"files\""},
            {"--shm-size 0", "--shm-size 0: want a positive size"},
-           {"--provenance=mode=max", "--provenance=mode=max: attestations are not supported"},
-           {"--sbom=true", "--sbom=true: attestations are not supported"}}) {
+           {"--provenance=mode=full", "--provenance=mode=full: mode=full: want min or max"},
+           {"--sbom=generator=img", "--sbom=generator=img: generator= is not supported"},
+           {"--attest-format cosign --sbom", "--attest-format cosign: want oci or buildkit"}}) {
     auto r = Strata("build -q " + flags + " " + Q(ctx_));
     EXPECT_EQ(r.exit_code, 2) << flags;
     EXPECT_THAT(err_, HasSubstr(message)) << flags;

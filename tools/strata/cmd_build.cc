@@ -30,11 +30,15 @@
 #include "oci/util/unique_fd.h"
 #include "registry/transport.h"
 #include "tools/curl/curl_transport.h"
+#include "tools/strata/attest_options.h"
+#include "tools/strata/attestations.h"
+#include "tools/strata/build_lock.h"
 #include "tools/strata/build_metadata.h"
 #include "tools/strata/build_output.h"
 #include "tools/strata/cache_spec.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/remote_context.h"
+#include "tools/strata/reproducible_check.h"
 #include "tools/strata/run_options.h"
 #include "tools/strata/secret_flags.h"
 #include "tools/strata/ssh_agents.h"
@@ -225,6 +229,9 @@ struct BuildFlags {
   bool load = false;
   std::string provenance;
   std::string sbom;
+  std::string attest_format;
+  bool check_reproducible = false;
+  LockFlags lock;
   std::vector<std::string> ulimits;
   std::string shm_size;
   std::string context;
@@ -422,16 +429,9 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     return Usage(Error(ErrorCode::kInvalidArgument,
                        fmt::format("--pull {}: want always, missing or never", f.pull)));
   }
-  // Attestations: strata makes none, which is what =false asks for.
-  for (const auto& [flag, v] :
-       {std::pair<std::string_view, std::string>{"--provenance", f.provenance},
-        {"--sbom", f.sbom}}) {
-    if (!v.empty() && v != "false" && v != "0") {
-      return Usage(Error(
-          ErrorCode::kUnimplemented,
-          fmt::format("{}={}: attestations are not supported (only {}=false)", flag, v, flag)));
-    }
-  }
+  // Attestations (tools/strata/attestations.h): made after the build.
+  auto attest = ParseAttestOptions(f.sbom, f.provenance, f.attest_format);
+  if (!attest) return Usage(attest.error());
   // The image's names: -t, and name= of image/registry/oci/docker outputs
   // (which tag the image in the store too). Pushed: all of them with --push,
   // an output's own with push=true / type=registry.
@@ -631,6 +631,18 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
                                        out.raw, f.platform)));
       }
     }
+    // Attestations, the lockfile and the reproducibility check are per
+    // image; for an index they are not built yet: refused, not half-done.
+    const char* per_image = attest->any()        ? "--sbom/--provenance"
+                            : f.check_reproducible ? "--check-reproducible"
+                            : (f.lock.lock || f.lock.update_lock) ? "--lock/--update-lock"
+                                                                   : nullptr;
+    if (per_image) {
+      return Usage(Error(ErrorCode::kUnimplemented,
+                         fmt::format("{} with a multi-platform build (--platform {}) is not "
+                                     "supported yet: build one platform at a time",
+                                     per_image, f.platform)));
+    }
   }
   builder::BuildOptions o;
   o.context_dir = context;
@@ -657,6 +669,9 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     }
   }
   o.labels = *labels;
+  if (auto s = PrepareLock(f.lock, dockerfile, stdin_text.has_value(), o); !s) {
+    return s.error().code() == ErrorCode::kInvalidArgument ? Usage(s.error()) : Fail(s.error());
+  }
   if (f.check) {
     // BuildKit's `--check`: the build checks only; exit 1 on any violation.
     auto store = ctx.OpenStore();
@@ -918,6 +933,7 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   GitCli git_cli(std::move(*git_opts));
   o.git = &git_cli;
   builder::Executor exec(**store, runner, *progress);
+  const int64_t started_unix = o.source_date_epoch.value_or(static_cast<int64_t>(::time(nullptr)));
   auto start = std::chrono::steady_clock::now();
   auto r = multi_platform ? exec.BuildPlatforms(o, platforms) : exec.Build(o);
   progress.reset();  // a live tty display is erased/finished before we print
@@ -952,6 +968,51 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     auto loaded = (*store)->LoadImageMetadata(child, p);
     if (!loaded) return Fail(loaded.error());
     for (const auto& l : loaded->manifest.layers) final_layers.push_back(l);
+  }
+  if (f.lock.lock || f.lock.update_lock) {
+    std::vector<builder::ResolvedInput> pins;
+    auto written = WriteLockForBuild(**store, o, *r, dockerfile, &pins);
+    if (!written) return Fail(written.error().Wrap("--lock"));
+    if (!quiet) fmt::print(stderr, "Pinned {} input(s) in {}\n", pins.size(), written->string());
+  }
+  if (f.check_reproducible) {
+    // A second build from the same inputs in a fresh store, compared.
+    auto rep = CheckReproducible(ctx, **store, runner, o, *r);
+    if (!rep) return Fail(rep.error());
+    if (!rep->reproducible) {
+      return Fail(Error(ErrorCode::kFailedPrecondition,
+                        fmt::format("not reproducible: a second build gave {}: {}",
+                                    rep->second.ToString(), rep->difference)));
+    }
+    if (!quiet) fmt::print(stderr, "Reproducible: a second build gave the same image\n");
+  }
+  // --sbom / --provenance: stored as referrers of the manifest (pushed with
+  // it below), or in BuildKit's form, an index the tags move to.
+  std::string push_source = r->manifest.digest.ToString();
+  if (attest->any()) {
+    AttestRequest areq;
+    areq.options = *attest;
+    areq.build = &o;
+    areq.result = &*r;
+    areq.subject_name = r->tags.empty() ? r->manifest.digest.ToString() : r->tags[0].ToString();
+    areq.started = started_unix;
+    areq.finished = o.source_date_epoch.value_or(static_cast<int64_t>(::time(nullptr)));
+    auto made = MakeAttestations(
+        ctx, **store, areq, [](std::string_view w) { fmt::print(stderr, "WARNING: {}\n", w); });
+    if (!made) return Fail(made.error().Wrap("attestations"));
+    if (made->index) {
+      for (const auto& t : r->tags) {
+        if (auto s = (*store)->Tag(t, *made->index); !s) return Fail(s.error());
+      }
+      push_source = made->index->digest.ToString();
+      if (!quiet) {
+        fmt::print(stderr, "Attestations: index {} (BuildKit form)\n", push_source);
+      }
+    } else if (!quiet) {
+      for (const auto& d : made->referrers) {
+        fmt::print(stderr, "Attestation {} {}\n", d.artifact_type, d.digest.ToString());
+      }
+    }
   }
   const bool outputs_read_layers =
       std::any_of(outputs->begin(), outputs->end(), [](const OutputSpec& o) {
@@ -1013,8 +1074,11 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     if (auto s = ensure_client(); !s) return Fail(s.error());
     registry::PushOptions po;
     po.progress = &pull_progress;
-    auto pushed = client->Push(**store, r->manifest.digest.ToString(), t, po);
+    auto pushed = client->Push(**store, push_source, t, po);
     if (!pushed) return Fail(pushed.error().Wrap(fmt::format("push {}", t.Familiar())));
+    if (auto s = PushAttestations(*client, **store, r->manifest.digest, t, po, quiet); !s) {
+      return Fail(s.error().Wrap(fmt::format("push {}", t.Familiar())));
+    }
     PrintPushSummary(*pushed, quiet);
     if (!quiet) {
       fmt::print(stderr, "Pushed {} {}\n", t.ToString(), pushed->descriptor.digest.ToString());
@@ -1115,8 +1179,29 @@ Verb BuildVerb() {
             ->allow_extra_args(false);
         app.add_flag("--load", f->load,
                      "Keep the image in the local store (buildx's --load; strata always does)");
-        app.add_option("--provenance", f->provenance, "Only false: strata makes no attestations");
-        app.add_option("--sbom", f->sbom, "Only false: strata makes no attestations");
+        app.add_option("--provenance", f->provenance,
+                       "SLSA provenance attestation: true (mode=min), false, "
+                       "mode=min|max[,builder-id=URI]; a bare --provenance is true")
+            ->expected(0, 1)
+            ->default_str("true");
+        app.add_option("--sbom", f->sbom,
+                       "SPDX SBOM attestation of the image: true or false; a bare --sbom is true")
+            ->expected(0, 1)
+            ->default_str("true");
+        app.add_flag("--lock", f->lock.lock,
+                     "Write strata.lock next to the Dockerfile: every image and ADD URL the "
+                     "build resolved, pinned by digest (merged with the pins already there)");
+        app.add_flag("--update-lock", f->lock.update_lock,
+                     "Refresh strata.lock with what the inputs resolve to now");
+        app.add_flag("--locked", f->lock.locked,
+                     "Fail at the first image or ADD URL that is not pinned in strata.lock or "
+                     "resolves to something else");
+        app.add_flag("--check-reproducible", f->check_reproducible,
+                     "Build a second time in a fresh temporary store from the same inputs "
+                     "(no cache) and fail naming the first differing file if the images differ");
+        app.add_option("--attest-format", f->attest_format,
+                       "oci (default: OCI 1.1 referrers of the image manifest) or buildkit "
+                       "(attestation manifests inside an image index)");
         app.add_option("--add-host", f->add_hosts,
                        "Add HOST:IP to every RUN's /etc/hosts (repeatable)")
             ->allow_extra_args(false);

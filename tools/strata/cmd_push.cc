@@ -4,6 +4,9 @@
 // pulled or pushed, oci/blob_sources.h) are mounted, not uploaded.
 #include <fmt/format.h>
 
+#include "oci/manifest.h"
+#include "oci/media_types.h"
+#include "tools/strata/attestations.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
@@ -29,6 +32,23 @@ Verb PushVerb() {
               auto pushed = client->Push(**store, *src, *dest, opts);
               if (!pushed) return Fail(pushed.error());
               PrintPushSummary(*pushed, ctx.global.quiet);
+              // The image's attestations (referrers recorded in the store) go
+              // with it: of the manifest, or of each manifest of an index.
+              std::vector<oci::Digest> subjects = {pushed->descriptor.digest};
+              if (oci::media_type::IsIndex(pushed->descriptor.media_type)) {
+                auto bytes = (*store)->ReadBlob(pushed->descriptor.digest);
+                auto idx = bytes ? oci::Index::Parse(*bytes)
+                                 : Result<oci::Index>(Unexpected(bytes.error()));
+                if (!idx) return Fail(idx.error());
+                for (const auto& m : idx->manifests) subjects.push_back(m.digest);
+              }
+              for (const auto& d : subjects) {
+                if (!(*store)->Has(d)) continue;
+                if (auto s = PushAttestations(*client, **store, d, *dest, opts, ctx.global.quiet);
+                    !s) {
+                  return Fail(s.error());
+                }
+              }
               fmt::print("{}\n", pushed->descriptor.digest.ToString());
               return kExitOk;
             };

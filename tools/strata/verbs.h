@@ -25,5 +25,6 @@ Verb ParseVerb();
 Verb DiffVerb();    // cmd_diff.cc
 Verb DfVerb();      // cmd_df.cc
 Verb BinfmtVerb();  // cmd_binfmt.cc
+Verb AttestVerb();  // cmd_attest.cc
 
 }  // namespace strata::cli
