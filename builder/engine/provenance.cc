@@ -25,7 +25,7 @@ std::string PurlEscape(std::string_view s, bool keep_slash) {
 
 }  // namespace
 
-std::string RedactUrl(std::string_view url) {
+std::string StripUrlUserinfo(std::string_view url) {
   size_t scheme = url.find("://");
   if (scheme == std::string_view::npos) return std::string(url);
   size_t start = scheme + 3;
@@ -74,7 +74,7 @@ nlohmann::json ProvenancePredicate(const ProvenanceInput& in) {
     if (d.kind == ResolvedInput::Kind::kImage) {
       deps.push_back({{"uri", ImagePurl(d)}, {"digest", digest}});
     } else {
-      deps.push_back({{"uri", RedactUrl(d.ref)}, {"digest", digest}});
+      deps.push_back({{"uri", StripUrlUserinfo(d.ref)}, {"digest", digest}});
     }
   }
   json internal = {{"builderPlatform", in.platform}};

@@ -46,7 +46,7 @@ struct ProvenanceInput {
 };
 
 // `url` without a "user[:password]@" part.
-std::string RedactUrl(std::string_view url);
+std::string StripUrlUserinfo(std::string_view url);
 
 // The package URL of an image input: pkg:docker/<name>@<tag or digest>?platform=...
 std::string ImagePurl(const ResolvedInput& in);

@@ -12,9 +12,9 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 TEST(ProvenanceTest, RedactUrlDropsCredentials) {
-  EXPECT_EQ(RedactUrl("https://user:pw@example.com/a@b"), "https://example.com/a@b");
-  EXPECT_EQ(RedactUrl("https://example.com/x"), "https://example.com/x");
-  EXPECT_EQ(RedactUrl("https://tok@host:8443"), "https://host:8443");
+  EXPECT_EQ(StripUrlUserinfo("https://user:pw@example.com/a@b"), "https://example.com/a@b");
+  EXPECT_EQ(StripUrlUserinfo("https://example.com/x"), "https://example.com/x");
+  EXPECT_EQ(StripUrlUserinfo("https://tok@host:8443"), "https://host:8443");
 }
 
 TEST(ProvenanceTest, ImagePurl) {
