@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "builder/engine/executor.h"
+#include "builder/engine/snapshotter_choice.h"
 #include "builder/engine/image_path.h"
 #include "builder/frontend/plan.h"
 #include "builder/runtime/build_namespace.h"
@@ -870,7 +871,15 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     auto n = builder::ImportCache(**store, *img);
     if (!n) return Fail(n.error().Wrap(fmt::format("--cache-from {}", spec.raw)));
   }
-  builder::Executor exec(**store, runner, *progress);
+  // Kernel overlayfs, or in a rootless build's user namespace overlayfs with
+  // userxattr where allowed, else plain copies (snapshotter_choice.h).
+  auto snapshots = builder::ChooseSnapshotter((*store)->SnapshotsDir());
+  if (ctx.global.verbose) {
+    fmt::print(stderr, "strata: snapshotter: {}{}\n", snapshots.name,
+               snapshots.reason.empty() ? "" : " (" + snapshots.reason + ")");
+  }
+  builder::SystemClock build_clock;
+  builder::Executor exec(**store, runner, *progress, *snapshots.snapshotter, build_clock);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
   progress.reset();  // a live tty display is erased/finished before we print
