@@ -24,8 +24,25 @@ Status ProbeOverlay(const std::filesystem::path& scratch_parent) {
   return OkStatus();
 }
 
-SnapshotterChoice ChooseSnapshotter(const std::filesystem::path& scratch_parent) {
+Result<SnapshotterChoice> ChooseSnapshotter(const std::filesystem::path& scratch_parent,
+                                            std::string_view forced) {
   SnapshotterChoice c;
+  if (forced == "native") {
+    c.snapshotter = std::make_unique<NativeSnapshotter>();
+    c.name = "native";
+    c.reason = "STRATA_SNAPSHOTTER=native";
+    return c;
+  }
+  if (forced == "overlay") {
+    c.snapshotter = std::make_unique<OverlaySnapshotter>();
+    c.name = InUserNamespace() ? "overlay (userxattr)" : "overlay";
+    c.reason = "STRATA_SNAPSHOTTER=overlay";
+    return c;
+  }
+  if (!forced.empty()) {
+    return MakeError(ErrorCode::kInvalidArgument, "STRATA_SNAPSHOTTER={}: want overlay or native",
+                     forced);
+  }
   if (!InUserNamespace()) {
     c.snapshotter = std::make_unique<OverlaySnapshotter>();
     c.name = "overlay";

@@ -8,6 +8,9 @@
 // NativeSnapshotter, which needs no mount at all. The choice and the reason
 // are reported so that `-v` can say which one is in use and why.
 //
+// $STRATA_SNAPSHOTTER=overlay|native overrides the choice (say, to avoid
+// overlay on a file system where it misbehaves, or to test the fallback).
+//
 // fuse-overlayfs is not used: the kernel's unprivileged overlayfs covers
 // every kernel Debian 12 ships, and the copy-based fallback every other case.
 #pragma once
@@ -15,6 +18,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "builder/engine/snapshotter.h"
 
@@ -26,9 +30,12 @@ struct SnapshotterChoice {
   std::string reason;  // why the fallback was taken; empty otherwise
 };
 
-// Never fails: a refused probe is the fallback. Leaves nothing under
-// `scratch_parent` (an existing directory).
-SnapshotterChoice ChooseSnapshotter(const std::filesystem::path& scratch_parent);
+// `forced` (from $STRATA_SNAPSHOTTER) is "" (choose as above), "overlay" or
+// "native"; anything else is InvalidArgument naming it. A refused probe is
+// the fallback, not an error. Leaves nothing under `scratch_parent` (an
+// existing directory).
+Result<SnapshotterChoice> ChooseSnapshotter(const std::filesystem::path& scratch_parent,
+                                            std::string_view forced = {});
 
 // The probe alone: OK if an overlay with an upper dir and `userxattr` (as
 // this process would mount it) can be mounted under `scratch_parent`.

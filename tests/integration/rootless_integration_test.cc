@@ -177,6 +177,36 @@ TEST_F(RootlessBuildIntegrationTest, MultiStageUserChownAndWhiteoutsKeepContaine
   EXPECT_EQ(r.output, "built\n1000\n1000:1000\nnew\nvi-gone\n");
 }
 
+// The fallback where the kernel refuses overlay in a user namespace: the
+// copy-based snapshotter (forced here, as this kernel allows overlay).
+TEST_F(RootlessBuildIntegrationTest, CopySnapshotterFallbackKeepsIdsAndWhiteouts) {
+  auto ctx =
+      Context("native", {{"Dockerfile",
+                          "FROM busybox\n"
+                          "RUN mkdir -p /data && echo old > /data/old1\n"
+                          "COPY --chown=1000:1000 f.txt /home/app/f.txt\n"
+                          "RUN rm /bin/vi && rm -rf /data && mkdir /data && echo n > /data/n\n"
+                          "USER 1000\n"
+                          "RUN echo by-app > /tmp/by-app\n"},
+                         {"f.txt", "chowned\n"}});
+  auto r = AsUser("STRATA_SNAPSHOTTER=native " + Q(bin_) + " --root " + Q(store_) +
+                  " -v build --network none --progress plain -t native:1 " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("snapshotter: native (STRATA_SNAPSHOTTER=native)"));
+  std::string tv = LayerListing("native:1");
+  EXPECT_THAT(tv, ::testing::ContainsRegex(R"(1000/1000 +8 [^\n]* home/app/f\.txt)"));
+  EXPECT_THAT(tv, ::testing::ContainsRegex(R"(1000/1000 [^\n]* tmp/by-app)"));
+  EXPECT_THAT(tv, HasSubstr("bin/.wh.vi"));
+  // The copy snapshotter never marks a directory opaque: one whiteout per
+  // lower child that is gone.
+  EXPECT_THAT(tv, HasSubstr("data/.wh.old1"));
+  EXPECT_THAT(tv, Not(::testing::ContainsRegex(R"( [0-9]{6,}/[0-9]+ )")));
+  r = AsUser("STRATA_SNAPSHOTTER=fuse " + Q(bin_) + " --root " + Q(store_) +
+             " build --network none -q " + Q(ctx));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("STRATA_SNAPSHOTTER=fuse: want overlay or native"));
+}
+
 TEST_F(RootlessBuildIntegrationTest, CacheHitsAndLocalCacheExportImport) {
   auto ctx = Context("cache",
                      {{"Dockerfile", "FROM busybox\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g.txt\n"},

@@ -116,7 +116,7 @@ strata_build() {  # ctx -> prints seconds; digest in $work/s-digest
     >"$work/s-out" 2>"$work/s-err" || { cat "$work/s-err" >&2; exit 1; }
   t1=$(now)
   tail -1 "$work/s-out" >"$work/s-digest"
-  echo "$t1 - $t0" | bc
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
 buildah_args() {
   echo --root "$work/b-root" --runroot "$work/b-run" --storage-driver overlay
@@ -136,7 +136,7 @@ buildah_build() {
   as_user buildah $(buildah_args) build --layers --pull=never --runtime runc --network none \
     -q "$work/ctx/$1-buildah" >/dev/null 2>"$work/b-err" || { cat "$work/b-err" >&2; exit 1; }
   t1=$(now)
-  echo "$t1 - $t0" | bc
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
 
 echo "# rootless_bench: $(uname -r), $(nproc) cores, user $USER_NAME ($(grep "^$USER_NAME:" /etc/subuid))"
@@ -167,7 +167,7 @@ for w in w1-multi w2-context w3-runs; do
     else
       s=$(printf '%s\n' "${sh[@]}" | median); b=$(printf '%s\n' "${bh[@]}" | median)
     fi
-    printf '%-12s %-7s %9.2f %9.2f %7.2fx\n' "$w" "$mode" "$s" "$b" "$(echo "$b / $s" | bc -l)"
+    printf '%-12s %-7s %9.2f %9.2f %7.2fx\n' "$w" "$mode" "$s" "$b" "$(awk -v b="$b" -v s="$s" 'BEGIN { print b / s }')"
   done
   unset sc bc_ sh bh
 done

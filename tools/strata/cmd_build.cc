@@ -873,13 +873,16 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   }
   // Kernel overlayfs, or in a rootless build's user namespace overlayfs with
   // userxattr where allowed, else plain copies (snapshotter_choice.h).
-  auto snapshots = builder::ChooseSnapshotter((*store)->SnapshotsDir());
+  const char* forced_snapshotter = std::getenv("STRATA_SNAPSHOTTER");
+  auto snapshots = builder::ChooseSnapshotter(
+      (*store)->SnapshotsDir(), forced_snapshotter != nullptr ? forced_snapshotter : "");
+  if (!snapshots) return Fail(snapshots.error());
   if (ctx.global.verbose) {
-    fmt::print(stderr, "strata: snapshotter: {}{}\n", snapshots.name,
-               snapshots.reason.empty() ? "" : " (" + snapshots.reason + ")");
+    fmt::print(stderr, "strata: snapshotter: {}{}\n", snapshots->name,
+               snapshots->reason.empty() ? "" : " (" + snapshots->reason + ")");
   }
   builder::SystemClock build_clock;
-  builder::Executor exec(**store, runner, *progress, *snapshots.snapshotter, build_clock);
+  builder::Executor exec(**store, runner, *progress, *snapshots->snapshotter, build_clock);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
   progress.reset();  // a live tty display is erased/finished before we print
