@@ -240,6 +240,33 @@ TEST_F(RootlessBuildIntegrationTest, CacheHitsAndLocalCacheExportImport) {
   EXPECT_THAT(r.output, HasSubstr(first));
 }
 
+// Snapshots hold files of subordinate ids in directories of subordinate ids:
+// prune runs in the user namespace too, or it could not remove them.
+TEST_F(RootlessBuildIntegrationTest, PruneRemovesSnapshotsOfSubordinateIds) {
+  auto ctx = Context("prune", {{"Dockerfile",
+                                "FROM busybox\n"
+                                "RUN mkdir -m 0700 /home/app2 && chown 1000:1000 /home/app2\n"
+                                "USER 1000\n"
+                                "RUN mkdir -p /home/app2/d/e && echo x > /home/app2/d/e/f\n"}});
+  auto r = Strata("build --network none -q -t prune:1 " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto owned_by_subids = [&] {
+    return RunCommand("find " + Q(store_ / "snapshots") + " -uid +99999 -path '*home/app2/d/e/f'")
+        .output;
+  };
+  ASSERT_FALSE(owned_by_subids().empty());
+  r = Strata("rmi prune:1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = Strata("rmi busybox:latest");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  r = Strata("prune -a");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, Not(HasSubstr("ermission denied")));
+  EXPECT_EQ(owned_by_subids(), "");
+  EXPECT_TRUE(fs::is_empty(store_ / "snapshots"))
+      << RunCommand("ls -la " + Q(store_ / "snapshots")).output;
+}
+
 TEST_F(RootlessBuildIntegrationTest, PushesToALocalRegistry) {
   if (!testing::HaveTool("docker-registry") || !testing::HaveTool("skopeo")) {
     GTEST_SKIP() << "docker-registry and skopeo needed";

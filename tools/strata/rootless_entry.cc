@@ -16,10 +16,15 @@ namespace strata::cli {
 std::optional<int> MaybeRunRootless(std::string_view verb, const GlobalOptions& global,
                                     char** argv) {
   if (builder::AdoptRootlessChild()) return std::nullopt;
-  // Only build creates files owned by other ids and mounts; the other verbs
-  // work as the user (unpack keeps files the caller's).
-  if (verb != "build" || ::geteuid() == 0) return std::nullopt;
+  // build creates files owned by other ids and mounts; prune removes them
+  // (snapshot dirs owned by subordinate ids are not the user's to empty
+  // outside the namespace). The other verbs work as the user (unpack keeps
+  // files the caller's).
+  if ((verb != "build" && verb != "prune") || ::geteuid() == 0) return std::nullopt;
   auto plan = builder::PlanRootless(builder::ReadRootlessHost());
+  // Without a user namespace no build could have made snapshots of other
+  // ids, so prune can do its work as the user.
+  if (!plan && verb == "prune") return std::nullopt;
   if (!plan) {
     fmt::print(stderr, "strata: {}\n", plan.error().message());
     return kExitFailure;

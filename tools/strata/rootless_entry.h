@@ -1,5 +1,5 @@
 // The CLI's side of rootless builds (builder/runtime/rootless.h): before a
-// verb that writes file systems runs as a non-root user, strata re-executes
+// verb that writes or removes snapshots (build, prune) runs as a non-root user, strata re-executes
 // itself in a user namespace and this process only waits for it.
 #pragma once
 
