@@ -314,6 +314,37 @@ TEST_F(RootlessBuildIntegrationTest, SingleIdMappingBuildsRootFilesAndNamesSubui
   EXPECT_THAT(r.output, Not(HasSubstr("Invalid argument")));
 }
 
+// The default RUN network (slirp4netns NAT) from inside a user namespace.
+// The test user cannot open this host's /dev/net/tun (0600), so root runs
+// strata in a namespace of its own (`unshare --map-root-user`: 0 -> 0), where
+// the device's owner is mapped: the same code path as a rootless build on a
+// host with Debian's 0666 device.
+TEST_F(RootlessBuildIntegrationTest, DefaultNatNetworkInAUserNamespace) {
+  if (!testing::HaveTool("slirp4netns")) GTEST_SKIP() << "slirp4netns not installed";
+  auto r = RunCommand("chown -R 0:0 " + Q(dir_ / "rootfs"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  fs::path root_store = dir_ / "root-store";
+  r = RunCommand(Q(bin_) + " --root " + Q(root_store) + " import " + Q(dir_ / "rootfs") +
+                 " busybox:latest");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto ctx = Context("nat", {{"Dockerfile",
+                              "FROM busybox\n"
+                              "RUN ls /sys/class/net > /ifs && grep nameserver /etc/resolv.conf > "
+                              "/ns\n"}});
+  r = RunCommand("unshare --user --map-root-user --mount " + Q(bin_) + " --root " + Q(root_store) +
+                 " -v build --progress plain -t nat:1 " + Q(ctx));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("snapshotter: overlay (userxattr)"));
+  r = RunCommand(Q(bin_) + " --root " + Q(root_store) + " unpack nat:1 " + Q(dir_ / "nat-fs"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto ifs = ReadFile(dir_ / "nat-fs/ifs");
+  ASSERT_TRUE(ifs.has_value());
+  EXPECT_EQ(*ifs, "lo\ntap0\n");
+  auto ns = ReadFile(dir_ / "nat-fs/ns");
+  ASSERT_TRUE(ns.has_value());
+  EXPECT_EQ(*ns, "nameserver 10.0.2.3\n");
+}
+
 TEST_F(RootlessBuildIntegrationTest, MissingPrerequisitesGetOneLineEach) {
   auto ctx = Context("pre", {{"Dockerfile", "FROM busybox\nRUN true\n"}});
   // No newuidmap in PATH while the user has ranges.
