@@ -406,6 +406,7 @@ class Applier final : public TarEntryApplier {
     const mode_t type = archive_entry_filetype(e);
     const char* link_raw = archive_entry_hardlink(e);
     if (type == AE_IFCHR || type == AE_IFBLK) {
+      if (opts_.skip_devices && link_raw == nullptr) return OkStatus();
       if (!opts_.allow_devices) {
         return MakeError(ErrorCode::kPermissionDenied, "device nodes are not allowed here");
       }

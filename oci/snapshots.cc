@@ -204,6 +204,7 @@ Result<fs::path> EnsureSnapshot(const Store& store, const Digest& chain_id, cons
   ApplyOptions apply;
   apply.form = ApplyForm::kOverlay;
   apply.allow_devices = opts.allow_devices;
+  apply.skip_devices = opts.skip_devices;
   apply.opaque_xattr = OverlayOpaqueXattrForProcess();
   apply.preserve_owners = opts.preserve_owners;
   apply.max_uncompressed_bytes = opts.max_uncompressed_bytes;

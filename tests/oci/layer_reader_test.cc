@@ -17,6 +17,7 @@ namespace strata::oci {
 namespace {
 
 namespace fs = std::filesystem;
+using ::strata::oci::testing::CharDevice;
 using ::strata::oci::testing::DescribeTree;
 using ::strata::oci::testing::Dir;
 using ::strata::oci::testing::Fifo;
@@ -369,6 +370,20 @@ TEST_F(LayerReaderTest, HardlinksToDevicesFollowTheDeviceRules) {
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(r.error().message(), HasSubstr("overlay whiteout"));
   EXPECT_TRUE(fs::is_empty(snap));
+}
+
+TEST_F(LayerReaderTest, SkipDevicesLeavesDeviceEntriesOutAndKeepsTheRest) {
+  fs::path snap = NewDir("snap");
+  ASSERT_OK(ApplySpecs({Dir("dev/"), CharDevice("dev/null"), File("dev/keep", "k")},
+                       {.form = ApplyForm::kOverlay, .skip_devices = true}, snap));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(snap / "dev/null")));
+  EXPECT_TRUE(fs::exists(snap / "dev/keep"));
+  // Without it, and without allow_devices, a device is refused by name.
+  fs::path other = NewDir("other");
+  auto r = ApplySpecs({CharDevice("null")}, {.form = ApplyForm::kOverlay}, other);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_THAT(r.error().message(), HasSubstr("entry \"null\""));
 }
 
 TEST_F(LayerReaderTest, RefusesHardlinksOutsideOrNotYetExtracted) {
