@@ -81,6 +81,10 @@ class RootlessBuildIntegrationTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.output;
     home_ = r.output.substr(0, r.output.find('\n'));
     ASSERT_FALSE(home_.empty());
+    // A host (or CI sandbox) that refuses unprivileged user namespaces
+    // cannot run these; strata's own line for it is tested in rootless_test.cc.
+    r = RunCommand(std::string("cd / && runuser -u ") + kUser + " -- unshare --user true");
+    if (r.exit_code != 0) GTEST_SKIP() << "no unprivileged user namespaces here: " << r.output;
     // Lowercase (podman names oci-archive images after the path).
     std::string tag = fmt::format("strata-rootless-it-{}-{}", ::getpid(),
                                   std::chrono::steady_clock::now().time_since_epoch().count());

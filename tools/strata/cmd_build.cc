@@ -16,8 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "builder/engine/executor.h"
-#include "builder/engine/snapshotter_choice.h"
 #include "builder/engine/image_path.h"
+#include "builder/engine/snapshotter_choice.h"
 #include "builder/frontend/plan.h"
 #include "builder/runtime/build_namespace.h"
 #include "builder/runtime/oci_runtime_runner.h"
@@ -742,6 +742,17 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   ro.state_dir = (*store)->root() / "runtime";
   ro.owner = owner->token();
   builder::OciRuntimeRunner runner(ro);
+  // Kernel overlayfs, or in a rootless build's user namespace overlayfs with
+  // userxattr where allowed, else plain copies (snapshotter_choice.h).
+  const char* forced_snapshotter = std::getenv("STRATA_SNAPSHOTTER");
+  auto snapshots = builder::ChooseSnapshotter(
+      (*store)->SnapshotsDir(), forced_snapshotter != nullptr ? forced_snapshotter : "");
+  if (!snapshots) return Fail(snapshots.error());
+  if (ctx.global.verbose) {
+    fmt::print(stderr, "strata: snapshotter: {}{}\n", snapshots->name,
+               snapshots->reason.empty() ? "" : " (" + snapshots->reason + ")");
+  }
+  o.snapshotter = snapshots->snapshotter.get();
 
   std::unique_ptr<builder::ProgressSink> progress;
   std::string mode = f.progress;
@@ -871,18 +882,7 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     auto n = builder::ImportCache(**store, *img);
     if (!n) return Fail(n.error().Wrap(fmt::format("--cache-from {}", spec.raw)));
   }
-  // Kernel overlayfs, or in a rootless build's user namespace overlayfs with
-  // userxattr where allowed, else plain copies (snapshotter_choice.h).
-  const char* forced_snapshotter = std::getenv("STRATA_SNAPSHOTTER");
-  auto snapshots = builder::ChooseSnapshotter(
-      (*store)->SnapshotsDir(), forced_snapshotter != nullptr ? forced_snapshotter : "");
-  if (!snapshots) return Fail(snapshots.error());
-  if (ctx.global.verbose) {
-    fmt::print(stderr, "strata: snapshotter: {}{}\n", snapshots->name,
-               snapshots->reason.empty() ? "" : " (" + snapshots->reason + ")");
-  }
-  builder::SystemClock build_clock;
-  builder::Executor exec(**store, runner, *progress, *snapshots->snapshotter, build_clock);
+  builder::Executor exec(**store, runner, *progress);
   auto start = std::chrono::steady_clock::now();
   auto r = exec.Build(o);
   progress.reset();  // a live tty display is erased/finished before we print
