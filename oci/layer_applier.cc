@@ -25,6 +25,7 @@
 #include "oci/util/file_util.h"
 #include "oci/util/in_root.h"
 #include "oci/util/path.h"
+#include "oci/util/userns.h"
 #include "oci/whiteout.h"
 
 namespace strata::oci {
@@ -173,9 +174,9 @@ class Applier final : public TarEntryApplier {
       if (!names) return Unexpected(names.error());
       for (const auto& n : *names) note(RemoveTreeAt(root_fd_, n));
       if (root_opaque_set_ &&
-          ::fremovexattr(root_fd_, std::string(kOverlayOpaqueXattr).c_str()) != 0 &&
+          ::fremovexattr(root_fd_, std::string(opts_.opaque_xattr).c_str()) != 0 &&
           errno != ENODATA) {
-        note(ErrnoError(errno, "remove trusted.overlay.opaque"));
+        note(ErrnoError(errno, fmt::format("remove {}", opts_.opaque_xattr)));
       }
       return first;
     }
@@ -326,8 +327,8 @@ class Applier final : public TarEntryApplier {
   Status ApplyOpaque(const std::string& parent) {
     if (opts_.form == ApplyForm::kOverlay) {
       STRATA_ASSIGN_OR_RETURN(const Dir* dir, Parent(parent, /*create=*/true));
-      if (::fsetxattr(dir->fd.get(), std::string(kOverlayOpaqueXattr).c_str(), "y", 1, 0) != 0) {
-        return ErrnoError(errno, "set trusted.overlay.opaque");
+      if (::fsetxattr(dir->fd.get(), std::string(opts_.opaque_xattr).c_str(), "y", 1, 0) != 0) {
+        return ErrnoError(errno, fmt::format("set {}", opts_.opaque_xattr));
       }
       if (dir->path.empty()) root_opaque_set_ = true;
       return OkStatus();
@@ -405,6 +406,7 @@ class Applier final : public TarEntryApplier {
     const mode_t type = archive_entry_filetype(e);
     const char* link_raw = archive_entry_hardlink(e);
     if (type == AE_IFCHR || type == AE_IFBLK) {
+      if (opts_.skip_devices && link_raw == nullptr) return OkStatus();
       if (!opts_.allow_devices) {
         return MakeError(ErrorCode::kPermissionDenied, "device nodes are not allowed here");
       }
@@ -486,7 +488,7 @@ class Applier final : public TarEntryApplier {
       const gid_t gid = archive_entry_gid(e);
       int rc =
           fd ? ::fchown(fd.get(), uid, gid) : ::fchownat(dfd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
-      if (rc != 0) return ErrnoError(errno, "chown");
+      if (rc != 0) return ChownError(errno, archive_entry_pathname(e), uid, gid);
     }
     if (type != AE_IFLNK && type != AE_IFDIR) {
       // Fifos and devices have no fd (opening one may block or reach a
@@ -550,7 +552,7 @@ class Applier final : public TarEntryApplier {
     while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
       std::string_view n(xname);
       // Never let a layer speak for the overlay mount (opacity, redirects).
-      if (n.starts_with(kOverlayXattrPrefix)) continue;
+      if (IsOverlayXattr(n)) continue;
       // Without an fd (symlinks, fifos, devices): the entry by name in its
       // parent's fd, the final component not followed (lsetxattr).
       int rc = fd >= 0 ? ::fsetxattr(fd, xname, value, size, 0)

@@ -81,6 +81,15 @@ struct ApplyOptions {
   // Create char/block devices from the layer. Otherwise a device entry is
   // PermissionDenied.
   bool allow_devices = false;
+  // Leave device entries out instead (and say nothing): a rootless build's
+  // snapshots, where mknod needs a privilege no user namespace has. As moby
+  // and containers/storage do in a user namespace; the layer itself keeps
+  // them, and RUN gets its /dev from the runtime anyway.
+  bool skip_devices = false;
+  // kOverlay: the xattr that marks an opaque directory, as the overlay mount
+  // that uses the snapshot reads it (user.overlay.opaque under `userxattr`,
+  // rootless: oci/util/userns.h).
+  std::string_view opaque_xattr = "trusted.overlay.opaque";
   // chown entries to their numeric uid/gid (requires root). When false the
   // files belong to the caller, and xattrs the caller may not set
   // (trusted.*, security.*) are skipped instead of failing.

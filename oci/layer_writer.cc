@@ -193,15 +193,15 @@ class TarWalker {
     archive_entry_set_gid(e.get(), opts_.root_gid && st.st_gid == *opts_.root_gid ? 0 : st.st_gid);
     archive_entry_set_mtime(e.get(), ClampTime(st.st_mtime), 0);
     for (const auto& [k, v] : xattrs.items) {
-      if (k.starts_with(kOverlayXattrPrefix)) {
+      if (IsOverlayXattr(k)) {
         if (!opts_.overlay_upper) continue;
-        if (k == kOverlayOpaqueXattr) {
+        if (IsOverlayOpaqueXattr(k)) {
           opaque = v == "y";
           continue;
         }
         // redirect/metacopy/origin describe data that lives in a lower layer;
         // such an upper dir cannot be turned into a self-contained layer.
-        if (k == "trusted.overlay.redirect" || k == "trusted.overlay.metacopy") {
+        if (k.ends_with(".overlay.redirect") || k.ends_with(".overlay.metacopy")) {
           return MakeError(ErrorCode::kUnimplemented,
                            "{}: overlay {} is not supported (mount with redirect_dir=off, "
                            "metacopy=off)",

@@ -10,6 +10,7 @@
 
 #include "oci/json_util.h"
 #include "oci/util/file_util.h"
+#include "oci/util/userns.h"
 
 namespace strata::oci {
 
@@ -203,6 +204,8 @@ Result<fs::path> EnsureSnapshot(const Store& store, const Digest& chain_id, cons
   ApplyOptions apply;
   apply.form = ApplyForm::kOverlay;
   apply.allow_devices = opts.allow_devices;
+  apply.skip_devices = opts.skip_devices;
+  apply.opaque_xattr = OverlayOpaqueXattrForProcess();
   apply.preserve_owners = opts.preserve_owners;
   apply.max_uncompressed_bytes = opts.max_uncompressed_bytes;
   auto applied = ApplyLayer(store, layer, diff_id, lower, apply);

@@ -73,6 +73,7 @@ Digest ChainId(std::span<const Digest> diff_ids);
 
 struct SnapshotOptions {
   bool allow_devices = false;   // root applying layers for RUN
+  bool skip_devices = false;    // rootless: leave device entries out (ApplyOptions)
   bool preserve_owners = true;  // chown to the layer's uid/gid (root)
   // Per uncompressed layer (--max-layer-size).
   uint64_t max_uncompressed_bytes = kDefaultMaxLayerBytes;

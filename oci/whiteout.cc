@@ -22,6 +22,14 @@ std::string WhiteoutName(std::string_view name) {
   return s;
 }
 
+bool IsOverlayXattr(std::string_view name) {
+  return name.starts_with(kOverlayXattrPrefix) || name.starts_with(kUserOverlayXattrPrefix);
+}
+
+bool IsOverlayOpaqueXattr(std::string_view name) {
+  return name == kOverlayOpaqueXattr || name == kUserOverlayOpaqueXattr;
+}
+
 bool IsOverlayWhiteout(const struct stat& st) {
   return S_ISCHR(st.st_mode) && major(st.st_rdev) == 0 && minor(st.st_rdev) == 0;
 }

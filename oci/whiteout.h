@@ -25,6 +25,16 @@ inline constexpr std::string_view kOverlayOpaqueXattr = "trusted.overlay.opaque"
 // Every trusted.overlay.* xattr belongs to the overlay mount that wrote it; a
 // layer never carries one, and the applier never takes one from a layer.
 inline constexpr std::string_view kOverlayXattrPrefix = "trusted.overlay.";
+// The same markers of an overlay mounted with `userxattr` (rootless, in a user
+// namespace: oci/util/userns.h). They are as private to the mount as the
+// trusted ones: a layer never carries one either.
+inline constexpr std::string_view kUserOverlayOpaqueXattr = "user.overlay.opaque";
+inline constexpr std::string_view kUserOverlayXattrPrefix = "user.overlay.";
+
+// True for an xattr of either overlay namespace (trusted.overlay.*, user.overlay.*).
+bool IsOverlayXattr(std::string_view name);
+// True for either opaque marker.
+bool IsOverlayOpaqueXattr(std::string_view name);
 
 enum class WhiteoutKind {
   kNone,     // an ordinary name

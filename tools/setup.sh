@@ -13,6 +13,8 @@ packages=(
   # runtime: RUN steps and overlay snapshots; slirp4netns is the NAT of RUN's
   # default network
   runc slirp4netns
+  # rootless builds: newuidmap/newgidmap (tests run as a user they create)
+  uidmap
   # real clients and services the integration tests check against
   docker-registry skopeo umoci podman buildah apache2-utils openssl
   busybox-static pigz zstd gzip tar hyperfine python3 curl

@@ -20,6 +20,7 @@
 #include "oci/snapshots.h"
 #include "oci/util/file_util.h"
 #include "oci/util/parallel.h"
+#include "oci/util/userns.h"
 
 namespace strata::builder {
 namespace fs = std::filesystem;
@@ -50,7 +51,8 @@ void Build::History(StageState& st, std::string created_by, bool empty,
 // proof of completeness, and an incomplete one is made again.
 Result<std::vector<fs::path>> Build::Lowers(const StageState& st) {
   oci::SnapshotOptions so;
-  so.allow_devices = ::geteuid() == 0;
+  so.allow_devices = ::geteuid() == 0 && !InUserNamespace();
+  so.skip_devices = InUserNamespace();
   so.preserve_owners = ::geteuid() == 0;
   so.max_uncompressed_bytes = opts_.max_layer_bytes;
   std::vector<fs::path> out;

@@ -30,7 +30,8 @@ Result<BuildResult> Executor::Build(const BuildOptions& options) {
     }
     o.source_date_epoch = v;
   }
-  class Build b(store_, runner_, progress_, snapshotter_, clock_, o);
+  Snapshotter& snapshotter = o.snapshotter != nullptr ? *o.snapshotter : snapshotter_;
+  class Build b(store_, runner_, progress_, snapshotter, clock_, o);
   return b.Run();
 }
 

@@ -76,6 +76,10 @@ struct ResolvedInput {
 };
 
 struct BuildOptions {
+  // The snapshotter for this build (snapshotter_choice.h: overlay, with
+  // userxattr in a rootless build, or copies); null = the Executor's own.
+  // Not owned; outlives the build.
+  Snapshotter* snapshotter = nullptr;
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // empty = context_dir/Dockerfile
   // The Dockerfile's text (the CLI reads it once, also for `-f -`);

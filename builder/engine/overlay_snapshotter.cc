@@ -2,6 +2,7 @@
 
 #include "builder/runtime/overlay_mount.h"
 #include "oci/util/file_util.h"
+#include "oci/util/userns.h"
 
 namespace strata::builder {
 namespace fs = std::filesystem;
@@ -55,6 +56,7 @@ Result<std::unique_ptr<Mounted>> OverlaySnapshotter::View(const std::vector<fs::
   OverlayOptions o;
   o.lower_dirs = std::move(lower_dirs);
   o.mountpoint = dir.path() / "merged";
+  o.userxattr = InUserNamespace();
   STRATA_ASSIGN_OR_RETURN(auto mount, OverlayMount::Mount(o));
   return std::make_unique<OverlayView>(std::move(dir), std::move(mount));
 }
@@ -70,6 +72,7 @@ Result<std::unique_ptr<ActiveSnapshot>> OverlaySnapshotter::Prepare(
   o.upper_dir = dir.path() / "upper";
   o.work_dir = dir.path() / "work";
   o.mountpoint = dir.path() / "merged";
+  o.userxattr = InUserNamespace();
   auto mount = OverlayMount::Mount(o);
   if (!mount) return Unexpected(mount.error().Wrap("mount overlay"));
   return std::make_unique<OverlayActive>(std::move(dir), std::move(*mount));

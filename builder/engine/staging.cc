@@ -11,6 +11,7 @@
 #include "builder/engine/image_path.h"
 #include "oci/util/file_util.h"
 #include "oci/util/unique_fd.h"
+#include "oci/util/userns.h"
 
 namespace strata::builder {
 namespace fs = std::filesystem;
@@ -54,15 +55,14 @@ fs::path Absolute(const fs::path& p) {
 
 Status ChownFd(int fd, uid_t uid, gid_t gid, std::string_view name) {
   STRATA_ASSIGN_OR_RETURN(auto ids, EffectiveOwner(uid, gid, name));
-  if (::fchown(fd, ids.first, ids.second) != 0)
-    return ErrnoError(errno, fmt::format("chown {}", name));
+  if (::fchown(fd, ids.first, ids.second) != 0) return ChownError(errno, name, uid, gid);
   return OkStatus();
 }
 
 Status ChownAt(int dir_fd, const char* base, uid_t uid, gid_t gid, std::string_view name) {
   STRATA_ASSIGN_OR_RETURN(auto ids, EffectiveOwner(uid, gid, name));
   if (::fchownat(dir_fd, base, ids.first, ids.second, AT_SYMLINK_NOFOLLOW) != 0) {
-    return ErrnoError(errno, fmt::format("chown {}", name));
+    return ChownError(errno, name, uid, gid);
   }
   return OkStatus();
 }

@@ -1,5 +1,7 @@
 #include "builder/runtime/oci_runtime_runner.h"
+
 #include "oci/json_util.h"
+#include "oci/util/userns.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "builder/runtime/rootless.h"
 #include "builder/runtime/run_reaper.h"
 #include "builder/runtime/runtime_spec.h"
 #include "builder/runtime/user_db.h"
@@ -416,6 +419,7 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
                        name, helper.error().message());
     }
     nat_helper = *helper;
+    STRATA_RETURN_IF_ERROR(CheckRootlessTun("/dev/net/tun"));
   }
 
   STRATA_RETURN_IF_ERROR(MakeDirs(options_.state_dir, 0700));
@@ -439,6 +443,8 @@ Result<int> OciRuntimeRunner::Run(const RunSpec& spec, OutputSink& sink) {
   o.security = spec.security;
   if (spec.security == SecurityMode::kInsecure) o.insecure_capabilities = BoundingCapabilities();
   o.pids_limit = options_.pids_limit;
+  o.rootless = InUserNamespace();
+  o.tty_gid_mapped = !o.rootless || GidMappedInProcess(5);
   o.binds = spec.binds;
   o.tmpfs = spec.tmpfs;
   o.rlimits = std::move(rlimits);

@@ -110,8 +110,15 @@ NewApiResult MountWithNewApi(const OverlayOptions& o) {
     if (auto s = set("upperdir", o.upper_dir.c_str()); !s) return {false, s};
     if (auto s = set("workdir", o.work_dir.c_str()); !s) return {false, s};
   }
-  for (const char* key : {"redirect_dir", "metacopy", "index"}) {
+  // Under userxattr "redirect_dir=off" still follows redirects (the
+  // redirect_always_follow default), which the kernel refuses there:
+  // "nofollow" neither creates nor follows them.
+  if (auto s = set("redirect_dir", o.userxattr ? "nofollow" : "off"); !s) return {false, s};
+  for (const char* key : {"metacopy", "index"}) {
     if (auto s = set(key, "off"); !s) return {false, s};
+  }
+  if (o.userxattr && ::fsconfig(fsfd.get(), FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0) {
+    return {false, MountError(errno, fsfd.get(), "overlay option userxattr")};
   }
   if (::fsconfig(fsfd.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
     return {false, MountError(errno, fsfd.get(), "overlay create")};
@@ -148,7 +155,8 @@ Result<std::string> OverlayMountData(const OverlayOptions& o) {
     STRATA_RETURN_IF_ERROR(check(o.work_dir));
     data += fmt::format(",upperdir={},workdir={}", o.upper_dir.string(), o.work_dir.string());
   }
-  data += ",redirect_dir=off,metacopy=off,index=off";
+  data += o.userxattr ? ",redirect_dir=nofollow,metacopy=off,index=off,userxattr"
+                      : ",redirect_dir=off,metacopy=off,index=off";
   long page = ::sysconf(_SC_PAGESIZE);
   if (page <= 0) page = 4096;
   if (data.size() >= static_cast<size_t>(page)) {

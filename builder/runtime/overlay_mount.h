@@ -30,6 +30,9 @@ struct OverlayOptions {
   std::filesystem::path upper_dir;                // empty = read-only mount
   std::filesystem::path work_dir;                 // required with upper_dir, same fs
   std::filesystem::path mountpoint;               // existing directory
+  // Mount option `userxattr`: whiteout/opaque markers in user.overlay.*
+  // (required for an unprivileged mount in a user namespace: rootless).
+  bool userxattr = false;
 };
 
 class OverlayMount {

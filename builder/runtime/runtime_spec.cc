@@ -240,17 +240,24 @@ Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
   mounts.push_back(Mount("/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}));
   mounts.push_back(
       Mount("/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}));
-  mounts.push_back(
-      Mount("/dev/pts", "devpts", "devpts",
-            {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}));
+  std::vector<std::string> devpts_opts = {"nosuid", "noexec", "newinstance", "ptmxmode=0666",
+                                          "mode=0620"};
+  if (!o.rootless || o.tty_gid_mapped) devpts_opts.push_back("gid=5");
+  mounts.push_back(Mount("/dev/pts", "devpts", "devpts", std::move(devpts_opts)));
   mounts.push_back(Mount("/dev/shm", "tmpfs", "shm",
                          {"nosuid", "noexec", "nodev", "mode=1777",
                           o.shm_size_bytes == 0 ? std::string("size=65536k")
                                                 : fmt::format("size={}", o.shm_size_bytes)}));
   mounts.push_back(Mount("/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}));
-  mounts.push_back(Mount("/sys", "sysfs", "sysfs",
-                         insecure ? std::vector<std::string>{"nosuid", "noexec", "nodev", "rw"}
-                                  : std::vector<std::string>{"nosuid", "noexec", "nodev", "ro"}));
+  if (o.rootless && o.network == NetworkMode::kHost) {
+    // The host's network namespace is not ours: the kernel refuses a sysfs
+    // mount, so the host's /sys is bound, read-only (as rootless runc/podman do).
+    mounts.push_back(Mount("/sys", "bind", "/sys", {"rbind", "nosuid", "noexec", "nodev", "ro"}));
+  } else {
+    mounts.push_back(Mount("/sys", "sysfs", "sysfs",
+                           insecure ? std::vector<std::string>{"nosuid", "noexec", "nodev", "rw"}
+                                    : std::vector<std::string>{"nosuid", "noexec", "nodev", "ro"}));
+  }
 
   auto add_bind = [&](std::string_view dest, const std::filesystem::path& src, bool ro) {
     std::vector<std::string> opts = {"rbind", "rprivate", "nosuid", "nodev"};
@@ -299,7 +306,8 @@ Result<json> GenerateRuntimeSpec(const RuntimeSpecOptions& o) {
     linux_section["seccomp"] =
         DefaultSeccompProfile(cap_list, HostSeccompArch(), HostKernelVersion());
   }
-  if (o.pids_limit > 0) linux_section["resources"] = {{"pids", {{"limit", o.pids_limit}}}};
+  if (o.pids_limit > 0 && !o.rootless)
+    linux_section["resources"] = {{"pids", {{"limit", o.pids_limit}}}};
 
   json spec{
       {"ociVersion", "1.0.2"},

@@ -123,6 +123,12 @@ struct RuntimeSpecOptions {
   std::vector<Rlimit> rlimits;  // written as given: clamp first (ClampRlimits)
   // Size of the /dev/shm tmpfs; 0 = docker's default, 64 MiB.
   uint64_t shm_size_bytes = 0;
+  // Rootless (strata runs in a user namespace, builder/runtime/rootless.h):
+  // runc has no cgroups there (pids_limit is left out), sysfs can be mounted
+  // only in a network namespace of our own (host network: /sys is bound
+  // read-only instead), and devpts gets gid=5 only when `tty_gid_mapped`.
+  bool rootless = false;
+  bool tty_gid_mapped = true;
 };
 
 // Docker's default capabilities without CAP_NET_RAW (no raw or packet

@@ -17,6 +17,7 @@ namespace strata::oci {
 namespace {
 
 namespace fs = std::filesystem;
+using ::strata::oci::testing::CharDevice;
 using ::strata::oci::testing::DescribeTree;
 using ::strata::oci::testing::Dir;
 using ::strata::oci::testing::Fifo;
@@ -189,6 +190,26 @@ TEST_F(LayerReaderTest, FlattenedFormAppliesWhiteouts) {
   EXPECT_LT(::getxattr((dst / "opq").c_str(), "trusted.overlay.opaque", v, sizeof(v)), 0);
 }
 
+// Rootless snapshots: overlayfs with userxattr reads user.overlay.opaque,
+// so the applier writes that marker when told to, and not the trusted one.
+TEST_F(LayerReaderTest, OverlayFormWritesTheOpaqueMarkerItIsGiven) {
+  fs::path upper = NewDir("upper");
+  WriteTestFile(upper / "opq/new", "n");
+  if (::setxattr((upper / "opq").c_str(), "user.overlay.opaque", "y", 1, 0) != 0) {
+    GTEST_SKIP() << "no user xattrs here";
+  }
+  LayerInfo l = Commit(upper, Compression::kGzip, /*overlay_upper=*/true);
+  fs::path snap = NewDir("snap");
+  ASSERT_OK(ApplyLayer(*store_, l.descriptor, l.diff_id, snap,
+                       {.form = ApplyForm::kOverlay, .opaque_xattr = "user.overlay.opaque"}));
+  char v[8];
+  ASSERT_EQ(::getxattr((snap / "opq").c_str(), "user.overlay.opaque", v, sizeof(v)), 1);
+  EXPECT_EQ(v[0], 'y');
+  EXPECT_LT(::getxattr((snap / "opq").c_str(), "trusted.overlay.opaque", v, sizeof(v)), 0);
+  EXPECT_TRUE(fs::exists(snap / "opq/new"));
+  EXPECT_FALSE(fs::exists(snap / "opq/.wh..wh..opq"));
+}
+
 TEST_F(LayerReaderTest, OverlayFormWritesOverlayWhiteouts) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for mknod and trusted.* xattrs";
   fs::path upper = NewDir("upper");
@@ -349,6 +370,20 @@ TEST_F(LayerReaderTest, HardlinksToDevicesFollowTheDeviceRules) {
   EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_THAT(r.error().message(), HasSubstr("overlay whiteout"));
   EXPECT_TRUE(fs::is_empty(snap));
+}
+
+TEST_F(LayerReaderTest, SkipDevicesLeavesDeviceEntriesOutAndKeepsTheRest) {
+  fs::path snap = NewDir("snap");
+  ASSERT_OK(ApplySpecs({Dir("dev/"), CharDevice("dev/null"), File("dev/keep", "k")},
+                       {.form = ApplyForm::kOverlay, .skip_devices = true}, snap));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(snap / "dev/null")));
+  EXPECT_TRUE(fs::exists(snap / "dev/keep"));
+  // Without it, and without allow_devices, a device is refused by name.
+  fs::path other = NewDir("other");
+  auto r = ApplySpecs({CharDevice("null")}, {.form = ApplyForm::kOverlay}, other);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_THAT(r.error().message(), HasSubstr("entry \"null\""));
 }
 
 TEST_F(LayerReaderTest, RefusesHardlinksOutsideOrNotYetExtracted) {

@@ -73,6 +73,7 @@ TarSpec Hardlink(std::string name, std::string target) {
   return Spec(std::move(name), 'h', "", std::move(target), 0644);
 }
 TarSpec Fifo(std::string name) { return Spec(std::move(name), 'p', "", "", 0644); }
+TarSpec CharDevice(std::string name) { return Spec(std::move(name), 'c', "", "", 0666); }
 
 std::string MakeTar(const std::vector<TarSpec>& entries, bool gzip) {
   std::string out;
@@ -110,6 +111,11 @@ std::string MakeTar(const std::vector<TarSpec>& entries, bool gzip) {
         break;
       case 'p':
         archive_entry_set_filetype(e, AE_IFIFO);
+        break;
+      case 'c':
+        archive_entry_set_filetype(e, AE_IFCHR);
+        archive_entry_set_rdevmajor(e, 1);
+        archive_entry_set_rdevminor(e, 3);
         break;
       default:
         ADD_FAILURE() << "unknown entry type " << spec.type;

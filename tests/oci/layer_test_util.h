@@ -63,7 +63,7 @@ void SetMtime(const std::filesystem::path& p, int64_t t);
 // Made with File(), Dir(), ... below, adjusted with the With* copies.
 struct TarSpec {
   std::string name;
-  char type = 'f';   // 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'p' fifo
+  char type = 'f';   // 'f' file, 'd' dir, 'l' symlink, 'h' hardlink, 'p' fifo, 'c' char dev 1:3
   std::string data;  // file content
   std::string link;  // symlink or hardlink target
   unsigned mode = 0644;
@@ -79,6 +79,7 @@ TarSpec Dir(std::string name, unsigned mode = 0755);
 TarSpec Symlink(std::string name, std::string target);
 TarSpec Hardlink(std::string name, std::string target);
 TarSpec Fifo(std::string name);
+TarSpec CharDevice(std::string name);  // 1:3, as /dev/null
 
 // A pax tar of `entries`, in order, uid/gid 0; gzip-compressed if `gzip`.
 std::string MakeTar(const std::vector<TarSpec>& entries, bool gzip = false);

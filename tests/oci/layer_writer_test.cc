@@ -199,6 +199,42 @@ TEST(LayerWriterTest, OverlayUpperWhiteoutsBecomeOciWhiteouts) {
   EXPECT_EQ(Find(literal, "opq/.wh..wh..opq"), nullptr);
 }
 
+// Rootless: overlayfs mounted with userxattr marks opaque dirs with
+// user.overlay.opaque; the writer reads it as it reads the trusted one and
+// never copies a user.overlay.* xattr into the layer.
+TEST(LayerWriterTest, UserXattrOverlayUpperOpaqueBecomesOciOpaque) {
+  auto upper = MakeTempDir();
+  fs::create_directories(upper.path() / "opq");
+  WriteTestFile(upper.path() / "opq/kept", "k");
+  if (::setxattr((upper.path() / "opq").c_str(), "user.overlay.opaque", "y", 1, 0) != 0) {
+    GTEST_SKIP() << "no user xattrs here";
+  }
+  ASSERT_EQ(::setxattr((upper.path() / "opq").c_str(), "user.overlay.origin", "x", 1, 0), 0);
+  ASSERT_EQ(::setxattr((upper.path() / "opq/kept").c_str(), "user.keep", "v", 1, 0), 0);
+  auto entries = ListTar(Tar(upper.path(), {.overlay_upper = true}));
+  std::vector<std::string> names;
+  for (const auto& e : entries) {
+    names.push_back(e.path);
+    for (const auto& x : e.xattrs) EXPECT_FALSE(x.starts_with("user.overlay.")) << e.path;
+  }
+  EXPECT_THAT(names, ::testing::ElementsAre("opq/", "opq/.wh..wh..opq", "opq/kept"));
+  const TarEntryInfo* kept = Find(entries, "opq/kept");
+  ASSERT_NE(kept, nullptr);
+  EXPECT_THAT(kept->xattrs, ::testing::Contains(::testing::HasSubstr("user.keep")));
+}
+
+TEST(LayerWriterTest, UserXattrOverlayRedirectIsUnimplemented) {
+  auto upper = MakeTempDir();
+  fs::create_directories(upper.path() / "moved");
+  if (::setxattr((upper.path() / "moved").c_str(), "user.overlay.redirect", "/old", 4, 0) != 0) {
+    GTEST_SKIP() << "no user xattrs here";
+  }
+  StringSink sink;
+  auto s = WriteTar(upper.path(), {.overlay_upper = true}, &sink);
+  ASSERT_FALSE(s.has_value());
+  EXPECT_EQ(s.error().code(), ErrorCode::kUnimplemented);
+}
+
 TEST(LayerWriterTest, OverlayRedirectIsUnimplemented) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for trusted.* xattrs";
   auto upper = MakeTempDir();

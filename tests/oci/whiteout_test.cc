@@ -37,5 +37,16 @@ TEST(WhiteoutTest, NamesAndOverlayDevices) {
   EXPECT_FALSE(IsOverlayWhiteout(st));
 }
 
+TEST(WhiteoutTest, OverlayXattrsOfBothNamespaces) {
+  EXPECT_TRUE(IsOverlayXattr("trusted.overlay.opaque"));
+  EXPECT_TRUE(IsOverlayXattr("user.overlay.redirect"));
+  EXPECT_FALSE(IsOverlayXattr("user.overlayx"));
+  EXPECT_FALSE(IsOverlayXattr("user.mime_type"));
+  EXPECT_FALSE(IsOverlayXattr("security.capability"));
+  EXPECT_TRUE(IsOverlayOpaqueXattr("trusted.overlay.opaque"));
+  EXPECT_TRUE(IsOverlayOpaqueXattr("user.overlay.opaque"));
+  EXPECT_FALSE(IsOverlayOpaqueXattr("user.overlay.origin"));
+}
+
 }  // namespace
 }  // namespace strata::oci

@@ -18,6 +18,7 @@
 #include "builder/engine/executor.h"
 #include "builder/engine/image_path.h"
 #include "builder/engine/multi_platform.h"
+#include "builder/engine/snapshotter_choice.h"
 #include "builder/frontend/plan.h"
 #include "builder/runtime/build_namespace.h"
 #include "builder/runtime/oci_runtime_runner.h"
@@ -791,6 +792,17 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
   ro.state_dir = (*store)->root() / "runtime";
   ro.owner = owner->token();
   builder::OciRuntimeRunner runner(ro);
+  // Kernel overlayfs, or in a rootless build's user namespace overlayfs with
+  // userxattr where allowed, else plain copies (snapshotter_choice.h).
+  const char* forced_snapshotter = std::getenv("STRATA_SNAPSHOTTER");
+  auto snapshots = builder::ChooseSnapshotter(
+      (*store)->SnapshotsDir(), forced_snapshotter != nullptr ? forced_snapshotter : "");
+  if (!snapshots) return Fail(snapshots.error());
+  if (ctx.global.verbose) {
+    fmt::print(stderr, "strata: snapshotter: {}{}\n", snapshots->name,
+               snapshots->reason.empty() ? "" : " (" + snapshots->reason + ")");
+  }
+  o.snapshotter = snapshots->snapshotter.get();
 
   std::unique_ptr<builder::ProgressSink> progress;
   std::string mode = f.progress;

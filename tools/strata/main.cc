@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "tools/strata/cli.h"
+#include "tools/strata/rootless_entry.h"
 #include "tools/strata/verbs.h"
 
 int main(int argc, char** argv) {
@@ -60,6 +61,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (!chosen) return kExitUsage;
+  // A non-root build re-executes itself in a user namespace (rootless.h).
+  if (auto code = MaybeRunRootless(app.get_subcommands().front()->get_name(), global, argv)) {
+    return *code;
+  }
   Context ctx{global};
   ReapDeadRuns(ctx);
   // Library code reports errors as values; an exception reaching here is a

@@ -20,6 +20,16 @@ TEST(OverlayMountDataTest, ReadOnlyHasNoUpperOrWorkdir) {
   EXPECT_EQ(data, "lowerdir=/a:/b,redirect_dir=off,metacopy=off,index=off");
 }
 
+TEST(OverlayMountDataTest, UserxattrNeitherCreatesNorFollowsRedirects) {
+  OverlayOptions o{{"/a", "/b"}, "/u", "/w", "/m"};
+  o.userxattr = true;
+  ASSERT_OK_AND_ASSIGN(std::string data, OverlayMountData(o));
+  // "redirect_dir=off" still follows redirects, which userxattr refuses.
+  EXPECT_EQ(data,
+            "lowerdir=/a:/b,upperdir=/u,workdir=/w,redirect_dir=nofollow,metacopy=off,"
+            "index=off,userxattr");
+}
+
 TEST(OverlayMountDataTest, RejectsSeparatorsInPaths) {
   for (const char* bad : {"/a:b", "/a,b"}) {
     auto r = OverlayMountData({{bad, "/c"}, {}, {}, "/m"});

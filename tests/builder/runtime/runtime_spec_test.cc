@@ -77,6 +77,38 @@ TEST(RuntimeSpecTest, DockerDefaultCapabilitiesWithoutNetRawInBoundingEffectiveP
   EXPECT_THAT(caps["bounding"].get<std::vector<std::string>>(), Not(Contains("CAP_NET_RAW")));
 }
 
+TEST(RuntimeSpecTest, RootlessHasNoCgroupLimitAndKeepsSysfsInItsOwnNetwork) {
+  RuntimeSpecOptions o = BaseOptions();
+  o.pids_limit = 4096;
+  ASSERT_OK_AND_ASSIGN(json rootful, GenerateRuntimeSpec(o));
+  EXPECT_EQ(rootful["linux"]["resources"]["pids"]["limit"], 4096);
+  o.rootless = true;
+  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(o));
+  EXPECT_FALSE(spec["linux"].contains("resources"));
+  const json* sys = FindMount(spec, "/sys");
+  ASSERT_NE(sys, nullptr);
+  EXPECT_EQ((*sys)["type"], "sysfs");
+  const json* pts = FindMount(spec, "/dev/pts");
+  ASSERT_NE(pts, nullptr);
+  EXPECT_THAT((*pts)["options"], ::testing::Contains("gid=5"));
+}
+
+TEST(RuntimeSpecTest, RootlessHostNetworkBindsSysAndUnmappedTtyGidIsLeftOut) {
+  RuntimeSpecOptions o = BaseOptions();
+  o.rootless = true;
+  o.tty_gid_mapped = false;
+  o.network = NetworkMode::kHost;
+  ASSERT_OK_AND_ASSIGN(json spec, GenerateRuntimeSpec(o));
+  const json* sys = FindMount(spec, "/sys");
+  ASSERT_NE(sys, nullptr);
+  EXPECT_EQ((*sys)["type"], "bind");
+  EXPECT_EQ((*sys)["source"], "/sys");
+  EXPECT_THAT((*sys)["options"], ::testing::Contains("ro"));
+  const json* pts = FindMount(spec, "/dev/pts");
+  ASSERT_NE(pts, nullptr);
+  EXPECT_THAT((*pts)["options"], ::testing::Not(::testing::Contains("gid=5")));
+}
+
 TEST(RuntimeSpecTest, HostNetworkHasNoNetworkNamespace) {
   auto o = BaseOptions();
   o.network = NetworkMode::kHost;
