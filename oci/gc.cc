@@ -9,6 +9,7 @@
 
 #include "oci/blob_sources.h"
 #include "oci/chunk_cache.h"
+#include "oci/image_index.h"
 #include "oci/image_walk.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
@@ -115,6 +116,17 @@ FsckReport Store::Fsck() const {
           ++report.lazy_layers;
           return true;
         });
+    // An index's platform manifests that are not here: remote when a source
+    // is recorded for them (the walk above skips them either way).
+    if (media_type::IsIndex(m.media_type)) {
+      auto view = ReadIndexView(*this, m);
+      if (view && *view) {
+        for (const auto& c : (*view)->children) {
+          if (c.local) continue;
+          ++(c.sources.empty() ? report.absent_manifests : report.remote_manifests);
+        }
+      }
+    }
   }
   SnapshotCheck snaps = CheckSnapshots(*this);
   for (auto& p : snaps.problems) problem(std::move(p));
