@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
       BuildVerb(),   ImportVerb(), UnpackVerb(), ParseVerb(),   ImagesVerb(),
       InspectVerb(), TagVerb(),    RmiVerb(),    HistoryVerb(), FsckVerb(),
       PruneVerb(),   SaveVerb(),   LoadVerb(),   PullVerb(),    PushVerb(),
-      LoginVerb(),   LogoutVerb(), DiffVerb(),   DfVerb(),
+      LoginVerb(),   LogoutVerb(), DiffVerb(),   DfVerb(),      ManifestVerb(),
   };
 
   GlobalOptions global;

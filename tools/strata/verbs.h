@@ -22,7 +22,8 @@ Verb BuildVerb();
 Verb ImportVerb();
 Verb UnpackVerb();
 Verb ParseVerb();
-Verb DiffVerb();  // cmd_diff.cc
-Verb DfVerb();    // cmd_df.cc
+Verb DiffVerb();      // cmd_diff.cc
+Verb DfVerb();        // cmd_df.cc
+Verb ManifestVerb();  // cmd_manifest.cc
 
 }  // namespace strata::cli
