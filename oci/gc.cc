@@ -175,6 +175,16 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
     MarkReachable(
         blobs(), m, marks, [](std::string) {},
         [&](std::string p) { unreadable.push_back(fmt::format("{}: {}", image, p)); });
+    // An index's children that are not here (remote platforms) keep their
+    // source records: they say where to fetch the manifest.
+    if (media_type::IsIndex(m.media_type)) {
+      auto view = ReadIndexView(*this, m);
+      if (view && *view) {
+        for (const auto& c : (*view)->children) {
+          if (!c.local) marks.live.insert(c.descriptor.digest);
+        }
+      }
+    }
     for (const auto& d : marks.configs) {
       auto bytes = ReadBlob(d);
       if (!bytes && bytes.error().code() == ErrorCode::kNotFound) continue;  // nothing to lose
