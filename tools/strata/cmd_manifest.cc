@@ -194,9 +194,12 @@ Verb ManifestVerb() {
                 "local or on registries) as DEST");
             create->fallthrough();
             create->add_option("ARGS", cf->args, "DEST SRC... (or SRC... with -t DEST)");
-            create->add_option("-t,--tag", cf->tags, "Destination reference (repeatable)");
-            create->add_option("--annotation", cf->annotations,
-                               "Index annotation key=value (or index:key=value; repeatable)");
+            create->add_option("-t,--tag", cf->tags, "Destination reference (repeatable)")
+                ->allow_extra_args(false);
+            create
+                ->add_option("--annotation", cf->annotations,
+                             "Index annotation key=value (or index:key=value; repeatable)")
+                ->allow_extra_args(false);
             create->add_flag("--dry-run", cf->dry_run,
                              "Print the index JSON; store and push nothing");
             create->add_flag("--local", cf->local, "Tag DEST in the local store, do not push");
