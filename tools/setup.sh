@@ -35,6 +35,26 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Foreign base images for the multi-platform tests (issue 15): dpkg knows
+# arm64, and busybox-static:arm64's .deb is cached where
+# tools/make-foreign-busybox-rootfs.sh looks, so the tests run offline. apt
+# needs /tmp to be 1777 (its sandbox user writes there).
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+[ "$(stat -c %a /tmp)" = 1777 ] || $SUDO chmod 1777 /tmp
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq
+fi
+debs=/var/cache/strata-debs
+if ! ls "$debs"/busybox-static_*_arm64.deb >/dev/null 2>&1; then
+  $SUDO mkdir -p "$debs"
+  if ! (cd "$debs" && $SUDO apt-get download -qq busybox-static:arm64 2>/dev/null); then
+    $SUDO apt-get update -qq
+    (cd "$debs" && $SUDO apt-get download -qq busybox-static:arm64 2>/dev/null)
+  fi
+fi
+
 # STRATA_WERROR=1 (CI) makes any compiler warning an error. ccache, when
 # installed, with paths relative to the checkout: another clone hits the cache.
 launcher=()
