@@ -57,6 +57,9 @@
 //                              registries (registry, repository), for
 //                              cross-repository mounts on push; a hint, kept
 //                              for at most the 8 most recent repositories.
+//                              Also kept for the absent platform manifests
+//                              of a tagged index (remote children,
+//                              oci/image_index.h), which prune keeps.
 //   ROOT/sources/.lock         flock around each record's read-modify-write.
 //                              oci/blob_sources (format there); the registry
 //                              client records and reads them; Prune drops

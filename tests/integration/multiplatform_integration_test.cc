@@ -192,9 +192,9 @@ TEST_F(MultiPlatformIntegrationTest, EveryVerbUnderstandsALocalIndex) {
   r = Strata("amd", "manifest create app:multi app:amd64 app:arm64");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const std::string dry_run = StrataOut("amd",
-                                             "manifest create --dry-run --local x:y "
-                                             "app:amd64 app:arm64")
-                                       .output;
+                                        "manifest create --dry-run --local x:y "
+                                        "app:amd64 app:arm64")
+                                  .output;
   EXPECT_THAT(dry_run, HasSubstr("\"linux\""));
 
   // images: the index line names its platforms; plain images keep their shape.
