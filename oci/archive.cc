@@ -100,9 +100,9 @@ Result<ArchiveFormat> ParseArchiveFormat(std::string_view s) {
 }
 
 Status SaveArchive(const Store& store, const std::vector<std::string>& refs, const fs::path& out,
-                   ArchiveFormat format) {
+                   ArchiveFormat format, const std::optional<Platform>& platform) {
   return format == ArchiveFormat::kOciArchive ? SaveOciArchive(store, refs, out)
-                                              : SaveDockerArchive(store, refs, out);
+                                              : SaveDockerArchive(store, refs, out, platform);
 }
 
 namespace {

@@ -72,13 +72,15 @@ Status SaveOciArchive(const Store& store, const std::vector<std::string>& refs,
                       const std::filesystem::path& out);
 
 // Same as SaveOciArchive, in docker-archive format. An image tagged through
-// an index is saved as its manifest for the host platform. Images that share
+// an index is saved as its manifest for `platform` (default: the host's; a
+// docker-archive holds one platform per image). Images that share
 // a config share one manifest.json entry with several RepoTags. Each layer is
 // decompressed twice (once to learn its size and check its diff_id, once to
 // write it), so nothing is spooled to disk. FailedPrecondition if a layer's
 // content does not match its diff_id.
 Status SaveDockerArchive(const Store& store, const std::vector<std::string>& refs,
-                         const std::filesystem::path& out);
+                         const std::filesystem::path& out,
+                         const std::optional<Platform>& platform = std::nullopt);
 
 // The same content as SaveOciArchive, as an OCI layout directory `dir`
 // (created if missing): oci-layout, index.json, blobs/sha256/<hex>, each
@@ -92,8 +94,11 @@ Status SaveDockerArchive(const Store& store, const std::vector<std::string>& ref
 Status SaveOciLayout(const Store& store, const std::vector<std::string>& refs,
                      const std::filesystem::path& dir, std::string_view ref_name = {});
 
+// `platform`: docker-archive only (see SaveDockerArchive); an oci-archive
+// keeps whole indexes.
 Status SaveArchive(const Store& store, const std::vector<std::string>& refs,
-                   const std::filesystem::path& out, ArchiveFormat format);
+                   const std::filesystem::path& out, ArchiveFormat format,
+                   const std::optional<Platform>& platform = std::nullopt);
 
 struct LoadedImage {
   std::optional<Reference> ref;  // nullopt: loaded untagged (kept by digest)

@@ -104,7 +104,7 @@ Result<Digest> UncompressedDigest(const SourceFile& f) {
 }  // namespace
 
 Status SaveDockerArchive(const Store& store, const std::vector<std::string>& refs,
-                         const fs::path& out) {
+                         const fs::path& out, const std::optional<Platform>& platform) {
   if (refs.empty()) return MakeError(ErrorCode::kInvalidArgument, "save: no image named");
   struct Entry {
     Image image;
@@ -114,7 +114,7 @@ Status SaveDockerArchive(const Store& store, const std::vector<std::string>& ref
   std::unordered_map<Digest, size_t> by_config;
   for (const auto& name : refs) {
     STRATA_ASSIGN_OR_RETURN(auto target, ResolveForSave(store, name));
-    auto image = store.LoadImage(target.descriptor);
+    auto image = store.LoadImage(target.descriptor, platform.value_or(Platform::Host()));
     if (!image) return Unexpected(image.error().Wrap(fmt::format("save {}", name)));
     if (image->config.diff_ids.size() != image->manifest.layers.size()) {
       return MakeError(ErrorCode::kFailedPrecondition,

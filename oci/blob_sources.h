@@ -14,6 +14,10 @@
 //     processes recording the same blob never lose each other's entry.
 //   ROOT/sources/.lock           that flock; never deleted.
 //
+// Records are kept for manifests too: the platform manifests of an index
+// pulled for one platform are recorded where the index came from, so the
+// store knows where its absent children are (oci/image_index.h).
+//
 // A record is a hint, never proof: the repository may have been deleted
 // since, and a push treats a refused mount as "upload instead". A record may
 // exist for a blob the store does not have (it names where to fetch it).

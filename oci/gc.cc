@@ -9,6 +9,7 @@
 
 #include "oci/blob_sources.h"
 #include "oci/chunk_cache.h"
+#include "oci/image_index.h"
 #include "oci/image_walk.h"
 #include "oci/manifest.h"
 #include "oci/media_types.h"
@@ -116,6 +117,17 @@ FsckReport Store::Fsck() const {
           ++report.lazy_layers;
           return true;
         });
+    // An index's platform manifests that are not here: remote when a source
+    // is recorded for them (the walk above skips them either way).
+    if (media_type::IsIndex(m.media_type)) {
+      auto view = ReadIndexView(*this, m);
+      if (view && *view) {
+        for (const auto& c : (*view)->children) {
+          if (c.local) continue;
+          ++(c.sources.empty() ? report.absent_manifests : report.remote_manifests);
+        }
+      }
+    }
   }
   SnapshotCheck snaps = CheckSnapshots(*this);
   for (auto& p : snaps.problems) problem(std::move(p));
@@ -164,6 +176,16 @@ Result<PruneReport> Store::Prune(const PruneOptions& opts) {
     MarkReachable(
         blobs(), m, marks, [](std::string) {},
         [&](std::string p) { unreadable.push_back(fmt::format("{}: {}", image, p)); });
+    // An index's children that are not here (remote platforms) keep their
+    // source records: they say where to fetch the manifest.
+    if (media_type::IsIndex(m.media_type)) {
+      auto view = ReadIndexView(*this, m);
+      if (view && *view) {
+        for (const auto& c : (*view)->children) {
+          if (!c.local) marks.live.insert(c.descriptor.digest);
+        }
+      }
+    }
     for (const auto& d : marks.configs) {
       auto bytes = ReadBlob(d);
       if (!bytes && bytes.error().code() == ErrorCode::kNotFound) continue;  // nothing to lose

@@ -57,6 +57,9 @@
 //                              registries (registry, repository), for
 //                              cross-repository mounts on push; a hint, kept
 //                              for at most the 8 most recent repositories.
+//                              Also kept for the absent platform manifests
+//                              of a tagged index (remote children,
+//                              oci/image_index.h), which prune keeps.
 //   ROOT/sources/.lock         flock around each record's read-modify-write.
 //                              oci/blob_sources (format there); the registry
 //                              client records and reads them; Prune drops
@@ -122,6 +125,12 @@ struct FsckReport {
   // Layers tagged images reference that are absent with a recorded source
   // (lazy base layers, oci/blob_sources.h). Not problems.
   int64_t lazy_layers = 0;
+  // Platform manifests that tagged indexes list but the store does not have
+  // (oci/image_index.h): with a recorded source ("remote", e.g. the other
+  // platforms of an index pulled for one), without one (an OCI layout loaded
+  // with some platforms only). Not problems: the present children are checked.
+  int64_t remote_manifests = 0;
+  int64_t absent_manifests = 0;
   bool ok() const { return problems.empty(); }
 };
 

@@ -61,6 +61,8 @@ class Client {
   Status CheckLogin(std::string_view registry, const AuthConfig& auth);
 
   Puller& puller() { return puller_; }
+  // For helpers that open their own sessions (registry/index_merge.h).
+  SessionFactory& sessions() { return sessions_; }
   Pusher& pusher() { return pusher_; }
   SessionFactory& sessions() { return sessions_; }
 

@@ -217,6 +217,69 @@ RegistryResult<bool> FetchRecordedBlob(SessionFactory& sessions, oci::Store& sto
                   d.digest, tried)));
 }
 
+RegistryResult<bool> FetchRecordedManifest(SessionFactory& sessions, oci::Store& store,
+                                           const oci::Descriptor& d) {
+  if (store.Has(d.digest)) return false;
+  const std::string what = fmt::format("fetch manifest {}", d.digest);
+  auto sources = oci::ReadBlobSources(store, d.digest);
+  if (!sources) return Unexpected(sources.error().Wrap(what));
+  if (sources->empty())
+    return MakeError(ErrorCode::kNotFound,
+                     "manifest {} is not in the store and no registry is recorded as its source",
+                     d.digest);
+  std::optional<RegistryError> last;
+  std::string tried;
+  for (const auto& src : *sources) {
+    tried += (tried.empty() ? "" : ", ") + src.registry + "/" + src.repository;
+    auto s = sessions.Open(src.registry, src.repository, {RepositoryScope(src.repository, "pull")},
+                           std::nullopt);
+    if (!s) {
+      last = s.error();
+      continue;
+    }
+    auto got = Puller::FetchManifest(**s, d.digest.ToString(), d.digest);
+    if (!got) {
+      last = got.error();
+      if (last->code() == ErrorCode::kFailedPrecondition) break;
+      continue;
+    }
+    auto m = oci::Manifest::Parse(got->bytes);
+    if (!m) return std::unexpected(m.error().Wrap(what));
+    for (const auto& b : BlobsOf(*m)) (void)oci::RecordBlobSource(store, b.digest, src);
+    auto put = store.Put(got->bytes, got->descriptor.media_type);
+    if (!put) return std::unexpected(put.error().Wrap(what));
+    return true;
+  }
+  return std::unexpected(last->Wrap(
+      fmt::format("manifest {} is not in the store; fetching it from its recorded source ({}) "
+                  "failed",
+                  d.digest, tried)));
+}
+
+RegistryResult<void> Puller::FetchImageBlobs(const Session& s, oci::Store& store,
+                                             const Resolved& image, const PullOptions& opts,
+                                             PullResult& result, const std::string& what,
+                                             bool put) {
+  auto manifest = oci::Manifest::Parse(image.bytes);
+  if (!manifest) return std::unexpected(manifest.error().Wrap(what));
+  const std::vector<oci::Descriptor> blobs = BlobsOf(*manifest);
+  // Without layers: the config only (a lazy base, see PullOptions::layers).
+  const std::vector<oci::Descriptor> fetch =
+      opts.layers ? blobs : std::vector<oci::Descriptor>{manifest->config};
+  STRATA_RETURN_IF_ERROR(RunParallel(opts.jobs, fetch.size(), [&](size_t i) {
+    return FetchBlob(s, store, fetch[i], opts, result);
+  }));
+  // Where these blobs live, for a later push's cross-repository mounts: a
+  // hint, so a record that cannot be written does not fail the pull.
+  for (const auto& b : blobs) (void)oci::RecordBlobSource(store, b.digest, {s.domain, s.repo});
+  if (!put) return {};
+  auto have = HaveIntactLocalCopy(store, image.descriptor, opts.progress);
+  if (!have) return Unexpected(have.error().Wrap(what));
+  auto stored = store.Put(image.bytes, image.descriptor.media_type);
+  if (!stored) return std::unexpected(stored.error().Wrap(what));
+  return {};
+}
+
 RegistryResult<PullResult> Puller::Pull(oci::Store& store, const oci::Reference& ref,
                                         const PullOptions& opts) {
   const std::string what = fmt::format("pull {}", ref.ToString());
@@ -232,9 +295,34 @@ RegistryResult<PullResult> Puller::Pull(oci::Store& store, const oci::Reference&
   result.ref = ref;
   Resolved image = top;
   std::optional<oci::Platform> platform;
+  std::optional<oci::Index> index;
   if (mt::IsIndex(top.descriptor.media_type)) {
-    auto index = oci::Index::Parse(top.bytes);
-    if (!index) return std::unexpected(index.error().Wrap(what));
+    auto parsed = oci::Index::Parse(top.bytes);
+    if (!parsed) return std::unexpected(parsed.error().Wrap(what));
+    index = std::move(*parsed);
+    // Every manifest the index lists is in this repository: recorded so that
+    // fsck, prune and push know where the ones not fetched are.
+    for (const auto& m : index->manifests)
+      (void)oci::RecordBlobSource(store, m.digest, {s->domain, s->repo});
+    result.index = top.descriptor;
+  }
+  if (index && opts.all_platforms) {
+    for (const auto& child : index->manifests) {
+      STRATA_ASSIGN_OR_RETURN(Resolved m, FetchManifest(*s, child.digest.ToString(), child.digest));
+      if (!mt::IsManifest(m.descriptor.media_type))
+        return MakeError(ErrorCode::kUnimplemented, "{}: nested index {} is not supported", what,
+                         child.digest);
+      STRATA_RETURN_IF_ERROR(FetchImageBlobs(*s, store, m, opts, result, what));
+    }
+    auto have = HaveIntactLocalCopy(store, top.descriptor, opts.progress);
+    if (!have) return Unexpected(have.error().Wrap(what));
+    auto put_index = store.Put(top.bytes, top.descriptor.media_type);
+    if (!put_index) return std::unexpected(put_index.error().Wrap(what));
+    result.manifest = top.descriptor;
+    STRATA_RETURN_IF_ERROR(store.Tag(ref, result.manifest));
+    return result;
+  }
+  if (index) {
     auto i = SelectPlatform(*index, opts.platform);
     if (!i) return std::unexpected(i.error().Wrap(what));
     const oci::Descriptor& child = index->manifests[*i];
@@ -243,21 +331,8 @@ RegistryResult<PullResult> Puller::Pull(oci::Store& store, const oci::Reference&
       return MakeError(ErrorCode::kUnimplemented, "{}: nested index {} is not supported", what,
                        child.digest);
     platform = child.platform;
-    result.index = top.descriptor;
   }
-  auto manifest = oci::Manifest::Parse(image.bytes);
-  if (!manifest) return std::unexpected(manifest.error().Wrap(what));
-
-  const std::vector<oci::Descriptor> blobs = BlobsOf(*manifest);
-  // Without layers: the config only (a lazy base, see PullOptions::layers).
-  const std::vector<oci::Descriptor> fetch =
-      opts.layers ? blobs : std::vector<oci::Descriptor>{manifest->config};
-  STRATA_RETURN_IF_ERROR(RunParallel(opts.jobs, fetch.size(), [&](size_t i) {
-    return FetchBlob(*s, store, fetch[i], opts, result);
-  }));
-  // Where these blobs live, for a later push's cross-repository mounts: a
-  // hint, so a record that cannot be written does not fail the pull.
-  for (const auto& b : blobs) (void)oci::RecordBlobSource(store, b.digest, {s->domain, s->repo});
+  STRATA_RETURN_IF_ERROR(FetchImageBlobs(*s, store, image, opts, result, what, /*put=*/false));
 
   // Store::Put skips a digest it has; make sure what it has is intact.
   std::vector<oci::Descriptor> documents = {image.descriptor};

@@ -46,6 +46,13 @@ struct PullOptions {
   // reference is tagged all the same (Store::LoadImageMetadata reads it; a
   // later full pull, or FetchRecordedBlob, fetches the layers).
   bool layers = true;
+  // Of an index: fetch every manifest it lists (each with its config and
+  // layers) and tag the index itself, so the local copy is complete and can
+  // be pushed; `platform` is then ignored. Without it a pull of an index
+  // fetches the `platform` manifest and tags that; the index is stored too,
+  // and its other manifests are recorded as being in the source repository
+  // (oci/image_index.h calls them remote).
+  bool all_platforms = false;
   int jobs = 3;         // parallel blob downloads
   int max_resumes = 5;  // per blob, after a broken download
   ProgressSink* progress = nullptr;
@@ -89,6 +96,12 @@ class Puller {
   RegistryResult<void> FetchBlob(const Session& s, oci::Store& store, const oci::Descriptor& d,
                                  const PullOptions& opts, PullResult& result);
 
+  // Fetches the config and layers of manifest `image` (verified), records
+  // them as present in `s`'s repository, and with `put` stores the manifest.
+  RegistryResult<void> FetchImageBlobs(const Session& s, oci::Store& store, const Resolved& image,
+                                       const PullOptions& opts, PullResult& result,
+                                       const std::string& what, bool put = true);
+
   SessionFactory& sessions_;
   std::mutex stats_mu_;  // guards the counters of results filled by workers
 };
@@ -106,6 +119,15 @@ RegistryResult<bool> FetchBlobToStore(const Session& s, oci::Store& store, const
 // the digest and every source tried.
 RegistryResult<bool> FetchRecordedBlob(SessionFactory& sessions, oci::Store& store,
                                        const oci::Descriptor& d, const PullOptions& opts);
+
+// Fetches manifest `d` (an index child the store does not have: a remote
+// platform manifest, oci/image_index.h) from the repositories recorded as its
+// source, verified against its digest, into `store`, and records its config
+// and layers as being there (they stay remote: a push mounts or fetches them).
+// False if the store already has it. NotFound naming the digest if no source
+// is recorded; else the last failure, naming every source tried.
+RegistryResult<bool> FetchRecordedManifest(SessionFactory& sessions, oci::Store& store,
+                                           const oci::Descriptor& d);
 
 // Index of the manifest in `index` for `platform` (containerd matching);
 // NotFound listing the platforms offered.

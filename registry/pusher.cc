@@ -442,9 +442,15 @@ RegistryResult<PushResult> Pusher::Push(oci::Store& store, std::string_view sour
     if (!parsed) return std::unexpected(parsed.error().Wrap(what));
     index = std::move(*parsed);
     for (const auto& m : index->manifests) {
-      if (!store.Has(m.digest))
-        return MakeError(ErrorCode::kNotFound,
-                         "{}: index lists manifest {} which is not in the store", what, m.digest);
+      // A remote child (the other platforms of an index pulled for one):
+      // fetched, verified, from its recorded source; its blobs are then
+      // mounted or fetched like lazy layers. Never a partial index.
+      if (!store.Has(m.digest)) {
+        auto fetched = FetchRecordedManifest(sessions_, store, m);
+        if (!fetched)
+          return std::unexpected(fetched.error().Wrap(fmt::format(
+              "{}: index lists manifest {} which is not in the store", what, m.digest)));
+      }
       if (!mt::IsManifest(m.media_type))
         return MakeError(ErrorCode::kUnimplemented, "{}: nested index {} is not supported", what,
                          m.digest);

@@ -28,6 +28,7 @@
 #include "oci/compress.h"
 #include "oci/layer_reader.h"
 #include "oci/whiteout.h"
+#include "tools/strata/platform_flag.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
@@ -396,6 +397,7 @@ struct DiffFlags {
   std::string base;
   bool json = false;
   bool size = false;
+  std::string platform;
 };
 
 }  // namespace
@@ -409,14 +411,18 @@ Verb DiffVerb() {
                            "Image to compare with (default: IMAGE without its top layer)");
             app.add_flag("--json", f->json, "Print the changes as one JSON object");
             app.add_flag("-s,--size", f->size, "Show each change's size and a summary");
+            app.add_option("--platform", f->platform,
+                           "Platform of an index to compare (os/arch[/variant])");
             return [f](Context& ctx) -> int {
+              auto platform = ParsePlatformFlag(f->platform);
+              if (!platform) return Fail(platform.error());
               auto limit = ctx.MaxLayerBytes();
               if (!limit) return Fail(limit.error());
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
               auto load = [&](const std::string& ref) -> Result<oci::Image> {
-                STRATA_RETURN_IF_ERROR(FetchLazyLayers(ctx, **store, ref));
-                auto img = (*store)->LoadImage(ref);
+                STRATA_RETURN_IF_ERROR(FetchLazyLayers(ctx, **store, ref, *platform));
+                auto img = oci::LoadOneImage(**store, ref, *platform, /*layers=*/true);
                 if (!img) return std::unexpected(img.error().Wrap(fmt::format("diff {}", ref)));
                 if (img->manifest.layers.size() != img->config.diff_ids.size()) {
                   return MakeError(ErrorCode::kInvalidArgument,

@@ -35,6 +35,13 @@ Verb FsckVerb() {
               if (!ctx.global.quiet) {
                 fmt::print("ok: {} blobs, {} images verified\n", report.blobs_checked,
                            report.images_checked);
+                if (report.remote_manifests + report.absent_manifests > 0) {
+                  fmt::print(
+                      "note: {} platform manifests of tagged indexes are not in the store ({} "
+                      "recorded at a registry, {} not recorded)\n",
+                      report.remote_manifests + report.absent_manifests, report.remote_manifests,
+                      report.absent_manifests);
+                }
                 if (!report.leftovers.empty()) {
                   fmt::print(
                       "note: {} temporary directories under snapshots/ (of a running or a "

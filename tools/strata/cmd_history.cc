@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/strata/format.h"
+#include "tools/strata/platform_flag.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -13,6 +14,7 @@ struct HistoryFlags {
   std::string ref;
   bool no_trunc = false;
   std::string format;
+  std::string platform;
 };
 
 }  // namespace
@@ -25,12 +27,15 @@ Verb HistoryVerb() {
             app.add_option("--format", f->format,
                            "json, or a Go template: {{.ID}} {{.CreatedBy}} {{.Size}} "
                            "{{.CreatedSince}} {{.CreatedAt}} {{.Comment}}");
+            app.add_option("--platform", f->platform,
+                           "Platform of an index to show (os/arch[/variant])");
             return [f](Context& ctx) -> int {
+              auto platform = ParsePlatformFlag(f->platform);
+              if (!platform) return Fail(platform.error());
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
-              auto desc = (*store)->Resolve(f->ref);
-              if (!desc) return Fail(desc.error());
-              auto img = (*store)->LoadImageMetadata(*desc);  // lazy layers may be absent
+              // Lazy layers may be absent: metadata only.
+              auto img = oci::LoadOneImage(**store, f->ref, *platform, /*layers=*/false);
               if (!img) return Fail(img.error());
               const auto& hist = img->config.history;
               // Pair non-empty history entries with layers, in order.

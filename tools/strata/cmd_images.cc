@@ -1,10 +1,12 @@
 // strata images: list tagged images, as `docker images` does.
 #include <algorithm>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
 
+#include "oci/image_index.h"
 #include "tools/strata/format.h"
 #include "tools/strata/verbs.h"
 
@@ -25,12 +27,35 @@ nlohmann::json Row(const oci::Store& store, const oci::TaggedImage& t, bool no_t
   std::string tag = t.ref.tag().empty() ? "<none>" : t.ref.tag();
   std::string created, created_at, size = "?";
   int64_t bytes = -1;
-  auto img = store.LoadImageMetadata(t.descriptor);  // lazy layers may be absent
-  if (img) {
-    created = HumanAge(img->config.created);
-    created_at = DockerTime(img->config.created);
-    bytes = img->manifest.config.size;
-    for (const auto& l : img->manifest.layers) bytes += l.size;
+  // An index: its platforms, and the size of the children in the store (each
+  // layer counted once); created is the newest child's.
+  std::vector<oci::Descriptor> images = {t.descriptor};
+  std::string platforms;
+  auto view = oci::ReadIndexView(store, t.descriptor);
+  if (view && *view) {
+    images.clear();
+    for (const auto& c : (*view)->children) {
+      std::string p = c.descriptor.platform ? c.descriptor.platform->ToString() : "?";
+      platforms += (platforms.empty() ? "" : ",") + p + (c.local ? "" : "(remote)");
+      if (c.local) images.push_back(c.descriptor);
+    }
+    if (platforms.empty()) platforms = "none";
+  }
+  std::unordered_set<oci::Digest> counted;
+  std::string newest;
+  for (const auto& d : images) {
+    auto img = store.LoadImageMetadata(d);  // lazy layers may be absent
+    if (!img) continue;
+    if (newest.empty() || img->config.created > newest) {
+      newest = img->config.created;
+      created = HumanAge(img->config.created);
+      created_at = DockerTime(img->config.created);
+    }
+    if (bytes < 0) bytes = 0;
+    if (counted.insert(img->manifest.config.digest).second) bytes += img->manifest.config.size;
+    for (const auto& l : img->manifest.layers) {
+      if (counted.insert(l.digest).second) bytes += l.size;
+    }
     size = HumanSize(bytes);
   }
   nlohmann::json r;
@@ -45,6 +70,7 @@ nlohmann::json Row(const oci::Store& store, const oci::TaggedImage& t, bool no_t
   r["SharedSize"] = "N/A";
   r["UniqueSize"] = "N/A";
   r["Containers"] = "N/A";
+  r["Platforms"] = platforms;  // "" for a plain image
   return r;
 }
 
@@ -52,7 +78,7 @@ nlohmann::json Row(const oci::Store& store, const oci::TaggedImage& t, bool no_t
 nlohmann::json SampleRow() {
   nlohmann::json r;
   for (const char* k : {"ID", "Repository", "Tag", "Digest", "CreatedAt", "CreatedSince", "Size",
-                        "VirtualSize", "SharedSize", "UniqueSize", "Containers"}) {
+                        "VirtualSize", "SharedSize", "UniqueSize", "Containers", "Platforms"}) {
     r[k] = "";
   }
   return r;
@@ -67,7 +93,8 @@ Verb ImagesVerb() {
             app.add_flag("--no-trunc", f->no_trunc, "Do not truncate image IDs");
             app.add_option("--format", f->format,
                            "json, or a Go template: {{.ID}} {{.Repository}} {{.Tag}} "
-                           "{{.Digest}} {{.Size}} {{.CreatedAt}} {{.CreatedSince}}");
+                           "{{.Digest}} {{.Size}} {{.CreatedAt}} {{.CreatedSince}} "
+                           "{{.Platforms}} (of an index)");
             return [f](Context& ctx) -> int {
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
@@ -99,9 +126,14 @@ Verb ImagesVerb() {
                 auto r = Row(**store, t, f->no_trunc);
                 const std::string digest =
                     f->digests ? fmt::format("{:<72} ", r["Digest"].get<std::string>()) : "";
-                fmt::print("{:<40} {:<16} {}{:<14} {:<16} {}\n", r["Repository"].get<std::string>(),
-                           r["Tag"].get<std::string>(), digest, r["ID"].get<std::string>(),
-                           r["CreatedSince"].get<std::string>(), r["Size"].get<std::string>());
+                // An index: its platforms after SIZE, so a plain image's line
+                // keeps its shape.
+                const std::string platforms = r["Platforms"].get<std::string>();
+                fmt::print("{:<40} {:<16} {}{:<14} {:<16} {}{}\n",
+                           r["Repository"].get<std::string>(), r["Tag"].get<std::string>(), digest,
+                           r["ID"].get<std::string>(), r["CreatedSince"].get<std::string>(),
+                           r["Size"].get<std::string>(),
+                           platforms.empty() ? "" : "  [index: " + platforms + "]");
               }
               return kExitOk;
             };

@@ -7,8 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "oci/image_index.h"
 #include "oci/json_util.h"
 #include "tools/strata/format.h"
+#include "tools/strata/platform_flag.h"
 #include "tools/strata/verbs.h"
 
 namespace strata::cli {
@@ -85,6 +87,31 @@ json DockerInspect(const oci::Image& img, const std::vector<oci::TaggedImage>& t
   return out;
 }
 
+// `inspect REF` of an index: {"ref", "digest", "index", "manifests"}, each
+// manifest with its platform, size and whether the store has it.
+json IndexInspect(const std::string& ref, const oci::IndexView& view, std::string_view bytes) {
+  json out;
+  out["ref"] = ref;
+  out["digest"] = view.descriptor.digest.ToString();
+  out["mediaType"] = view.descriptor.media_type;
+  out["index"] = json::parse(bytes, nullptr, false);
+  json manifests = json::array();
+  for (const auto& c : view.children) {
+    json m;
+    m["digest"] = c.descriptor.digest.ToString();
+    m["mediaType"] = c.descriptor.media_type;
+    m["size"] = c.descriptor.size;
+    m["platform"] = c.descriptor.platform ? c.descriptor.platform->ToString() : "";
+    m["local"] = c.local;
+    if (!c.local && !c.sources.empty()) {
+      m["source"] = c.sources.front().registry + "/" + c.sources.front().repository;
+    }
+    manifests.push_back(std::move(m));
+  }
+  out["manifests"] = std::move(manifests);
+  return out;
+}
+
 }  // namespace
 
 Verb InspectVerb() {
@@ -96,7 +123,12 @@ Verb InspectVerb() {
                            "json (docker's inspect array), or a Go template: {{.Id}} "
                            "{{.Config.Env}} {{json .Config}} {{.Architecture}} {{.Os}} "
                            "{{index .RepoTags 0}} {{json .}}");
-            return [refs, format](Context& ctx) -> int {
+            auto platform_s = std::make_shared<std::string>();
+            app.add_option("--platform", *platform_s,
+                           "Of an index, inspect this platform's image (os/arch[/variant])");
+            return [refs, format, platform_s](Context& ctx) -> int {
+              auto platform = ParsePlatformFlag(*platform_s);
+              if (!platform) return Fail(platform.error());
               std::optional<Template> tmpl;
               std::string trimmed = *format;
               trimmed.erase(0, trimmed.find_first_not_of(" \t\n"));
@@ -126,9 +158,26 @@ Verb InspectVerb() {
                   rc = Fail(desc.error());
                   continue;
                 }
-                auto img = (*store)->LoadImageMetadata(*desc);
+                auto view = oci::ReadIndexView(**store, *desc);
+                if (!view) {
+                  rc = Fail(view.error().Wrap(ref));
+                  continue;
+                }
+                // An index without --platform: the index itself in the default
+                // shape; a template or json (docker's image object) needs one
+                // image, the host's.
+                if (*view && !*platform && format->empty()) {
+                  auto bytes = (*store)->ReadBlob(desc->digest);
+                  if (!bytes) {
+                    rc = Fail(bytes.error().Wrap(ref));
+                    continue;
+                  }
+                  fmt::print("{}\n", oci::DumpJson(IndexInspect(ref, **view, *bytes), 2));
+                  continue;
+                }
+                auto img = oci::LoadOneImage(**store, ref, *platform, /*layers=*/false);
                 if (!img) {
-                  rc = Fail(img.error().Wrap(ref));
+                  rc = Fail(img.error());
                   continue;
                 }
                 if (as_json) {

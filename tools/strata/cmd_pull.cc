@@ -2,6 +2,7 @@
 // registry into the store; prints the manifest digest.
 #include <fmt/format.h>
 
+#include "oci/image_index.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
@@ -13,12 +14,20 @@ Verb PullVerb() {
             auto platform_s = std::make_shared<std::string>();
             app.add_option("REF", *ref_s, "Image reference")->required();
             app.add_option("--platform", *platform_s, "Platform to select (os/arch[/variant])");
-            return [ref_s, platform_s](Context& ctx) -> int {
+            auto all = std::make_shared<bool>(false);
+            app.add_flag("-a,--all-platforms", *all,
+                         "Of an index, pull every platform and tag the index");
+            return [ref_s, platform_s, all](Context& ctx) -> int {
               auto ref = oci::Reference::Parse(*ref_s);
               if (!ref) return Fail(ref.error());
               registry::PullOptions opts;
+              opts.all_platforms = *all;
+              if (*all && !platform_s->empty()) {
+                return Fail(Error(ErrorCode::kInvalidArgument,
+                                  "--platform and --all-platforms exclude each other"));
+              }
               if (!platform_s->empty()) {
-                auto p = oci::Platform::Parse(*platform_s);
+                auto p = oci::ParseKnownPlatform(*platform_s);
                 if (!p) return Fail(p.error());
                 opts.platform = *p;
               }

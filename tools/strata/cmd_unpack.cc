@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "oci/unpack.h"
+#include "tools/strata/platform_flag.h"
 #include "tools/strata/registry_cli.h"
 #include "tools/strata/verbs.h"
 
@@ -16,11 +17,18 @@ Verb UnpackVerb() {
             auto dir = std::make_shared<std::string>();
             app.add_option("REF", *ref, "Image")->required();
             app.add_option("DIR", *dir, "Target directory (new or empty)")->required();
-            return [ref, dir](Context& ctx) -> int {
+            auto platform_s = std::make_shared<std::string>();
+            app.add_option("--platform", *platform_s,
+                           "Platform of an index to unpack (os/arch[/variant])");
+            return [ref, dir, platform_s](Context& ctx) -> int {
+              auto platform = ParsePlatformFlag(*platform_s);
+              if (!platform) return Fail(platform.error());
               auto store = ctx.OpenStore();
               if (!store) return Fail(store.error());
-              if (auto s = FetchLazyLayers(ctx, **store, *ref); !s) return Fail(s.error());
-              auto img = (*store)->LoadImage(*ref);
+              if (auto s = FetchLazyLayers(ctx, **store, *ref, *platform); !s) {
+                return Fail(s.error());
+              }
+              auto img = oci::LoadOneImage(**store, *ref, *platform, /*layers=*/true);
               if (!img) return Fail(img.error());
               oci::UnpackOptions o;
               o.preserve_owners = ::geteuid() == 0;

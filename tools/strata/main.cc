@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
       InspectVerb(), TagVerb(),    RmiVerb(),    HistoryVerb(), FsckVerb(),
       PruneVerb(),   SaveVerb(),   LoadVerb(),   PullVerb(),    PushVerb(),
       LoginVerb(),   LogoutVerb(), DiffVerb(),   DfVerb(),      BinfmtVerb(),
-      AttestVerb(),
+      AttestVerb(),  ManifestVerb(),
   };
 
   GlobalOptions global;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 
+#include "oci/image_index.h"
 #include "registry/client.h"
 #include "registry/credentials.h"
 #include "tools/curl/curl_transport.h"
@@ -87,24 +88,44 @@ class StderrProgress : public registry::ProgressSink {
 // Fetches the lazy layers of the image `ref` names (absent from the store,
 // left at their registry by a build that never read them, oci/blob_sources.h)
 // from their recorded source, before a verb that reads the layers (unpack,
-// save, diff). OK when there are none, or when `ref` does not resolve (the
-// verb itself reports that). Errors name the layer and the sources tried.
-inline Status FetchLazyLayers(const Context& ctx, oci::Store& store, std::string_view ref) {
+// save, diff). For an index: of the child `platform` picks
+// (oci::PickIndexChild), or, with `all_children`, of every child in the store.
+// OK when there are none, or when `ref` does not resolve (the verb itself
+// reports that). Errors name the layer and the sources tried.
+inline Status FetchLazyLayers(const Context& ctx, oci::Store& store, std::string_view ref,
+                              const std::optional<oci::Platform>& platform = std::nullopt,
+                              bool all_children = false) {
   auto desc = store.Resolve(ref);
   if (!desc) return OkStatus();
-  auto img = store.LoadImageMetadata(*desc);
-  if (!img) return OkStatus();
+  std::vector<oci::Descriptor> images;
+  auto view = oci::ReadIndexView(store, *desc);
+  if (!view) return OkStatus();
+  if (!*view) {
+    images.push_back(*desc);
+  } else if (all_children) {
+    for (const auto& c : (*view)->children) {
+      if (c.local) images.push_back(c.descriptor);
+    }
+  } else {
+    auto pick = oci::PickIndexChild(**view, ref, platform);
+    if (!pick) return OkStatus();
+    images.push_back(*pick);
+  }
   std::unique_ptr<registry::Client> client;
   StderrProgress progress(ctx.global.quiet);
-  for (const auto& l : img->manifest.layers) {
-    if (store.Has(l.digest)) continue;
-    if (!client) {
-      STRATA_ASSIGN_OR_RETURN(auto creds, MakeCredentialStore(ctx));
-      client = MakeClient(ctx, creds);
+  for (const auto& d : images) {
+    auto img = store.LoadImageMetadata(d);
+    if (!img) continue;
+    for (const auto& l : img->manifest.layers) {
+      if (store.Has(l.digest)) continue;
+      if (!client) {
+        STRATA_ASSIGN_OR_RETURN(auto creds, MakeCredentialStore(ctx));
+        client = MakeClient(ctx, creds);
+      }
+      registry::PullOptions po;
+      po.progress = &progress;
+      STRATA_RETURN_IF_ERROR(client->FetchRecordedBlob(store, l, po));
     }
-    registry::PullOptions po;
-    po.progress = &progress;
-    STRATA_RETURN_IF_ERROR(client->FetchRecordedBlob(store, l, po));
   }
   return OkStatus();
 }

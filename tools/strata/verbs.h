@@ -26,5 +26,6 @@ Verb DiffVerb();    // cmd_diff.cc
 Verb DfVerb();      // cmd_df.cc
 Verb BinfmtVerb();  // cmd_binfmt.cc
 Verb AttestVerb();  // cmd_attest.cc
+Verb ManifestVerb();  // cmd_manifest.cc
 
 }  // namespace strata::cli
