@@ -61,10 +61,10 @@ class Client {
   Status CheckLogin(std::string_view registry, const AuthConfig& auth);
 
   Puller& puller() { return puller_; }
-  // For helpers that open their own sessions (registry/index_merge.h).
+  // For helpers that open their own sessions (registry/index_merge.h,
+  // registry/referrers.h).
   SessionFactory& sessions() { return sessions_; }
   Pusher& pusher() { return pusher_; }
-  SessionFactory& sessions() { return sessions_; }
 
  private:
   SessionFactory sessions_;
