@@ -139,6 +139,7 @@ Status Build::DoCopy(const Instruction& ins, const CopyCommand& copy, StageState
     progress_.StepOutput(
         id, OutputStream::kStderr,
         fmt::format("git {}#{} is commit {}", shown, g.ref.empty() ? "HEAD" : g.ref, *commit));
+    if (auto s = Resolved(GitInput(g, *commit)); !s) return Fail(ins, s.error());
     if (!copy.checksum.empty()) {
       // --checksum=<commit>: the resolved commit, or a prefix of it (7+).
       std::string want = copy.checksum;

@@ -65,13 +65,16 @@ inline constexpr std::string_view kAllowSecurityInsecure = "security.insecure";
 
 // An input the build resolved from outside the context (provenance's
 // resolvedDependencies): an image by manifest digest, an ADD URL by the
-// digest of its content.
+// digest of its content, a git source by its commit.
 struct ResolvedInput {
-  enum class Kind { kImage, kUrl };
+  enum class Kind { kImage, kUrl, kGit };
   Kind kind = Kind::kImage;
-  std::string ref;       // image: the normalized reference; url: the URL as written
-  oci::Digest digest;    // image: the platform's manifest; url: the content
-  std::string platform;  // image: the platform resolved ("linux/amd64"); url: ""
+  // image: the normalized reference; url: the URL as written; git: the
+  // remote without a password, `#REF` (HEAD when none) and `:SUBDIR` if any.
+  std::string ref;
+  oci::Digest digest;    // image: the platform's manifest; url: the content; git: unset
+  std::string platform;  // image: the platform resolved ("linux/amd64"); else ""
+  std::string commit = {};  // git: the commit the ref resolved to
   auto operator<=>(const ResolvedInput&) const = default;
 };
 

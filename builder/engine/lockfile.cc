@@ -90,6 +90,8 @@ void Lockfile::Update(const std::vector<ResolvedInput>& inputs) {
   for (const auto& in : inputs) {
     if (in.kind == ResolvedInput::Kind::kImage) {
       images[in.ref][in.platform] = in.digest.ToString();
+    } else if (in.kind == ResolvedInput::Kind::kGit) {
+      git[in.ref] = in.commit;
     } else {
       urls[in.ref] = in.digest.ToString();
     }
@@ -111,6 +113,21 @@ Status Lockfile::Check(const ResolvedInput& in) const {
                        "image {} ({}) moved: {} pins {}, it now resolves to {} (run with "
                        "--update-lock to accept)",
                        in.ref, in.platform, kLockfileName, p->second, in.digest.ToString());
+    }
+    return OkStatus();
+  }
+  if (in.kind == ResolvedInput::Kind::kGit) {
+    auto g = git.find(in.ref);
+    if (g == git.end()) {
+      return MakeError(ErrorCode::kFailedPrecondition,
+                       "git {} is not pinned in {} (run with --update-lock)", in.ref,
+                       kLockfileName);
+    }
+    if (g->second != in.commit) {
+      return MakeError(ErrorCode::kFailedPrecondition,
+                       "git {} moved: {} pins commit {}, it now resolves to {} (run with "
+                       "--update-lock to accept)",
+                       in.ref, kLockfileName, g->second, in.commit);
     }
     return OkStatus();
   }

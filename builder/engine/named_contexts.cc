@@ -140,7 +140,8 @@ Result<ResolvedSource> CommitDirSource(oci::Store& store, const BuildOptions& op
 // into a scratch dir under the store's ingest/ (removed on return); its tree
 // (or subdir) is the directory.
 Result<ResolvedSource> ResolveGit(oci::Store& store, const BuildOptions& opts,
-                                  const NamedContext& nc) {
+                                  const NamedContext& nc,
+                                  const std::function<Status(ResolvedInput)>& resolved) {
   STRATA_ASSIGN_OR_RETURN(auto parsed, ParseGitRef(nc.url));
   if (!parsed) return MakeError(ErrorCode::kInvalidArgument, "{} is not a git source", nc.url);
   if (opts.git == nullptr) {
@@ -148,6 +149,7 @@ Result<ResolvedSource> ResolveGit(oci::Store& store, const BuildOptions& opts,
                      RedactUrl(parsed->remote));
   }
   STRATA_ASSIGN_OR_RETURN(auto commit, opts.git->Resolve(*parsed));
+  if (resolved) STRATA_RETURN_IF_ERROR(resolved(GitInput(*parsed, commit)));
   STRATA_ASSIGN_OR_RETURN(auto scratch, ScopedTempDir::Create(store.IngestDir(), "gitctx-"));
   const fs::path tree = scratch.path() / "tree";
   STRATA_RETURN_IF_ERROR(MakeDirs(tree));
@@ -280,9 +282,19 @@ const NamedContext* FindNamedContext(const std::map<std::string, NamedContext>& 
   return nullptr;
 }
 
+ResolvedInput GitInput(const GitRef& g, const std::string& commit) {
+  ResolvedInput in;
+  in.kind = ResolvedInput::Kind::kGit;
+  in.ref = RedactUrl(g.remote) + "#" + (g.ref.empty() ? "HEAD" : g.ref) +
+           (g.subdir.empty() ? "" : ":" + g.subdir);
+  in.commit = commit;
+  return in;
+}
+
 Result<ResolvedSource> ResolveNamedContext(
     oci::Store& store, const BuildOptions& opts, const NamedContext& nc,
-    const std::function<Result<ResolvedSource>(const std::string& image)>& resolve_image) {
+    const std::function<Result<ResolvedSource>(const std::string& image)>& resolve_image,
+    const std::function<Status(ResolvedInput)>& resolved) {
   if (nc.kind == NamedContext::Kind::kImage) {
     auto r = resolve_image(nc.image);
     if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", nc.value)));
@@ -294,7 +306,7 @@ Result<ResolvedSource> ResolveNamedContext(
     return r;
   }
   if (nc.kind == NamedContext::Kind::kGit) {
-    auto r = ResolveGit(store, opts, nc);
+    auto r = ResolveGit(store, opts, nc, resolved);
     if (!r) return Unexpected(r.error().Wrap(fmt::format("build context {}", RedactUrl(nc.value))));
     return r;
   }

@@ -66,14 +66,22 @@ const NamedContext* FindNamedContext(const std::map<std::string, NamedContext>& 
 
 struct ResolvedSource;
 struct BuildOptions;
+struct ResolvedInput;
+struct GitRef;
 
 // Resolves `nc`: a kDir commits the directory as a layer into `store` (its
 // diffID is the source's cache key); a kImage goes to `resolve_image`; a
 // kOciLayout copies the selected image's blobs into `store` (NotFound for a
 // missing entry or blob, FailedPrecondition for a blob that does not match
 // its digest) and loads it for the build's target platform.
+// A git context's commit goes to `resolved` (BuildResult::inputs, --locked).
 Result<ResolvedSource> ResolveNamedContext(
     oci::Store& store, const BuildOptions& opts, const NamedContext& nc,
-    const std::function<Result<ResolvedSource>(const std::string& image)>& resolve_image);
+    const std::function<Result<ResolvedSource>(const std::string& image)>& resolve_image,
+    const std::function<Status(ResolvedInput)>& resolved = {});
+
+// The input a git source resolved to `commit` is recorded as (provenance,
+// strata.lock): keyed by the remote (password redacted), ref and subdir.
+ResolvedInput GitInput(const GitRef& g, const std::string& commit);
 
 }  // namespace strata::builder

@@ -70,6 +70,13 @@ nlohmann::json ProvenancePredicate(const ProvenanceInput& in) {
   json external = {{"configSource", {{"path", in.dockerfile_path}}}, {"request", request}};
   json deps = json::array();
   for (const auto& d : in.inputs) {
+    if (d.kind == ResolvedInput::Kind::kGit) {
+      // SLSA's git convention: git+<remote>#<ref>, the commit as gitCommit
+      // (a SHA-1 or SHA-256 object name).
+      deps.push_back(
+          {{"uri", "git+" + StripUrlUserinfo(d.ref)}, {"digest", {{"gitCommit", d.commit}}}});
+      continue;
+    }
     json digest = {{std::string(d.digest.algorithm_name()), d.digest.hex()}};
     if (d.kind == ResolvedInput::Kind::kImage) {
       deps.push_back({{"uri", ImagePurl(d)}, {"digest", digest}});

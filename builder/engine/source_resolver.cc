@@ -17,8 +17,9 @@ namespace strata::builder {
 Result<ResolvedSource> Build::ResolveSource(const std::string& from, std::string_view what) {
   // --build-context NAME=...: overrides the stage or image NAME.
   if (const NamedContext* nc = FindNamedContext(opts_.named_contexts, from)) {
-    return ResolveNamedContext(store_, opts_, *nc,
-                               [&](const std::string& image) { return ResolveImage(image, what); });
+    return ResolveNamedContext(
+        store_, opts_, *nc, [&](const std::string& image) { return ResolveImage(image, what); },
+        [&](ResolvedInput in) { return Resolved(std::move(in)); });
   }
   std::vector<std::string> names;
   for (const auto& s : plan_.stages) names.push_back(s.name);

@@ -324,6 +324,13 @@ TEST_F(GitSshIntegrationTest, TarballUrlContextAndStdinTarContext) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("missing.tar.gz"));
   EXPECT_THAT(r.output, HasSubstr("404"));
+  // strata.lock cannot pin a remote context: --lock/--locked say so (exit 2)
+  // rather than writing or checking a lockfile that leaves it out.
+  for (const char* flag : {"--lock", "--locked"}) {
+    r = Strata(fmt::format("build {} http://127.0.0.1:{}/ctx.tar.gz", flag, http_port_));
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("with a remote build context")) << flag;
+  }
 }
 
 TEST_F(GitSshIntegrationTest, ErrorsNameTheRefAndTheHostNeverTheSecret) {

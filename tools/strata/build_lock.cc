@@ -51,11 +51,6 @@ Status PrepareLock(const LockFlags& flags, const fs::path& dockerfile, bool dock
     return Unexpected(text.error().Wrap("--locked"));
   }
   STRATA_ASSIGN_OR_RETURN(auto lf, builder::Lockfile::Parse(*text, path.string()));
-  if (!lf.git.empty()) {
-    return MakeError(ErrorCode::kUnimplemented,
-                     "--locked: {} pins git sources ({}), which this strata cannot check",
-                     path.string(), lf.git.begin()->first);
-  }
   auto shared = std::make_shared<builder::Lockfile>(std::move(lf));
   options.check_input = [shared](const builder::ResolvedInput& in) { return shared->Check(in); };
   return OkStatus();

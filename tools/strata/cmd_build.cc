@@ -634,10 +634,10 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     }
     // Attestations, the lockfile and the reproducibility check are per
     // image; for an index they are not built yet: refused, not half-done.
-    const char* per_image = attest->any()        ? "--sbom/--provenance"
-                            : f.check_reproducible ? "--check-reproducible"
+    const char* per_image = attest->any()                         ? "--sbom/--provenance"
+                            : f.check_reproducible                ? "--check-reproducible"
                             : (f.lock.lock || f.lock.update_lock) ? "--lock/--update-lock"
-                                                                   : nullptr;
+                                                                  : nullptr;
     if (per_image) {
       return Usage(Error(ErrorCode::kUnimplemented,
                          fmt::format("{} with a multi-platform build (--platform {}) is not "
@@ -670,6 +670,14 @@ int RunBuild(Context& ctx, const BuildFlags& given) {
     }
   }
   o.labels = *labels;
+  if (remote_context && f.lock.any()) {
+    // The Dockerfile of a remote context is not on disk next to a lockfile,
+    // and the context itself is not an input strata.lock pins.
+    return Usage(Error(ErrorCode::kUnimplemented,
+                       fmt::format("--lock/--locked/--update-lock with a remote build context "
+                                   "({}) are not supported: clone it and build the directory",
+                                   f.context)));
+  }
   if (auto s = PrepareLock(f.lock, dockerfile, stdin_text.has_value(), o); !s) {
     return s.error().code() == ErrorCode::kInvalidArgument ? Usage(s.error()) : Fail(s.error());
   }

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "builder/engine/executor.h"
+#include "builder/engine/lockfile.h"
 #include "builder/engine/ssh_relay.h"
 #include "oci/util/file_util.h"
 #include "tests/builder/engine/engine_harness.h"
@@ -23,6 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::strata::testing::StatusIs;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using testing::EngineHarness;
 using ::testing::HasSubstr;
@@ -184,6 +186,51 @@ TEST_F(ExecutorGitSshTest, NamedBuildContextFromGit) {
   o.named_contexts.emplace(nc->name, nc->context);
   auto r = h_.Build("FROM base\nCOPY --from=src a.txt /got.txt\n", o);
   EXPECT_THAT(r, StatusIs(ErrorCode::kNotFound, HasSubstr("nope")));
+}
+
+// Git sources are resolved inputs (provenance, strata.lock): the commit is
+// recorded under the remote without its password, and a lockfile check
+// (--locked) fails once the ref moved, for ADD and for a git build context.
+TEST_F(ExecutorGitSshTest, GitSourcesAreResolvedInputsThatTheLockfileChecks) {
+  git_.refs["https://u:hunter2@example.com/r.git#main"] = kC1;
+  const std::string df = "FROM base\nADD https://u:hunter2@example.com/r.git#main:sub /src\n";
+  auto built = h_.Build(df);
+  ASSERT_OK(built);
+  std::vector<ResolvedInput> git;
+  for (const auto& in : built->inputs) {
+    if (in.kind == ResolvedInput::Kind::kGit) git.push_back(in);
+  }
+  ASSERT_EQ(git.size(), 1u);
+  EXPECT_THAT(git[0].ref, HasSubstr("example.com/r.git#main:sub"));
+  EXPECT_THAT(git[0].ref, Not(HasSubstr("hunter2")));
+  EXPECT_EQ(git[0].commit, kC1);
+
+  Lockfile lf;
+  lf.Update(built->inputs);
+  EXPECT_THAT(lf.Serialize(), HasSubstr(kC1));
+  BuildOptions o = h_.options();
+  o.check_input = [&](const ResolvedInput& in) { return lf.Check(in); };
+  ASSERT_OK(h_.Build(df, o));
+  git_.refs["https://u:hunter2@example.com/r.git#main"] = kC2;
+  auto moved = h_.Build(df, o);
+  EXPECT_THAT(moved, StatusIs(ErrorCode::kFailedPrecondition,
+                              AllOf(HasSubstr("moved"), HasSubstr(kC1), HasSubstr(kC2))));
+
+  // A git --build-context is an input too; unpinned, --locked refuses it.
+  auto nc = ParseNamedContext("src=https://example.com/r.git#main");
+  ASSERT_OK(nc);
+  o.named_contexts.emplace(nc->name, nc->context);
+  auto unpinned = h_.Build("FROM base\nCOPY --from=src README /r\n", o);
+  EXPECT_THAT(unpinned, StatusIs(ErrorCode::kFailedPrecondition, HasSubstr("is not pinned")));
+  o.check_input = nullptr;
+  auto ctx = h_.Build("FROM base\nCOPY --from=src README /r\n", o);
+  ASSERT_OK(ctx);
+  bool saw = false;
+  for (const auto& in : ctx->inputs) {
+    saw = saw || (in.kind == ResolvedInput::Kind::kGit && in.commit == kC1 &&
+                  in.ref == "https://example.com/r.git#main");
+  }
+  EXPECT_TRUE(saw);
 }
 
 // A unix socket in the test standing for an SSH agent: answers "pong".

@@ -52,6 +52,30 @@ TEST(LockfileTest, CheckNamesMovedAndMissingInputs) {
   EXPECT_OK(lf.Check(Image("docker.io/library/a:1", "a2")));
 }
 
+TEST(LockfileTest, GitSourcesArePinnedByCommit) {
+  ResolvedInput g;
+  g.kind = ResolvedInput::Kind::kGit;
+  g.ref = "https://example.com/r.git#main";
+  g.commit = std::string(40, 'a');
+  Lockfile lf;
+  lf.Update({g});
+  auto round = Lockfile::Parse(lf.Serialize(), "x");
+  ASSERT_OK(round);
+  EXPECT_OK(round->Check(g));
+  ResolvedInput moved = g;
+  moved.commit = std::string(40, 'b');
+  auto m = round->Check(moved);
+  ASSERT_FALSE(m.has_value());
+  EXPECT_THAT(m.error().message(),
+              HasSubstr("git https://example.com/r.git#main moved: strata.lock pins commit " +
+                        std::string(40, 'a')));
+  ResolvedInput other = g;
+  other.ref = "https://example.com/r.git#dev";
+  auto missing = round->Check(other);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_THAT(missing.error().message(), HasSubstr("r.git#dev is not pinned"));
+}
+
 TEST(LockfileTest, RefusesMalformedAndUnknown) {
   EXPECT_FALSE(Lockfile::Parse("[]", "x").has_value());
   EXPECT_FALSE(Lockfile::Parse(R"({"version":2})", "x").has_value());

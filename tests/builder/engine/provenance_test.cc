@@ -66,6 +66,23 @@ TEST(ProvenanceTest, PredicateRecordsDefinitionDependenciesAndNoSecrets) {
   EXPECT_EQ(ProvenancePredicate(Input()).dump(), p.dump());
 }
 
+// A git source: SLSA's git+<remote>#<ref> with the commit as gitCommit,
+// never the URL's password.
+TEST(ProvenanceTest, GitSourcesAreDependenciesByCommit) {
+  auto in = Input();
+  ResolvedInput g;
+  g.kind = ResolvedInput::Kind::kGit;
+  g.ref = "https://u:pw@example.com/r.git#main";
+  g.commit = std::string(40, 'c');
+  in.inputs.push_back(g);
+  auto p = ProvenancePredicate(in);
+  const auto& deps = p["buildDefinition"]["resolvedDependencies"];
+  ASSERT_EQ(deps.size(), 3u);
+  EXPECT_EQ(deps[2]["uri"], "git+https://example.com/r.git#main");
+  EXPECT_EQ(deps[2]["digest"]["gitCommit"], std::string(40, 'c'));
+  EXPECT_THAT(p.dump(), Not(HasSubstr(":pw@")));
+}
+
 TEST(ProvenanceTest, StatementV1) {
   auto s =
       InTotoStatement("app", oci::Digest::Of("x"), "https://slsa.dev/provenance/v1", {{"a", 1}});
